@@ -1,0 +1,47 @@
+# The front door: `make serve` and `make test` set up everything they need on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+CPSEARCH := $(VENV)/bin/cpsearch
+STAMP := $(VENV)/.installed
+GOVUK := search_app/static/govuk/govuk-frontend.min.css
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: serve test index lint fmt install clean
+
+install: $(STAMP) $(GOVUK)
+
+$(STAMP): pyproject.toml requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+# GOV.UK Frontend from npm (pinned in package-lock.json), copied into the app's static files.
+$(GOVUK): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p search_app/static/govuk
+	cp node_modules/govuk-frontend/dist/govuk/govuk-frontend.min.css node_modules/govuk-frontend/dist/govuk/govuk-frontend.min.js search_app/static/govuk/
+	touch $(GOVUK)
+
+index: install
+	$(CPSEARCH) index --corpus corpus --index var/index
+
+serve: index
+	$(CPSEARCH) serve --index var/index --corpus corpus --host $(HOST) --port $(PORT)
+
+test: install
+	$(PY) -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check indexer search_app tests scripts
+	$(VENV)/bin/ruff format --check indexer search_app tests scripts
+	$(VENV)/bin/mypy
+
+fmt: install
+	$(VENV)/bin/ruff format indexer search_app tests scripts
+	$(VENV)/bin/ruff check --fix indexer search_app tests scripts
+
+clean:
+	rm -rf $(VENV) var node_modules search_app/static/govuk

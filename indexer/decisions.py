@@ -1,0 +1,56 @@
+"""Finds the sentences that record a decision (RESOLVED, RECOMMENDATION, ACTION, AGREED) in an item."""
+
+from __future__ import annotations
+
+import re
+
+from indexer.patterns import DECISION_START
+
+# Sentence ends: a full stop after a word, not after a clause number such as "1." or "(a)".
+SENTENCE_END = re.compile(r"(?<=[a-z)\]%\"'’”][.!?])\s+(?=[A-Z\"“‘(])")
+# Numbered clauses that continue a resolution: "2. That the schedule ...", "(b) to note ...".
+CLAUSE = re.compile(r"^(?:\(?\d{1,2}[.)]|\(?[a-h]\)|[ivx]{1,4}\))\s+\S")
+MAX_DECISION_CHARS = 900
+
+
+def flatten(text: str) -> str:
+    """Returns text as one line per paragraph, wrapped PDF lines joined."""
+    text = re.sub(r"[ \t\xa0]+", " ", text)
+    text = re.sub(r"\n(?=\s*(?:\d{1,2}[.)]|\([a-z0-9]\)|[-•·§]))", "\n\n", text)
+    paragraphs = [re.sub(r"\s*\n\s*", " ", p).strip() for p in re.split(r"\n\s*\n", text)]
+    return "\n".join(p for p in paragraphs if p)
+
+
+def find_decisions(body: str) -> list[str]:
+    """Returns the decision sentences of an item in order, each with its numbered clauses."""
+    decisions: list[str] = []
+    sentences = [s.strip() for para in flatten(body).split("\n") for s in SENTENCE_END.split(para) if s.strip()]
+    current: str | None = None
+    for sentence in sentences:
+        if DECISION_START.match(sentence) and is_decision(sentence):
+            if current:
+                decisions.append(current)
+            current = sentence
+        elif current is not None and (CLAUSE.match(sentence) or current.endswith(":")):
+            current = f"{current} {sentence}"
+        elif current is not None:
+            decisions.append(current)
+            current = None
+    if current:
+        decisions.append(current)
+    return [shorten(d) for d in dict.fromkeys(decisions)]
+
+
+def is_decision(sentence: str) -> bool:
+    """Returns whether a sentence opening with a decision word records one, not mentions one."""
+    head = sentence[:40]
+    if re.match(r"(?:Decisions?|Agreed|Resolved)\b", head) and not re.match(r"\w+\s*(?::|that\b|to\b|–|-)", head):
+        return False
+    return len(sentence) > 12
+
+
+def shorten(decision: str) -> str:
+    """Returns a decision cut at a word boundary when very long."""
+    if len(decision) <= MAX_DECISION_CHARS:
+        return decision
+    return decision[:MAX_DECISION_CHARS].rsplit(" ", 1)[0] + " …"

@@ -1,0 +1,234 @@
+"""Splits a paper into agenda items (number, title, body, start page); a paper with none is one item."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from indexer.models import AgendaItem, ExtractedText
+from indexer.patterns import (
+    ITEM_MARKER,
+    MARKDOWN_MARKUP,
+    MINUTES_HELD_ON,
+    NUMBERED_ITEM,
+    PAGE_RANGE_SUFFIX,
+    PDF_ICON_SUFFIX,
+    SLASH_ITEM,
+    TIME_SUFFIX,
+)
+
+MAX_TITLE_WORDS = 28
+MONTH_YEAR = re.compile(r"^[A-Z][a-z]+,?\s+(?:19|20)\d\d$")
+FRONT_MATTER = "Front matter"
+
+
+@dataclass
+class Line:
+    """A line of a paper with the page it is on."""
+
+    page: int
+    text: str
+    """The line as extracted."""
+    clean: str
+    """The line with Markdown markup, tabs and outer spaces removed, for matching."""
+
+
+@dataclass
+class Heading:
+    """Where an item starts: its line index, number and title, and the lines its title used."""
+
+    index: int
+    number: str
+    title: str
+    used: int = 1
+
+
+def paper_lines(extracted: ExtractedText) -> list[Line]:
+    """Returns every line of a paper with its page number."""
+    lines = []
+    for page in extracted.pages:
+        for raw in page.text.split("\n"):
+            clean = MARKDOWN_MARKUP.sub("", raw.replace("\t", " ")).replace("**", "").strip()
+            lines.append(Line(page.number, raw, re.sub(r"\s{2,}", " ", clean)))
+    return lines
+
+
+def clean_title(title: str) -> str:
+    """Returns an item title without page ranges, times, link sizes and trailing punctuation."""
+    title = PDF_ICON_SUFFIX.sub("", title)
+    for _ in range(2):
+        title = PAGE_RANGE_SUFFIX.sub("", TIME_SUFFIX.sub("", title)).strip()
+    return title.rstrip(" -–:").strip()
+
+
+def looks_like_title(title: str) -> bool:
+    """Returns whether text reads as an item title rather than a sentence of minutes."""
+    words = title.split()
+    if not words or len(words) > MAX_TITLE_WORDS or not (title[0].isupper() or title[0].isdigit()):
+        return False
+    if MONTH_YEAR.match(title) or (title[0].isdigit() and not re.match(r"\d+/\d+\b", title)):
+        return False
+    if title[-1] in ".,;:" and not title.isupper():
+        return False
+    if re.search(r"[a-z]\.\s+[A-Z]", title) or re.match(r"RESOLVED|AGREED|RECOMMEND", title):
+        return False
+    return not re.match(r"(?:That|The|It|This|In|A|An|Members?|Officers?)\s+[a-z]", title)
+
+
+def find_marker_headings(lines: list[Line]) -> list[Heading]:
+    """Returns headings of papers that put "(Item 4)" under each title, as Kent's minutes do."""
+    headings = []
+    for i, line in enumerate(lines):
+        marker = ITEM_MARKER.match(line.clean)
+        if not marker:
+            continue
+        above = [j for j in range(i - 1, max(-1, i - 5), -1) if lines[j].clean]
+        if not above:
+            continue
+        number, start = marker.group(1), above[0]
+        # A long title wraps over lines under its minute number: "88.  24/00108 - Revenue and ...".
+        for j in above[:3]:
+            numbered = NUMBERED_ITEM.match(lines[j].clean)
+            joined = " ".join(ln.clean for ln in lines[j:i] if ln.clean)
+            if numbered and looks_like_title(clean_title(joined[numbered.end(1) :].lstrip(". )"))):
+                number, start = numbered.group(1), j
+                break
+        title = " ".join(ln.clean for ln in lines[start:i] if ln.clean)
+        if start != above[0] or NUMBERED_ITEM.match(title):
+            title = title[len(number) :].lstrip(". )") if title.startswith(number) else title
+        headings.append(Heading(start, number, clean_title(title), used=i - start + 1))
+    return headings
+
+
+def find_slash_headings(lines: list[Line]) -> list[Heading]:
+    """Returns headings numbered as minute references, such as "16/21 Children in Care Performance Scorecard"."""
+    headings = []
+    for i, line in enumerate(lines):
+        match = SLASH_ITEM.match(line.clean)
+        if match and looks_like_title(clean_title(match.group(2))):
+            headings.append(Heading(i, match.group(1), clean_title(match.group(2))))
+    return headings
+
+
+def join_title(lines: list[Line], i: int, title: str) -> tuple[str, int]:
+    """Returns a title continued on the next lines when those end with the agenda's page range."""
+    for extra in (1, 2):
+        if i + extra >= len(lines) or not lines[i + extra].clean:
+            break
+        follow = lines[i + extra].clean
+        if NUMBERED_ITEM.match(follow) and not re.match(r"^\d{1,4}\s*[-–)]", follow):
+            break
+        if PAGE_RANGE_SUFFIX.search(follow) or re.match(r"^\d{1,4}\s*[-–]\s*\d{1,4}\)?$", follow):
+            joined = " ".join(ln.clean for ln in lines[i + 1 : i + extra + 1])
+            return title + " " + joined, extra + 1
+    return title, 1
+
+
+def find_numbered_headings(lines: list[Line]) -> list[Heading]:
+    """Returns headings numbered 1., 2. ... kept in sequence, so numbered paragraphs inside items are not taken."""
+    headings: list[Heading] = []
+    last = 0
+    minutes_seen = False
+    for i, line in enumerate(lines):
+        if MINUTES_HELD_ON.search(line.clean):
+            minutes_seen = True
+        match = NUMBERED_ITEM.match(line.clean)
+        if not match:
+            continue
+        title, used = join_title(lines, i, match.group(2))
+        title = clean_title(title)
+        if not looks_like_title(title):
+            continue
+        number = int(re.sub(r"\D", "", match.group(1)))
+        in_sequence = not headings or number in (last + 1, last + 2) or match.group(1)[-1].isalpha()
+        # Minutes of an earlier meeting inside a pack start their numbering again at 1.
+        restart = number == 1 and bool(headings) and (minutes_seen or title.isupper())
+        if in_sequence or restart:
+            headings.append(Heading(i, match.group(1), title, used))
+            last = number
+            minutes_seen = False
+    return headings
+
+
+def find_page_headings(lines: list[Line]) -> list[Heading]:
+    """Returns item titles of a ModernGov meeting page saved as text, where numbers are lost.
+
+    Titles stand alone after two or more blank lines, are short, and do not end a sentence; the
+    "pdf icon PDF 124 KB" left by the report link marks them surely.
+    """
+    headings = []
+    blank = 0
+    started = False
+    for i, line in enumerate(lines):
+        if not line.clean:
+            blank += 1
+            continue
+        if re.match(r"^No\.?\s+Item$", line.clean):
+            started = True
+        elif PDF_ICON_SUFFIX.search(line.clean) or (blank >= 2 and started_page(lines, i, started)):
+            title = clean_title(line.clean)
+            if looks_like_title(title) and not re.match(r"^(?:At|County Councillor|Councillor)\b", title):
+                headings.append(Heading(i, str(len(headings) + 1), title))
+                started = True
+        blank = 0
+    return headings
+
+
+def started_page(lines: list[Line], i: int, started: bool) -> bool:
+    """Returns whether line i may be an item title: after the table header, short, not a sentence."""
+    text = lines[i].clean
+    return started and len(text) <= 100 and text[-1] not in ".:;," and not text.startswith(("-", "·", "§", "•"))
+
+
+STRATEGIES: list[tuple[Callable[[list[Line]], list[Heading]], int]] = [
+    (find_marker_headings, 2),
+    (find_slash_headings, 2),
+    (find_numbered_headings, 2),
+    (find_page_headings, 2),
+]
+
+
+def choose_headings(lines: list[Line]) -> list[Heading]:
+    """Returns the headings of the first strategy that finds enough of them."""
+    for strategy, minimum in STRATEGIES:
+        headings = strategy(lines)
+        if len(headings) >= minimum:
+            return headings
+    return []
+
+
+def split_items(extracted: ExtractedText, document_title: str) -> list[AgendaItem]:
+    """Returns a paper's agenda items in order; text before the first item is kept as front matter."""
+    if extracted.items:
+        return [
+            AgendaItem(position=i, number=it.number, title=it.title, body=it.text, page=1)
+            for i, it in enumerate(extracted.items)
+        ]
+    lines = paper_lines(extracted)
+    headings = choose_headings(lines)
+    if not headings:
+        return [whole_paper(lines, document_title)]
+    items: list[AgendaItem] = []
+    front = body_text(lines[: headings[0].index])
+    if front.strip():
+        items.append(AgendaItem(0, "", FRONT_MATTER, front, lines[0].page if lines else 1))
+    for k, heading in enumerate(headings):
+        end = headings[k + 1].index if k + 1 < len(headings) else len(lines)
+        body = body_text(lines[heading.index + heading.used : end])
+        items.append(AgendaItem(len(items), heading.number, heading.title, body, lines[heading.index].page))
+    return items
+
+
+def whole_paper(lines: list[Line], document_title: str) -> AgendaItem:
+    """Returns a paper with no recognisable items as one item, titled by its item-page heading if any."""
+    texts = [ln.clean for ln in lines if ln.clean]
+    title = document_title
+    if len(texts) > 1 and texts[0].lower() == "agenda item":
+        title = texts[1]
+    return AgendaItem(0, "", title, body_text(lines), lines[0].page if lines else 1)
+
+
+def body_text(lines: list[Line]) -> str:
+    """Returns lines joined as text with runs of blank lines folded."""
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(ln.text.rstrip() for ln in lines)).strip()

@@ -1,0 +1,214 @@
+"""Council, committee, date, doc_type and title of a paper: sidecar, then the text, then the file name, then the folder."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import PurePosixPath
+
+from indexer.errors import ParseError
+from indexer.models import ExtractedText, SourceFile
+from indexer.patterns import (
+    COMMITTEE_NAME,
+    DAY_MONTH_YEAR,
+    DOC_TYPE_WORDS,
+    ISO_DATE,
+    MARKDOWN_MARKUP,
+    MEETING_HEADING,
+    MONTH_DAY_YEAR,
+    MONTHS,
+    UK_NUMERIC_DATE,
+)
+
+DOC_TYPE_LABELS = {
+    "agenda": "Agenda",
+    "agenda-pack": "Agenda pack",
+    "minutes": "Minutes",
+    "meeting-page": "Meeting page (agenda and minutes)",
+    "item-page": "Agenda item page",
+    "issue-page": "Issue history page",
+    "decision": "Decision record",
+    "report": "Report",
+    "appendix": "Report appendix",
+    "motion": "Motion or amendment",
+    "committee-page": "Committee page",
+    "meetings-list": "List of meetings",
+    "document": "Document",
+}
+# File-name prefixes the corpus uses for bodies: "cpp_mgAi_7412_...", "hwb_ieListDocuments_...".
+COMMITTEE_PREFIXES = {
+    "cpp": "Corporate Parenting Panel",
+    "cpb": "Corporate Parenting Board",
+    "cpc": "Corporate Parenting Committee",
+    "cpac": "Corporate Parenting Advisory Committee",
+    "hwb": "Health and Wellbeing Board",
+    "cabinet": "Cabinet",
+    "executive": "Executive",
+    "full_council": "County Council",
+    "council": "Council",
+}
+# First lines of ModernGov page texts, and the page they show.
+PAGE_OPENINGS = [
+    (re.compile(r"^agenda and (?:draft )?minutes$|^agenda$|^minutes$", re.I), "meeting-page"),
+    (re.compile(r"^agenda item$", re.I), "item-page"),
+    (re.compile(r"^decision details$", re.I), "decision"),
+    (re.compile(r"^issue\b", re.I), "issue-page"),
+]
+HEAD_CHARS = 1500
+
+
+def slugify(text: str) -> str:
+    """Returns a lower-case, hyphenated slug for a display name."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "unknown"
+
+
+def make_date(year: int, month: int, day: int) -> date | None:
+    """Returns a date, or None when the parts do not make one."""
+    try:
+        return date(year, month, day)
+    except ValueError:
+        return None
+
+
+def find_date(text: str) -> date | None:
+    """Returns the first meeting-like date written in text, or None."""
+    candidates = []
+    for match in DAY_MONTH_YEAR.finditer(text):
+        found = make_date(int(match.group(3)), MONTHS[match.group(2).lower()], int(match.group(1)))
+        candidates.append((match.start(), found))
+    for match in MONTH_DAY_YEAR.finditer(text):
+        found = make_date(int(match.group(3)), MONTHS[match.group(1).lower()], int(match.group(2)))
+        candidates.append((match.start(), found))
+    for match in ISO_DATE.finditer(text):
+        candidates.append((match.start(), make_date(*(int(g) for g in match.groups()))))
+    for match in UK_NUMERIC_DATE.finditer(text):
+        day, month, year = (int(g) for g in match.groups())
+        candidates.append((match.start(), make_date(year, month, day)))
+    valid = sorted((pos, d) for pos, d in candidates if d is not None)
+    return valid[0][1] if valid else None
+
+
+def parse_sidecar_date(value: str, relpath: str) -> date:
+    """Returns the ISO date of a sidecar; raises ParseError for an impossible or malformed one."""
+    try:
+        return date.fromisoformat(value[:10])
+    except ValueError as exc:
+        raise ParseError(relpath, f"sidecar date {value!r} is not a real ISO 8601 date") from exc
+
+
+def head_lines(extracted: ExtractedText, limit: int = 40) -> list[str]:
+    """Returns the first non-empty lines of a paper, Markdown markup removed."""
+    lines = []
+    for line in extracted.pages[0].text.split("\n") if extracted.pages else []:
+        clean = MARKDOWN_MARKUP.sub("", line).strip().strip("*").strip()
+        if clean:
+            lines.append(clean)
+        if len(lines) >= limit:
+            break
+    return lines
+
+
+def committee_from_text(lines: list[str], council_name: str) -> str:
+    """Returns the committee a paper's opening lines name, or ''."""
+    candidates = []
+    for line in lines:
+        heading = MEETING_HEADING.match(line)
+        if heading:
+            return heading.group(1).strip()
+        probe = line.title() if line.isupper() else line
+        probe = re.split(r"\s+[-–]\s+", probe)[0]
+        match = COMMITTEE_NAME.match(probe)
+        if match and len(match.group(1)) <= 70:
+            name = match.group(1).strip()
+            if name.lower() in council_name.lower() or re.search(r"\b(City|Borough|District) Council$", name):
+                continue
+            candidates.append(name)
+    return candidates[0] if candidates else ""
+
+
+def committee_from_filename(stem: str) -> str:
+    """Returns the committee a corpus file name announces, or ''."""
+    low = stem.lower()
+    for prefix, name in COMMITTEE_PREFIXES.items():
+        if low.startswith(prefix + "_"):
+            return name
+    match = re.search(r"\d\d[.:]\d\d[_ ](.+)$", stem)  # "Printed_minutes_30th-Jan-2025_10.00_Cabinet"
+    return match.group(1).replace("_", " ").strip() if match else ""
+
+
+def doc_type_from(lines: list[str], name: str) -> str:
+    """Returns the doc_type a paper's first line or its file name announces."""
+    for pattern, doc_type in PAGE_OPENINGS:
+        if lines and pattern.match(lines[0]):
+            return doc_type
+    if re.search(r"ieListDocuments", name):
+        return "meeting-page"
+    if re.search(r"mgAi_", name):
+        return "item-page"
+    for pattern, doc_type in DOC_TYPE_WORDS:
+        if pattern.search(name.replace("_", " ")):
+            return doc_type
+    return "document"
+
+
+def title_from_opening(lines: list[str]) -> str:
+    """Returns the heading under a ModernGov page's opening line ("Agenda item", "Issue - decisions")."""
+    if len(lines) > 1 and re.match(r"^(?:agenda item|issue\b.*|decision details)$", lines[0], re.I):
+        return lines[1][:200]
+    if lines and MEETING_HEADING.match(lines[0]):
+        return lines[0][:200]
+    if len(lines) > 1 and re.match(r"^agenda and (?:draft )?minutes$", lines[0], re.I):
+        return f"{lines[1]} {lines[2]}" if len(lines) > 2 and find_date(lines[2]) else lines[1]
+    return ""
+
+
+def title_from_filename(relpath: str) -> str:
+    """Returns a readable title made from a file name."""
+    stem = PurePosixPath(relpath).name.split(".")[0]
+    stem = re.sub(r"^(?:[a-z-]+_)?(?:\d{4}-\d\d-\d\d_)?", "", stem)
+    return re.sub(r"[_\s]+", " ", stem).strip() or stem
+
+
+def read_metadata(source: SourceFile, extracted: ExtractedText) -> tuple[dict[str, object], dict[str, str]]:
+    """Returns the paper's metadata and, for each value, where it came from."""
+    sidecar = source.sidecar
+    lines = head_lines(extracted)
+    head = "\n".join(lines)[:HEAD_CHARS]
+    name = PurePosixPath(source.relpath).name
+    meta: dict[str, object] = {}
+    came_from: dict[str, str] = {}
+
+    def choose(key: str, *options: tuple[str, object]) -> None:
+        for origin, value in options:
+            if value:
+                meta[key], came_from[key] = value, origin
+                return
+        meta[key], came_from[key] = "", "none"
+
+    sidecar_date = parse_sidecar_date(sidecar["date"], source.relpath) if sidecar.get("date") else None
+    format_date = date.fromisoformat(extracted.metadata["date"]) if extracted.metadata.get("date") else None
+    choose("council_name", ("sidecar", sidecar.get("council")), ("folder", source.council.name))
+    choose(
+        "committee",
+        ("sidecar", sidecar.get("committee")),
+        ("text", extracted.metadata.get("committee")),
+        ("text", committee_from_text(lines, source.council.name)),
+        ("filename", committee_from_filename(PurePosixPath(name).stem)),
+    )
+    choose(
+        "date",
+        ("sidecar", sidecar_date),
+        ("text", format_date),
+        ("text", find_date(head)),
+        ("filename", find_date(name.replace("_", " "))),
+    )
+    choose("doc_type", ("sidecar", sidecar.get("doc_type")), ("text", doc_type_from(lines, name)))
+    choose(
+        "title",
+        ("sidecar", sidecar.get("title")),
+        ("text", extracted.title),
+        ("text", title_from_opening(lines)),
+        ("filename", title_from_filename(source.relpath)),
+    )
+    choose("source_url", ("sidecar", sidecar.get("source_url")))
+    return meta, came_from

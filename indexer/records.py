@@ -1,0 +1,75 @@
+"""Document -> IndexRecords: stable ids, facet values, the source path and page of each item."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from datetime import datetime
+
+from indexer.metadata import slugify
+from indexer.models import Document, IndexRecord
+
+DECISION_SEPARATOR = "\n"
+
+
+def item_id(relpath: str, position: int) -> str:
+    """Returns an item id that stays the same while the file keeps its path and the item its place."""
+    return f"{hashlib.sha1(relpath.encode('utf-8')).hexdigest()[:12]}-{position}"
+
+
+def make_records(document: Document) -> Iterator[IndexRecord]:
+    """Yields one IndexRecord per agenda item of a document."""
+    source = document.source
+    for item in document.items:
+        yield IndexRecord(
+            id=item_id(source.relpath, item.position),
+            doc_id=source.relpath,
+            content_hash=source.content_hash,
+            council=source.council.slug,
+            council_name=document.council_name or source.council.name,
+            committee=slugify(document.committee) if document.committee else "unknown",
+            committee_name=document.committee or "Committee not stated",
+            doc_type=document.doc_type or "document",
+            date=document.meeting_date,
+            title=document.title,
+            item_number=item.number,
+            item_title=item.title or document.title,
+            body=item.body,
+            decisions=item.decisions,
+            topics=item.topics,
+            page=item.page,
+            source=source.relpath,
+            source_url=document.source_url,
+            format=document.format,
+        )
+
+
+def record_fields(record: IndexRecord, position: int) -> dict[str, object]:
+    """Returns the record as the keyword arguments of a Whoosh add_document call."""
+    when = datetime(record.date.year, record.date.month, record.date.day) if record.date else None
+    fields: dict[str, object] = {
+        "id": record.id,
+        "doc_id": record.doc_id,
+        "content_hash": record.content_hash,
+        "council": record.council,
+        "council_name": record.council_name,
+        "committee": record.committee,
+        "committee_name": record.committee_name,
+        "doc_type": record.doc_type,
+        "year": str(record.date.year) if record.date else "undated",
+        "topics": ",".join(record.topics),
+        "title": record.title,
+        "item_number": record.item_number,
+        "item_title": record.item_title,
+        "position": position,
+        "body": record.body,
+        "decisions": DECISION_SEPARATOR.join(record.decisions),
+        "has_decisions": bool(record.decisions),
+        "page": record.page,
+        "source": record.source,
+        "source_url": record.source_url,
+        "format": record.format,
+    }
+    if when:
+        fields["date"] = when
+    return fields

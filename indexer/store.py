@@ -1,0 +1,142 @@
+"""Opens or creates the index; updates it by content hash in a new generation and swaps it in atomically.
+
+Layout of an index directory:
+    CURRENT          the name of the generation being served, replaced atomically (os.replace)
+    gen-000007/      a complete Whoosh index plus manifest.json (source path -> content hash)
+    build.lock       held with flock during a build: the kernel frees it if the build is killed
+A build copies the current generation, updates the copy and only then points CURRENT at it,
+so a build that dies at any point leaves the previous generation serving.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from whoosh import index as whoosh_index
+from whoosh.index import Index
+from whoosh.writing import IndexWriter
+
+from indexer.schema import build_schema
+
+CURRENT = "CURRENT"
+MANIFEST = "manifest.json"
+LOCK = "build.lock"
+GENERATION = re.compile(r"^gen-(\d{6})$")
+KEEP_GENERATIONS = 2
+
+
+class IndexBusyError(RuntimeError):
+    """Another build holds the index directory's lock."""
+
+
+class NoIndexError(RuntimeError):
+    """No complete index generation exists yet."""
+
+
+def current_generation(index_dir: Path) -> Path | None:
+    """Returns the directory of the generation being served, or None before the first build."""
+    try:
+        name = (index_dir / CURRENT).read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    path = index_dir / name
+    return path if GENERATION.match(name) and path.is_dir() else None
+
+
+def open_index(index_dir: Path) -> Index:
+    """Returns the Whoosh index of the current generation; raises NoIndexError before the first build."""
+    generation = current_generation(index_dir)
+    if generation is None or not whoosh_index.exists_in(str(generation)):
+        raise NoIndexError(f"no index in {index_dir}: run `cpsearch index` first")
+    return whoosh_index.open_dir(str(generation))
+
+
+def read_manifest(generation: Path | None) -> dict[str, str]:
+    """Returns source path -> content hash of the files a generation holds."""
+    if generation is None:
+        return {}
+    try:
+        data = json.loads((generation / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+@contextmanager
+def build_lock(index_dir: Path) -> Iterator[None]:
+    """Holds the directory's build lock; raises IndexBusyError when another build has it."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with (index_dir / LOCK).open("a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise IndexBusyError(f"another index build is running on {index_dir}") from exc
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def generations(index_dir: Path) -> list[Path]:
+    """Returns the generation directories present, oldest first."""
+    return sorted(p for p in index_dir.iterdir() if p.is_dir() and GENERATION.match(p.name))
+
+
+def next_generation(index_dir: Path) -> Path:
+    """Returns a fresh generation directory holding a copy of the current one (or an empty index)."""
+    existing = generations(index_dir)
+    number = int(GENERATION.match(existing[-1].name).group(1)) + 1 if existing else 1  # type: ignore[union-attr]
+    target = index_dir / f"gen-{number:06d}"
+    current = current_generation(index_dir)
+    if current is not None and whoosh_index.exists_in(str(current)):
+        shutil.copytree(current, target, ignore=shutil.ignore_patterns("*.lock", "*_LOCK"))
+    else:
+        target.mkdir(parents=True)
+        whoosh_index.create_in(str(target), build_schema())
+    return target
+
+
+def open_writer(generation: Path) -> IndexWriter:
+    """Returns a writer on a generation being built."""
+    return whoosh_index.open_dir(str(generation)).writer(limitmb=256)
+
+
+def publish(index_dir: Path, generation: Path, manifest: dict[str, str]) -> None:
+    """Writes the generation's manifest and makes it the one served, atomically."""
+    write_atomically(generation / MANIFEST, json.dumps(manifest, sort_keys=True, indent=0))
+    write_atomically(index_dir / CURRENT, generation.name + "\n")
+    remove_old_generations(index_dir)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Writes a file so that readers see the old or the new content, never a part."""
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def remove_old_generations(index_dir: Path) -> None:
+    """Removes generations older than the last few, and any left half-built by a killed run."""
+    current = current_generation(index_dir)
+    keep = generations(index_dir)[-KEEP_GENERATIONS:] if current else []
+    for path in generations(index_dir):
+        if path not in keep and path != current:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def discard_unpublished(index_dir: Path) -> None:
+    """Removes generations newer than the current one: what a killed build left behind."""
+    current = current_generation(index_dir)
+    for path in generations(index_dir):
+        if current is None or path.name > current.name:
+            shutil.rmtree(path, ignore_errors=True)

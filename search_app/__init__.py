@@ -1,0 +1,53 @@
+"""The read side: index -> query -> pages and JSON. create_app() is the Flask app factory."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response
+
+from search_app.api import api
+from search_app.errors import register_error_handlers
+from search_app.pages import pages
+from search_app.search import SearchIndex
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULTS = {
+    "INDEX_DIR": str(ROOT / "var" / "index"),
+    "CORPUS_DIR": str(ROOT / "corpus"),
+    "JSON_SORT_KEYS": False,
+}
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+}
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Returns the app: defaults, then CPSEARCH_INDEX_DIR / CPSEARCH_CORPUS_DIR, then config."""
+    app = Flask(__name__)
+    app.config.update(DEFAULTS)
+    for key in ("INDEX_DIR", "CORPUS_DIR"):
+        if os.environ.get(f"CPSEARCH_{key}"):
+            app.config[key] = os.environ[f"CPSEARCH_{key}"]
+    app.config.update(config or {})
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["search_index"] = SearchIndex(Path(app.config["INDEX_DIR"]))
+    app.register_blueprint(pages)
+    app.register_blueprint(api)
+    register_error_handlers(app)
+
+    @app.after_request
+    def add_security_headers(response: Response) -> Response:
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    return app

@@ -1,0 +1,69 @@
+"""Blueprint for the JSON API: GET /api/search and GET /api/items/<id>, from the same SearchResults as the pages."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, request, url_for
+from flask.typing import ResponseReturnValue
+
+from search_app.errors import ApiError
+from search_app.params import parse_search_args
+from search_app.search import SearchHit, SearchIndex, SearchResults
+
+api = Blueprint("api", __name__, url_prefix="/api")
+
+
+def search_index() -> SearchIndex:
+    """Returns the app's SearchIndex."""
+    return current_app.extensions["search_index"]  # type: ignore[no-any-return]
+
+
+def hit_json(hit: SearchHit) -> dict[str, Any]:
+    """Returns one result as the API contract writes it."""
+    data = asdict(hit)
+    data["url"] = url_for("pages.item", item_id=hit.id)
+    data["source_link"] = source_link(hit.source, hit.page, hit.format)
+    return data
+
+
+def source_link(source: str, page: int, fmt: str) -> str:
+    """Returns the link that opens a source file, at its page for a PDF."""
+    link = url_for("pages.source_file", relpath=source)
+    return f"{link}#page={page}" if fmt == "pdf" else link
+
+
+def results_json(results: SearchResults) -> dict[str, Any]:
+    """Returns search results in the shape of the JSON API contract."""
+    req = results.request
+    return {
+        "query": req.q,
+        "total": results.total,
+        "page": req.page,
+        "per_page": req.per_page,
+        "sort": req.sort,
+        "filters": req.filters,
+        "from": req.date_from.isoformat() if req.date_from else None,
+        "to": req.date_to.isoformat() if req.date_to else None,
+        "results": [hit_json(h) for h in results.hits],
+        "facets": results.facets,
+        "suggestion": results.suggestion,
+    }
+
+
+@api.get("/search")
+def search() -> ResponseReturnValue:
+    """Searches agenda items: /api/search?q=Staying+Put&council=croydon&year=2021."""
+    return jsonify(results_json(search_index().search(parse_search_args(request.args))))
+
+
+@api.get("/items/<item_id>")
+def item(item_id: str) -> ResponseReturnValue:
+    """Returns one agenda item with its full body."""
+    found = search_index().get_item(item_id)
+    if found is None:
+        raise ApiError(404, "not found", f"no agenda item has the id {item_id[:80]!r}")
+    found["url"] = url_for("pages.item", item_id=item_id)
+    found["source_link"] = source_link(found["source"], found["page"], found["format"])
+    return jsonify(found)

@@ -1,0 +1,46 @@
+"""ApiError and the handlers: {"error", "detail"} JSON under /api, error.html elsewhere."""
+
+from __future__ import annotations
+
+from flask import Flask, Response, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from search_app.search import QueryError
+
+
+class ApiError(Exception):
+    """An error answered to the client with a status, a short error and a detail it can act on."""
+
+    def __init__(self, status: int, error: str, detail: str) -> None:
+        super().__init__(f"{status} {error}: {detail}")
+        self.status = status
+        self.error = error
+        self.detail = detail
+
+
+def error_response(status: int, error: str, detail: str) -> tuple[Response | str, int]:
+    """Returns JSON for API paths and the error page for everything else."""
+    if request.path.startswith("/api/"):
+        return jsonify({"error": error, "detail": detail}), status
+    return render_template("error.html", status=status, error=error, detail=detail), status
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Installs one handler per kind of failure; none of them shows a stack trace."""
+
+    @app.errorhandler(ApiError)
+    def handle_api_error(exc: ApiError) -> tuple[Response | str, int]:
+        return error_response(exc.status, exc.error, exc.detail)
+
+    @app.errorhandler(QueryError)
+    def handle_query_error(exc: QueryError) -> tuple[Response | str, int]:
+        return error_response(400, "invalid query", str(exc))
+
+    @app.errorhandler(HTTPException)
+    def handle_http_error(exc: HTTPException) -> tuple[Response | str, int]:
+        return error_response(exc.code or 500, (exc.name or "error").lower(), exc.description or "")
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(exc: Exception) -> tuple[Response | str, int]:
+        app.logger.exception("unhandled error on %s", request.path)
+        return error_response(500, "internal error", "the server could not answer; the error has been logged")

@@ -1,0 +1,129 @@
+"""Blueprint for the pages people use: search, an agenda item, a paper's items, and the source files."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, current_app, render_template, request, send_from_directory, url_for
+from flask.typing import ResponseReturnValue
+from markupsafe import Markup, escape
+
+from indexer.metadata import DOC_TYPE_LABELS
+from indexer.topics import topic_labels
+from search_app.api import search_index, source_link
+from search_app.errors import ApiError
+from search_app.params import parse_search_args
+from search_app.search import SearchRequest
+
+pages = Blueprint("pages", __name__)
+FACET_TITLES = {"council": "Council", "topic": "Topic", "year": "Year", "committee": "Committee", "doc_type": "Document type"}
+
+
+def facet_label(facet: str, value: str, names: dict[str, dict[str, str]]) -> str:
+    """Returns the display name of a facet value."""
+    if facet == "topic":
+        return topic_labels().get(value, value)
+    if facet == "doc_type":
+        return DOC_TYPE_LABELS.get(value, value)
+    return names.get(facet, {}).get(value, value)
+
+
+def facet_names() -> dict[str, dict[str, str]]:
+    """Returns slug -> display name for councils and committees, read once per index generation."""
+    return current_app.extensions["search_index"].display_names()  # type: ignore[no-any-return]
+
+
+def link_with(req: SearchRequest, **changes: Any) -> str:
+    """Returns the search URL for a request with some arguments changed (None removes one)."""
+    args: dict[str, Any] = {"q": req.q or None, "sort": req.sort if req.sort != "relevance" else None}
+    args["from"] = req.date_from.isoformat() if req.date_from else None
+    args["to"] = req.date_to.isoformat() if req.date_to else None
+    args["decisions"] = "1" if req.decisions_only else None
+    for facet, values in req.filters.items():
+        args[facet] = list(values)
+    args.update(changes)
+    return url_for("pages.search", **{k: v for k, v in args.items() if v not in (None, "", [])})
+
+
+def toggle_filter(req: SearchRequest, facet: str, value: str) -> str:
+    """Returns the URL that adds a facet value to the request, or removes it if present."""
+    values = list(req.filters.get(facet, []))
+    values = [v for v in values if v != value] if value in values else values + [value]
+    return link_with(req, **{facet: values or None, "page": None})
+
+
+def highlight_text(text: str, words: list[str]) -> Markup:
+    """Returns escaped text with the query's words marked."""
+    escaped = str(escape(text))
+    stems = [re.escape(w[:5]) for w in words if len(w) >= 3]
+    if not stems:
+        return Markup(escaped)
+    pattern = re.compile(rf"\b((?:{'|'.join(stems)})\w*)", re.IGNORECASE)
+    return Markup(pattern.sub(r"<mark>\1</mark>", escaped))
+
+
+@pages.app_context_processor
+def template_helpers() -> dict[str, Any]:
+    return {
+        "facet_titles": FACET_TITLES,
+        "doc_type_labels": DOC_TYPE_LABELS,
+        "topic_labels": topic_labels(),
+        "link_with": link_with,
+        "toggle_filter": toggle_filter,
+        "source_link": source_link,
+    }
+
+
+@pages.get("/")
+def search() -> ResponseReturnValue:
+    """The search page; with no query it shows what the index covers."""
+    req = parse_search_args(request.args)
+    index = search_index()
+    searched = bool(req.q or req.filters or req.date_from or req.date_to or req.decisions_only)
+    results = index.search(req) if searched else None
+    names = facet_names()
+    return render_template(
+        "search.html",
+        req=req,
+        results=results,
+        stats=index.stats(),
+        names=names,
+        label=lambda facet, value: facet_label(facet, value, names),
+    )
+
+
+@pages.get("/items/<item_id>")
+def item(item_id: str) -> ResponseReturnValue:
+    """One agenda item: metadata, decisions, full text with the query's words marked, and its source."""
+    index = search_index()
+    found = index.get_item(item_id)
+    if found is None:
+        raise ApiError(404, "not found", "There is no agenda item at this address. It may have been re-indexed.")
+    words = request.args.get("q", "")[:200].split()
+    siblings = index.document_items(found["doc_id"])
+    return render_template(
+        "item.html",
+        item=found,
+        body=highlight_text(found["body"], words),
+        siblings=siblings,
+        q=request.args.get("q", "")[:200],
+    )
+
+
+@pages.get("/source/<path:relpath>")
+def source_file(relpath: str) -> ResponseReturnValue:
+    """Serves a source paper, only if it is in the index: no other path under or outside corpus/ is readable."""
+    corpus = Path(current_app.config["CORPUS_DIR"]).resolve()
+    target = (corpus / relpath).resolve()
+    if not target.is_relative_to(corpus) or not target.is_file() or not search_index().has_source(relpath):
+        raise ApiError(404, "not found", "That file is not one of the indexed papers.")
+    response = send_from_directory(corpus, relpath, max_age=3600)
+    if target.suffix.lower() in (".html", ".htm", ".xml"):
+        # A council web page may carry its own scripts: show it without letting them run.
+        response.headers["Content-Security-Policy"] = "sandbox"
+    if target.suffix.lower() in (".txt", ".md"):
+        response.mimetype = "text/plain"
+        response.charset = "utf-8"
+    return response

@@ -1,0 +1,285 @@
+"""SearchRequest -> Whoosh query -> SearchResults: hits, snippets, facet counts and a spelling suggestion.
+
+The only module on the read side that imports whoosh; it knows nothing of Flask.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import threading
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any
+
+from whoosh import highlight, sorting
+from whoosh.index import Index
+from whoosh.qparser import MultifieldParser, QueryParser
+from whoosh.query import And, AndMaybe, DateRange, Every, NullQuery, Or, Phrase, Query, Term
+from whoosh.searching import Hit, Searcher
+
+from indexer.schema import FACET_FIELD_NAMES, FACET_FIELDS, SEARCH_FIELDS, STEMMED
+from indexer.store import current_generation, open_index
+
+SORTS = ("relevance", "date", "oldest")
+SNIPPET_CHARS = 240
+MAX_FACET_VALUES = 50
+PHRASE_BOOST = 4.0
+
+
+class MarkFormatter(highlight.HtmlFormatter):
+    """Highlights matched words as plain <mark> elements; all paper text stays HTML-escaped."""
+
+    def format_token(self, text: str, token: Any, replace: bool = False) -> str:
+        return "<mark>" + highlight.htmlescape(highlight.get_text(text, token, replace)) + "</mark>"
+
+    def format_fragment(self, fragment: Any, replace: bool = False) -> str:
+        return " ".join(super().format_fragment(fragment, replace).split())
+
+
+class QueryError(ValueError):
+    """A query that cannot be searched, with a message for the person who typed it."""
+
+
+@dataclass
+class SearchRequest:
+    """What a person or program asked for: text, filters, sort and page."""
+
+    q: str = ""
+    filters: dict[str, list[str]] = field(default_factory=dict)
+    """Facet name (council, topic, year, committee, doc_type) -> accepted values, OR-ed within a facet."""
+    date_from: date | None = None
+    date_to: date | None = None
+    decisions_only: bool = False
+    sort: str = "relevance"
+    page: int = 1
+    per_page: int = 20
+
+
+@dataclass
+class SearchHit:
+    """One agenda item in a result list, with everything a result shows."""
+
+    id: str
+    doc_id: str
+    council: str
+    council_name: str
+    committee: str
+    committee_name: str
+    date: str | None
+    doc_type: str
+    title: str
+    item_number: str
+    item_title: str
+    topics: list[str]
+    decisions: list[str]
+    snippet: str
+    source: str
+    page: int
+    source_url: str
+    format: str
+    score: float
+
+
+@dataclass
+class SearchResults:
+    """A page of hits with the total, facet counts and a suggestion when the words look misspelt."""
+
+    request: SearchRequest
+    total: int
+    hits: list[SearchHit]
+    facets: dict[str, dict[str, int]]
+    suggestion: str | None = None
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.request.per_page))
+
+
+class SearchIndex:
+    """The index being served: opens the current generation once per thread and follows new ones."""
+
+    def __init__(self, index_dir: Path) -> None:
+        self.index_dir = index_dir
+        self._local = threading.local()
+
+    def searcher(self) -> Searcher:
+        """Returns this thread's searcher on the current generation, reopened when a build publishes."""
+        generation = current_generation(self.index_dir)
+        state = getattr(self._local, "state", None)
+        if state is None or state[0] != generation:
+            if state is not None:
+                state[1].close()
+            index: Index = open_index(self.index_dir)
+            self._local.state = (generation, index.searcher())
+        return self._local.state[1]  # type: ignore[no-any-return]
+
+    def search(self, request: SearchRequest) -> SearchResults:
+        """Returns the results of a request."""
+        return run_search(self.searcher(), request)
+
+    def get_item(self, item_id: str) -> dict[str, Any] | None:
+        """Returns an item's stored fields with its full body, or None."""
+        fields = self.searcher().document(id=item_id)
+        return item_fields(fields) if fields else None
+
+    def document_items(self, doc_id: str) -> list[dict[str, Any]]:
+        """Returns every item of one source document in order."""
+        searcher = self.searcher()
+        hits = searcher.search(Term("doc_id", doc_id), limit=None, sortedby="position")
+        return [item_fields(hit.fields()) for hit in hits]
+
+    def has_source(self, relpath: str) -> bool:
+        """Returns whether a source file is in the index (only those may be served)."""
+        return self.searcher().document(doc_id=relpath) is not None
+
+    def display_names(self) -> dict[str, dict[str, str]]:
+        """Returns slug -> display name for councils and committees, worked out once per generation."""
+        generation = current_generation(self.index_dir)
+        cached = getattr(self, "_names", None)
+        if cached is None or cached[0] != generation:
+            names: dict[str, dict[str, str]] = {"council": {}, "committee": {}}
+            for stored in self.searcher().all_stored_fields():
+                names["council"].setdefault(stored["council"], stored.get("council_name", ""))
+                names["committee"].setdefault(stored["committee"], stored.get("committee_name", ""))
+            self._names = (generation, names)
+        return self._names[1]
+
+    def stats(self) -> dict[str, Any]:
+        """Returns the item count, councils and date span of the index, for empty states and the home page."""
+        searcher = self.searcher()
+        facets = count_facets(searcher, Every(), None)
+        years = sorted(y for y in facets["year"] if y != "undated")
+        return {
+            "items": searcher.doc_count(),
+            "councils": len(facets["council"]),
+            "first_year": years[0] if years else None,
+            "last_year": years[-1] if years else None,
+            "facets": facets,
+        }
+
+
+def build_query(searcher: Searcher, text: str) -> Query:
+    """Returns the Whoosh query for the typed words: stemmed, AND by default, quotes and field:value honoured."""
+    if not text.strip():
+        return Every()
+    parser = MultifieldParser(list(SEARCH_FIELDS), schema=searcher.schema, fieldboosts=SEARCH_FIELDS)
+    try:
+        query = parser.parse(text)
+    except Exception as exc:  # the parser raises assorted types on odd input
+        raise QueryError(f"the query could not be read: {exc}") from exc
+    return AndMaybe(query, phrase_bonus(text)) if is_plain_words(text) else query
+
+
+def is_plain_words(text: str) -> bool:
+    """Returns whether text is two or more bare words: no quotes, operators or field:value."""
+    words = text.split()
+    return len(words) > 1 and not re.search(r'["():*?~^]|\b(?:AND|OR|NOT)\b', text)
+
+
+def phrase_bonus(text: str) -> Query:
+    """Returns an optional query rewarding items where the words stand together as typed."""
+    stems = [token.text for token in STEMMED(text)]
+    if len(stems) < 2:
+        return NullQuery
+    return Or([Phrase(name, stems, slop=1, boost=boost * PHRASE_BOOST) for name, boost in SEARCH_FIELDS.items()])
+
+
+def build_filter(request: SearchRequest) -> Query | None:
+    """Returns the query that restricts results to the chosen facet values and dates."""
+    parts: list[Query] = []
+    for facet, values in request.filters.items():
+        if values:
+            field_name = FACET_FIELD_NAMES[facet]
+            parts.append(Or([Term(field_name, v) for v in values]))
+    if request.date_from or request.date_to:
+        start = datetime.combine(request.date_from, time.min) if request.date_from else None
+        end = datetime.combine(request.date_to, time.max) if request.date_to else None
+        parts.append(DateRange("date", start, end))
+    if request.decisions_only:
+        parts.append(Term("has_decisions", True))
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else And(parts)
+
+
+def count_facets(searcher: Searcher, query: Query, filter_query: Query | None) -> dict[str, dict[str, int]]:
+    """Returns, for each facet, value -> number of matching items, largest first."""
+    facets = {
+        name: sorting.FieldFacet(FACET_FIELD_NAMES[name], allow_overlap=(name == "topic"), maptype=sorting.Count)
+        for name in FACET_FIELDS
+    }
+    results = searcher.search(query, filter=filter_query, limit=1, groupedby=facets)
+    counts = {}
+    for name in FACET_FIELDS:
+        groups = results.groups(name)
+        ranked = sorted(((str(k), int(v)) for k, v in groups.items() if k not in (None, "")), key=lambda kv: (-kv[1], kv[0]))
+        counts[name] = dict(ranked[:MAX_FACET_VALUES])
+    return counts
+
+
+def run_search(searcher: Searcher, request: SearchRequest) -> SearchResults:
+    """Returns a page of results with facet counts for a request."""
+    query = build_query(searcher, request.q)
+    filter_query = build_filter(request)
+    sort_args: dict[str, Any] = {}
+    if request.sort in ("date", "oldest"):
+        sort_args = {"sortedby": "date", "reverse": request.sort == "date"}
+    page = searcher.search_page(query, request.page, pagelen=request.per_page, filter=filter_query, terms=True, **sort_args)
+    page.results.fragmenter = highlight.ContextFragmenter(maxchars=SNIPPET_CHARS, surround=70)
+    page.results.formatter = MarkFormatter(between=" … ")
+    hits = [make_hit(hit) for hit in page] if request.page <= page.pagecount else []
+    suggestion = suggest(searcher, query, request.q) if request.q.strip() and page.total < 3 else None
+    return SearchResults(
+        request=request,
+        total=page.total,
+        hits=hits,
+        facets=count_facets(searcher, query, filter_query),
+        suggestion=suggestion,
+    )
+
+
+def make_hit(hit: Hit) -> SearchHit:
+    """Returns a SearchHit from a Whoosh hit, with a highlighted snippet."""
+    fields = item_fields(hit.fields())
+    snippet = hit.highlights("body", top=2) or hit.highlights("decisions", top=1)
+    if not snippet:
+        snippet = html.escape(" ".join(fields["body"].split())[:SNIPPET_CHARS])
+    fields.pop("body")
+    return SearchHit(snippet=snippet, score=round(float(hit.score or 0.0), 3), **fields)
+
+
+def item_fields(stored: dict[str, Any]) -> dict[str, Any]:
+    """Returns stored fields as plain values: ISO date, lists for topics and decisions."""
+    when = stored.get("date")
+    return {
+        "id": stored["id"],
+        "doc_id": stored["doc_id"],
+        "council": stored["council"],
+        "council_name": stored.get("council_name", ""),
+        "committee": stored.get("committee", ""),
+        "committee_name": stored.get("committee_name", ""),
+        "date": when.date().isoformat() if isinstance(when, datetime) else None,
+        "doc_type": stored.get("doc_type", ""),
+        "title": stored.get("title", ""),
+        "item_number": stored.get("item_number", ""),
+        "item_title": stored.get("item_title", ""),
+        "topics": [t for t in stored.get("topics", "").split(",") if t],
+        "decisions": [d for d in stored.get("decisions", "").split("\n") if d],
+        "body": stored.get("body", ""),
+        "source": stored.get("source", ""),
+        "page": int(stored.get("page") or 1),
+        "source_url": stored.get("source_url", ""),
+        "format": stored.get("format", ""),
+    }
+
+
+def suggest(searcher: Searcher, query: Query, text: str) -> str | None:
+    """Returns the query with misspelt words corrected from the index's vocabulary, or None."""
+    parser = QueryParser("body", schema=searcher.schema)
+    try:
+        corrected = searcher.correct_query(parser.parse(text), text, prefix=1)
+    except Exception:  # a suggestion is optional; never fail a search for it
+        return None
+    return corrected.string if corrected.string and corrected.string != text else None

@@ -1,0 +1,5 @@
+"""app = create_app(), for a WSGI server: waitress-serve search_app.wsgi:app."""
+
+from search_app import create_app
+
+app = create_app()
