@@ -44,7 +44,7 @@ from indexer.store import (
 from indexer.topics import tag_topics
 
 # Bump when extraction changes, so cached text from an older extractor is not reused.
-EXTRACTOR_VERSION = "1"
+EXTRACTOR_VERSION = "2"
 Progress = Callable[[str], None]
 
 

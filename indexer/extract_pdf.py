@@ -15,7 +15,7 @@ from pdfminer.psparser import PSException
 from indexer.errors import ExtractionError
 from indexer.extract_text import normalise_text
 from indexer.models import ExtractedText, Page
-from indexer.patterns import ITEM_MARKER, PAGE_NUMBER_LINE
+from indexer.patterns import FOLDED_PAGE_FOOTER, ITEM_MARKER, PAGE_NUMBER_LINE
 
 # pdfminer's default char_margin scrambles word order on justified two-column pages;
 # 6 kept sentences intact in our measurements (DESIGN.md, dependency decisions).
@@ -50,28 +50,40 @@ def layout_text(page: object) -> str:
 
 
 def edge_key(line: str) -> str:
-    """Returns a line with digits folded, so 'Page 3' and 'Page 4' compare equal."""
-    return re.sub(r"\d+", "#", re.sub(r"\s+", " ", line.strip().lower()))
+    """Returns a line with spaces folded, so the same header compares equal on every page."""
+    return re.sub(r"\s+", " ", line.strip().lower())
+
+
+def folded_key(key: str) -> str:
+    """Returns a key with digits folded, so 'page 3' and 'page 4' compare equal."""
+    return re.sub(r"\d+", "#", key)
 
 
 def remove_running_lines(pages: list[str]) -> list[str]:
-    """Returns pages without lines repeated at the top or bottom of most pages, nor bare page numbers."""
+    """Returns pages without lines repeated at the top or bottom of most pages, nor bare page numbers.
+
+    A line is running when the same text opens or closes most pages ("Corporate Parenting Panel"),
+    or when it is a page footer whose number changes ("Page 3 of 12").
+    """
     edges: list[set[str]] = []
     for text in pages:
         lines = [ln for ln in text.split("\n") if ln.strip()]
         edges.append({edge_key(ln) for ln in lines[:EDGE_LINES] + lines[-EDGE_LINES:]})
-    counts = Counter(key for keys in edges for key in keys)
+    exact = Counter(key for keys in edges for key in keys)
+    folded = Counter(folded_key(key) for keys in edges for key in {folded_key(k) for k in keys})
     threshold = max(3, len(pages) // 2)
-    # Item markers such as "(Item 4)" often open a page; they are structure, never running text.
-    running = {key for key, n in counts.items() if n >= threshold and not ITEM_MARKER.match(key)}
+
+    def is_running(line: str, page_edges: set[str]) -> bool:
+        key = edge_key(line)
+        if not key or key not in page_edges or ITEM_MARKER.match(line.strip()):
+            return False
+        if exact[key] >= threshold:
+            return True
+        return folded[folded_key(key)] >= threshold and bool(FOLDED_PAGE_FOOTER.search(folded_key(key)))
+
     cleaned = []
-    for text, keys in zip(pages, edges, strict=True):
-        lines = text.split("\n")
-        kept = [
-            ln
-            for ln in lines
-            if not PAGE_NUMBER_LINE.match(ln) and not (edge_key(ln) in running and edge_key(ln) in keys)
-        ]
+    for text, page_edges in zip(pages, edges, strict=True):
+        kept = [ln for ln in text.split("\n") if not PAGE_NUMBER_LINE.match(ln) and not is_running(ln, page_edges)]
         cleaned.append(re.sub(r"\n{3,}", "\n\n", "\n".join(kept)).strip("\n"))
     return cleaned
 

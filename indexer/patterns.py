@@ -48,7 +48,12 @@ NUMBERED_ITEM = re.compile(r"^(\d{1,3}[a-z]?)(?:\.|\)|\s)\s*(\S.{1,200})$")
 # Kent's printed minutes put the agenda number on its own line under the title: "(Item 4)".
 ITEM_MARKER = re.compile(r"^\(\s*Item\s+(\d{1,3}[a-z]?)\s*\)\s*$", re.IGNORECASE)
 # Page references an agenda prints after an item title: "(Pages 11 - 84)", "1 - 8".
-PAGE_RANGE_SUFFIX = re.compile(r"\s*\(?(?:Pages?\s+)?\d{1,4}\s*[-–]\s*\d{1,4}\)?\s*$|\s+\(Pages?\s*$")
+# A bare "2024-25" is a year, not a page range: bare ranges need spaces round the dash.
+PAGE_RANGE_SUFFIX = re.compile(
+    r"\s*\(Pages?\s+\d{1,4}\s*[-–]\s*\d{1,4}\)\s*$|\s+\d{1,4}\s+[-–]\s+\d{1,4}\s*$|\s+\(Pages?\s*$"
+)
+# Footer lines once digits are folded: "Page #", "# of #", "Page # of #".
+FOLDED_PAGE_FOOTER = re.compile(r"^(?:page\s+)?#(?:\s+of\s+#)?$|\bpage #\b")
 # A time a chair's agenda adds: "(2.10PM)".
 TIME_SUFFIX = re.compile(r"\s*\(\d{1,2}[.:]\d\d\s*[ap]\.?m\.?\)\s*$", re.IGNORECASE)
 # ModernGov link text left in page text: "Minutes of the previous meeting pdf icon PDF 124 KB".
