@@ -11,6 +11,7 @@ SENTENCE_END = re.compile(r"(?<=[a-z)\]%\"'’”][.!?])\s+(?=[A-Z\"“‘(])")
 # Numbered clauses that continue a resolution: "2. That the schedule ...", "(b) to note ...".
 CLAUSE = re.compile(r"^(?:\(?\d{1,2}[.)]|\(?[a-h]\)|[ivx]{1,4}\))\s+\S")
 MAX_DECISION_CHARS = 900
+LEADING_NUMBER = re.compile(r"^(?:\(?\d{1,2}[.)]|\([a-z]\)|[a-z][.)])\s+")
 
 
 def flatten(text: str) -> str:
@@ -27,7 +28,10 @@ def find_decisions(body: str) -> list[str]:
     sentences = [s.strip() for para in flatten(body).split("\n") for s in SENTENCE_END.split(para) if s.strip()]
     current: str | None = None
     for sentence in sentences:
-        if DECISION_START.match(sentence) and is_decision(sentence):
+        # Minutes number their paragraphs: "3.  RESOLVED that the update be noted."
+        core = LEADING_NUMBER.sub("", sentence)
+        if DECISION_START.match(core) and is_decision(core):
+            sentence = core
             if current:
                 decisions.append(current)
             current = sentence
@@ -46,7 +50,7 @@ def is_decision(sentence: str) -> bool:
     head = sentence[:40]
     if re.match(r"(?:Decisions?|Agreed|Resolved)\b", head) and not re.match(r"\w+\s*(?::|that\b|to\b|–|-)", head):
         return False
-    return len(sentence) > 12
+    return len(sentence) > 12 or sentence.endswith(":")
 
 
 def shorten(decision: str) -> str:

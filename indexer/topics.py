@@ -77,9 +77,9 @@ def count_signals(text: str) -> Counter[str]:
     stems = stem_words(text)
     index = phrase_index()
     for i, stem in enumerate(stems):
-        for phrase, slug in index.get(stem, ()):
-            if tuple(stems[i : i + len(phrase)]) == phrase:
-                counts[slug] += 1
+        # Overlapping phrases of one topic ("foster carer", "fostering") count once per place.
+        matched = {slug for phrase, slug in index.get(stem, ()) if tuple(stems[i : i + len(phrase)]) == phrase}
+        counts.update(matched)
     for topic in load_taxonomy():
         for acronym in topic.acronyms:
             counts[topic.slug] += len(re.findall(rf"\b{re.escape(acronym)}\b", text))

@@ -149,7 +149,7 @@ class SearchIndex:
     def stats(self) -> dict[str, Any]:
         """Returns the item count, councils and date span of the index, for empty states and the home page."""
         searcher = self.searcher()
-        facets = count_facets(searcher, Every(), None)
+        _, facets = count_facets(searcher, Every(), None)
         years = sorted(y for y in facets["year"] if y != "undated")
         return {
             "items": searcher.doc_count(),
@@ -204,40 +204,42 @@ def build_filter(request: SearchRequest) -> Query | None:
     return parts[0] if len(parts) == 1 else And(parts)
 
 
-def count_facets(searcher: Searcher, query: Query, filter_query: Query | None) -> dict[str, dict[str, int]]:
-    """Returns, for each facet, value -> number of matching items, largest first."""
+def count_facets(searcher: Searcher, query: Query, filter_query: Query | None) -> tuple[int, dict[str, dict[str, int]]]:
+    """Returns the number of matching items and, for each facet, value -> count, largest first."""
     facets = {
         name: sorting.FieldFacet(FACET_FIELD_NAMES[name], allow_overlap=(name == "topic"), maptype=sorting.Count)
         for name in FACET_FIELDS
     }
     results = searcher.search(query, filter=filter_query, limit=1, groupedby=facets)
     counts = {}
+    total = 0
     for name in FACET_FIELDS:
         groups = results.groups(name)
+        if name == "doc_type":
+            # Whoosh's len(results) ignores the filter; every item has exactly one doc_type, so count those.
+            total = sum(int(v) for v in groups.values())
         ranked = sorted(((str(k), int(v)) for k, v in groups.items() if k not in (None, "")), key=lambda kv: (-kv[1], kv[0]))
         counts[name] = dict(ranked[:MAX_FACET_VALUES])
-    return counts
+    return total, counts
 
 
 def run_search(searcher: Searcher, request: SearchRequest) -> SearchResults:
     """Returns a page of results with facet counts for a request."""
     query = build_query(searcher, request.q)
     filter_query = build_filter(request)
+    total, facets = count_facets(searcher, query, filter_query)
     sort_args: dict[str, Any] = {}
     if request.sort in ("date", "oldest"):
         sort_args = {"sortedby": "date", "reverse": request.sort == "date"}
-    page = searcher.search_page(query, request.page, pagelen=request.per_page, filter=filter_query, terms=True, **sort_args)
-    page.results.fragmenter = highlight.ContextFragmenter(maxchars=SNIPPET_CHARS, surround=70)
-    page.results.formatter = MarkFormatter(between=" … ")
-    hits = [make_hit(hit) for hit in page] if request.page <= page.pagecount else []
-    suggestion = suggest(searcher, query, request.q) if request.q.strip() and page.total < 3 else None
-    return SearchResults(
-        request=request,
-        total=page.total,
-        hits=hits,
-        facets=count_facets(searcher, query, filter_query),
-        suggestion=suggestion,
-    )
+    start = (request.page - 1) * request.per_page
+    hits: list[SearchHit] = []
+    if start < total:
+        results = searcher.search(query, filter=filter_query, limit=start + request.per_page, terms=True, **sort_args)
+        results.fragmenter = highlight.ContextFragmenter(maxchars=SNIPPET_CHARS, surround=70)
+        results.formatter = MarkFormatter(between=" … ")
+        hits = [make_hit(hit) for hit in results[start : start + request.per_page]]
+    suggestion = suggest(searcher, request.q) if request.q.strip() and total < 3 else None
+    return SearchResults(request=request, total=total, hits=hits, facets=facets, suggestion=suggestion)
 
 
 def make_hit(hit: Hit) -> SearchHit:
@@ -275,7 +277,7 @@ def item_fields(stored: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def suggest(searcher: Searcher, query: Query, text: str) -> str | None:
+def suggest(searcher: Searcher, text: str) -> str | None:
     """Returns the query with misspelt words corrected from the index's vocabulary, or None."""
     parser = QueryParser("body", schema=searcher.schema)
     try:

@@ -1,0 +1,64 @@
+"""The JSON API contract: fields of every result, facets, item bodies, and errors as JSON 4xx."""
+
+from __future__ import annotations
+
+import pytest
+from flask.testing import FlaskClient
+
+RESULT_FIELDS = {
+    "id", "doc_id", "council", "council_name", "committee", "committee_name", "date", "doc_type", "title",
+    "item_number", "item_title", "topics", "decisions", "snippet", "source", "page", "source_url", "url", "score",
+}  # fmt: skip
+
+
+def test_search_contract(client: FlaskClient) -> None:
+    data = client.get("/api/search?q=Staying+Put&per_page=5").get_json()
+    assert {"query", "total", "page", "per_page", "results", "facets", "suggestion"} <= set(data)
+    assert data["query"] == "Staying Put" and data["page"] == 1 and data["per_page"] == 5
+    assert set(data["facets"]) == {"council", "topic", "year", "committee", "doc_type"}
+    assert 0 < len(data["results"]) <= 5
+    for result in data["results"]:
+        assert RESULT_FIELDS <= set(result)
+        assert isinstance(result["topics"], list) and isinstance(result["decisions"], list)
+        assert result["url"] == f"/items/{result['id']}"
+
+
+def test_item_endpoint_returns_full_body(client: FlaskClient) -> None:
+    hit = client.get("/api/search?q=Staying+Put&council=croydon").get_json()["results"][0]
+    item = client.get(f"/api/items/{hit['id']}").get_json()
+    assert item["id"] == hit["id"]
+    assert "RECOMMENDATION: To review the Staying Put policy" in item["body"]
+    assert len(item["body"]) > len(hit["snippet"])
+
+
+@pytest.mark.parametrize(
+    ("query", "parameter"),
+    [
+        ("page=0", "page"),
+        ("page=abc", "page"),
+        ("per_page=1000", "per_page"),
+        ("sort=random", "sort"),
+        ("from=2021-13-01", "from"),
+        ("from=2021-03-04&to=2021-03-01", "from"),
+        ("council=%3Cscript%3E", "council"),
+        ("q=" + "x" * 501, "q"),
+    ],
+)
+def test_bad_parameters_are_json_400s(client: FlaskClient, query: str, parameter: str) -> None:
+    response = client.get(f"/api/search?{query}")
+    assert response.status_code == 400
+    body = response.get_json()
+    assert set(body) == {"error", "detail"}
+    assert parameter in body["error"]
+
+
+def test_unknown_item_and_route_are_json_404s(client: FlaskClient) -> None:
+    for path in ("/api/items/does-not-exist", "/api/nothing-here"):
+        response = client.get(path)
+        assert response.status_code == 404
+        assert set(response.get_json()) == {"error", "detail"}
+
+
+def test_unknown_filter_value_gives_no_results_not_an_error(client: FlaskClient) -> None:
+    data = client.get("/api/search?q=care&council=atlantis").get_json()
+    assert data["total"] == 0 and data["results"] == []

@@ -1,0 +1,121 @@
+"""Index builds: bad files reported and skipped, incremental updates, stable ids, crash safety."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import copy_paper
+from pdfmaker import make_pdf
+
+import indexer.build as build_module
+from indexer.build import build_index
+from indexer.store import current_generation, open_index
+
+PAPERS = [
+    "croydon/cpp_2021-03-03_minutes_seed000.txt",
+    "croydon/cpp_2021-03-03_mgAi_children-in-care-performance-scorecard_seed001.txt",
+    "kent/full_council_2025-03-13_CPP_Minutes_10.12.24.pdf",
+]
+
+
+@pytest.fixture()
+def small_corpus(tmp_path: Path) -> Path:
+    corpus = tmp_path / "corpus"
+    for relpath in PAPERS:
+        copy_paper(relpath, corpus)
+    return corpus
+
+
+def item_ids(index_dir: Path) -> dict[str, set[str]]:
+    with open_index(index_dir).searcher() as searcher:
+        ids: dict[str, set[str]] = {}
+        for fields in searcher.all_stored_fields():
+            ids.setdefault(fields["doc_id"], set()).add(fields["id"])
+        return ids
+
+
+def test_bad_files_are_reported_and_the_rest_indexed(small_corpus: Path, tmp_path: Path) -> None:
+    bad = small_corpus / "croydon"
+    (bad / "empty.txt").write_bytes(b"")
+    (bad / "corrupt.pdf").write_bytes(make_pdf(["1. Apologies"])[:150])
+    (bad / "encrypted.pdf").write_bytes(make_pdf(["Exempt"], encrypt=True))
+    (bad / "scanned.pdf").write_bytes(make_pdf(["", ""]))
+    (bad / "page.html").write_bytes(make_pdf(["not html"]))
+    (bad / "notes.docx").write_bytes(b"PK\x03\x04")
+    (bad / "big.txt").write_bytes(b"x" * 3_000_000)
+    (bad / "bad-sidecar.txt").write_text("Minutes of the Panel", encoding="utf-8")
+    (bad / "bad-sidecar.txt.meta.json").write_text("{oops", encoding="utf-8")
+    report = build_index(small_corpus, tmp_path / "index", max_bytes=2_000_000)
+    reasons = {f.relpath.split("/")[-1]: f.reason for f in report.failed + report.skipped}
+    assert "empty" in reasons["empty.txt"]
+    assert "truncated or corrupt" in reasons["corrupt.pdf"]
+    assert "encrypted" in reasons["encrypted.pdf"]
+    assert "needs OCR" in reasons["scanned.pdf"]
+    assert "really a PDF" in reasons["page.html"]
+    assert "not a paper format" in reasons["notes.docx"]
+    assert "size limit" in reasons["big.txt"]
+    assert [w.relpath for w in report.warnings] == ["croydon/bad-sidecar.txt"]
+    assert len(report.indexed) == 4 and report.items > 10
+    assert set(item_ids(tmp_path / "index")) == set(PAPERS) | {"croydon/bad-sidecar.txt"}
+
+
+def test_second_run_reads_only_changed_files_and_keeps_ids(small_corpus: Path, tmp_path: Path) -> None:
+    index_dir = tmp_path / "index"
+    first = build_index(small_corpus, index_dir)
+    assert len(first.indexed) == 3
+    ids = item_ids(index_dir)
+    second = build_index(small_corpus, index_dir)
+    assert second.indexed == [] and len(second.unchanged) == 3
+    assert item_ids(index_dir) == ids
+
+    changed = small_corpus / PAPERS[1]
+    changed.write_text(changed.read_text(encoding="utf-8") + "\nRESOLVED: That the scorecard be noted.\n", encoding="utf-8")
+    (small_corpus / PAPERS[0]).unlink()
+    third = build_index(small_corpus, index_dir)
+    assert third.indexed == [PAPERS[1]] and third.removed == [PAPERS[0]]
+    after = item_ids(index_dir)
+    assert PAPERS[0] not in after
+    assert after[PAPERS[1]] == ids[PAPERS[1]] and after[PAPERS[2]] == ids[PAPERS[2]]
+
+
+def test_a_build_that_dies_leaves_the_previous_index_serving(
+    small_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index_dir = tmp_path / "index"
+    build_index(small_corpus, index_dir)
+    before = current_generation(index_dir)
+    ids = item_ids(index_dir)
+    (small_corpus / "croydon/new.txt").write_text("16/22 Staying Put\nA new paper.\n17/22 Close\n", encoding="utf-8")
+
+    def die(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt("killed half-way")
+
+    monkeypatch.setattr(build_module, "make_records", die)
+    with pytest.raises(KeyboardInterrupt):
+        build_index(small_corpus, index_dir)
+    assert current_generation(index_dir) == before
+    assert item_ids(index_dir) == ids
+    monkeypatch.undo()
+    report = build_index(small_corpus, index_dir)
+    assert report.indexed == ["croydon/new.txt"]
+    assert "croydon/new.txt" in item_ids(index_dir)
+
+
+def test_leftovers_of_a_killed_build_are_cleared(small_corpus: Path, tmp_path: Path) -> None:
+    index_dir = tmp_path / "index"
+    build_index(small_corpus, index_dir)
+    current = current_generation(index_dir)
+    assert current is not None
+    half_built = index_dir / "gen-999999"
+    shutil.copytree(current, half_built)
+    (small_corpus / "croydon/new.txt").write_text("A new paper about fostering.\n", encoding="utf-8")
+    build_index(small_corpus, index_dir)
+    assert not half_built.exists()
+    assert "croydon/new.txt" in item_ids(index_dir)
+
+
+def test_missing_corpus_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        build_index(tmp_path / "nowhere", tmp_path / "index")

@@ -1,0 +1,55 @@
+"""Decision sentences and topics found in real items."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from indexer.decisions import find_decisions
+from indexer.topics import load_taxonomy, tag_topics
+
+CORPUS = Path(__file__).resolve().parent.parent / "corpus"
+SCORECARD = CORPUS / "croydon/cpp_2021-03-03_mgAi_children-in-care-performance-scorecard_seed001.txt"
+
+
+def test_croydon_recommendation_and_action() -> None:
+    decisions = find_decisions(SCORECARD.read_text(encoding="utf-8"))
+    assert decisions == [
+        "ACTION– The Chair recommended for available data of neighbouring authorities or good practice to benchmark "
+        "employment, education and training to be provided in the future meeting.",
+        "RECOMMENDATION: To review the Staying Put policy and ensure it incorporates young people with additional "
+        "needs living in an independent accommodation, which would be fed into the SEN Strategy Board.",
+    ]
+
+
+def test_resolved_with_numbered_clauses_kept_together() -> None:
+    body = "The director introduced the report.\nRESOLVED:\n1. That the contents of the report be noted.\n2. That the schedule be developed.\nThe meeting closed."
+    assert find_decisions(body) == ["RESOLVED: 1. That the contents of the report be noted. 2. That the schedule be developed."]
+
+
+def test_panel_resolved_and_wrapped_pdf_lines() -> None:
+    body = "3.  RESOLVED that the minutes of the meeting held on 29 October 2024 were a correct\nrecord and that they be signed by the Chair."
+    assert find_decisions(body) == [
+        "RESOLVED that the minutes of the meeting held on 29 October 2024 were a correct record and that they be signed by the Chair."
+    ]
+    assert find_decisions("The Panel RESOLVED to approve the Annual Report 2018/19.") == [
+        "The Panel RESOLVED to approve the Annual Report 2018/19."
+    ]
+
+
+def test_mentions_of_decisions_are_not_decisions() -> None:
+    assert find_decisions("Decisions about placements were discussed at length by members.") == []
+
+
+def test_taxonomy_is_data_with_enough_topics() -> None:
+    topics = load_taxonomy()
+    assert len(topics) >= 25
+    assert {"staying-put", "eet", "care-leavers", "uasc", "fostering"} <= {t.slug for t in topics}
+
+
+def test_topics_of_the_croydon_scorecard() -> None:
+    topics = tag_topics("Children in Care Performance Scorecard", SCORECARD.read_text(encoding="utf-8"))
+    assert {"performance", "staying-put", "eet"} <= set(topics)
+
+
+def test_passing_mention_is_not_a_topic() -> None:
+    assert "fostering" not in tag_topics("Work Programme", "The next meeting will hear from a foster carer.")

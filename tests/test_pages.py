@@ -1,0 +1,69 @@
+"""Pages render, link to items and sources, agree with the API, and keep paper text as text."""
+
+from __future__ import annotations
+
+import re
+
+from flask.testing import FlaskClient
+
+
+def facet_counts_on_page(html: str) -> dict[str, dict[str, int]]:
+    counts: dict[str, dict[str, int]] = {}
+    for facet, block in re.findall(r'<ul class="govuk-list govuk-body-s" data-facet="(\w+)">(.*?)</ul>', html, re.S):
+        counts[facet] = {v: int(n) for v, n in re.findall(r'data-value="([^"]+)" data-count="(\d+)"', block)}
+    return counts
+
+
+def test_home_page_says_what_is_covered(client: FlaskClient) -> None:
+    html = client.get("/").get_data(as_text=True)
+    assert "agenda items from" in html and "Search council committee papers" in html
+
+
+def test_search_page_facets_match_the_api(client: FlaskClient) -> None:
+    page = client.get("/?q=care+leavers").get_data(as_text=True)
+    api = client.get("/api/search?q=care+leavers").get_json()
+    assert facet_counts_on_page(page) == {k: v for k, v in api["facets"].items() if v}
+    assert f'data-total="{api["total"]}"' in page
+
+
+def test_result_links_to_item_and_source_page(client: FlaskClient) -> None:
+    html = client.get("/?q=Challenge+Cards").get_data(as_text=True)
+    assert re.search(r'href="/source/kent/full_council_2025-03-13_CPP_Minutes_10.12.24.pdf#page=2"', html)
+    item_url = re.search(r'href="(/items/[^"?]+)', html).group(1)  # type: ignore[union-attr]
+    item = client.get(item_url + "?q=challenge")
+    assert item.status_code == 200
+    text = item.get_data(as_text=True)
+    assert "<mark>challenge</mark>" in text.lower() and "Cite as" in text and "page 2" in text
+
+
+def test_source_served_only_when_indexed(client: FlaskClient) -> None:
+    with client.get("/source/kent/full_council_2025-03-13_CPP_Minutes_10.12.24.pdf") as ok:
+        assert ok.status_code == 200 and ok.data.startswith(b"%PDF")
+    for path in ("/source/../pyproject.toml", "/source/kent/council.json", "/source/%2e%2e/%2e%2e/etc/passwd", "/source//etc/passwd"):
+        with client.get(path, follow_redirects=True) as response:
+            assert response.status_code == 404, path
+
+
+def test_bad_parameter_is_a_friendly_400_page(client: FlaskClient) -> None:
+    response = client.get("/?q=care&from=yesterday")
+    assert response.status_code == 400
+    assert "from must be a real date" in response.get_data(as_text=True)
+
+
+def test_no_results_page_says_what_was_searched(client: FlaskClient) -> None:
+    html = client.get("/?q=zzzqqqxxx").get_data(as_text=True)
+    assert "No agenda items found" in html and "zzzqqqxxx" in html and "councils" in html
+
+
+def test_security_headers_on_every_response(client: FlaskClient) -> None:
+    for path in ("/", "/api/search?q=care", "/items/missing"):
+        headers = client.get(path).headers
+        assert "script-src 'self'" in headers["Content-Security-Policy"]
+        assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+        assert headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_filter_links_toggle(client: FlaskClient) -> None:
+    html = client.get("/?q=care+leavers&council=croydon").get_data(as_text=True)
+    assert "Remove council London Borough of Croydon" in html
+    assert 'href="/?q=care+leavers"' in html

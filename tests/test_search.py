@@ -1,0 +1,95 @@
+"""Search on the indexed subset: ranking, filters, facets, snippets, sorting, suggestions."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from search_app.search import QueryError, SearchIndex, SearchRequest
+
+
+@pytest.fixture(scope="module")
+def index(index_dir: Path) -> SearchIndex:
+    return SearchIndex(index_dir)
+
+
+def test_stemming_finds_plural_and_verb_forms(index: SearchIndex) -> None:
+    assert index.search(SearchRequest(q="fostering")).total == index.search(SearchRequest(q="foster")).total > 0
+
+
+def test_staying_put_ranks_croydon_recommendation(index: SearchIndex) -> None:
+    results = index.search(SearchRequest(q="Staying Put"))
+    top = [(h.council, h.item_title) for h in results.hits[:3]]
+    assert ("croydon", "Children in Care Performance Scorecard") in top
+
+
+def test_filters_narrow_results_and_facets_together(index: SearchIndex) -> None:
+    everything = index.search(SearchRequest(q="care leavers"))
+    assert len(everything.facets["council"]) >= 5
+    croydon = index.search(SearchRequest(q="care leavers", filters={"council": ["croydon"]}))
+    assert croydon.total == everything.facets["council"]["croydon"]
+    assert {h.council for h in croydon.hits} == {"croydon"}
+    assert list(croydon.facets["council"]) == ["croydon"]
+    year = next(iter(croydon.facets["year"]))
+    both = index.search(SearchRequest(q="care leavers", filters={"council": ["croydon"], "year": [year]}))
+    assert both.total == croydon.facets["year"][year] <= croydon.total
+    assert sum(both.facets["council"].values()) == both.total
+
+
+def test_or_within_a_facet(index: SearchIndex) -> None:
+    either = index.search(SearchRequest(q="care leavers", filters={"council": ["croydon", "dorset"]}))
+    assert set(either.facets["council"]) == {"croydon", "dorset"}
+
+
+def test_date_range_and_date_sort(index: SearchIndex) -> None:
+    results = index.search(SearchRequest(q="", date_from=date(2021, 1, 1), date_to=date(2021, 12, 31), sort="date", per_page=100))
+    dates = [h.date for h in results.hits]
+    assert dates and all(d is not None and d.startswith("2021") for d in dates)
+    assert dates == sorted(dates, reverse=True)  # type: ignore[type-var]
+
+
+def test_decisions_only(index: SearchIndex) -> None:
+    results = index.search(SearchRequest(q="", decisions_only=True, per_page=100))
+    assert results.total > 0 and all(h.decisions for h in results.hits)
+
+
+def test_snippets_mark_matches_and_escape_markup(index: SearchIndex) -> None:
+    hit = index.search(SearchRequest(q="Staying Put", filters={"council": ["croydon"]})).hits[0]
+    assert "<mark>Staying</mark>" in hit.snippet
+    assert "<script" not in hit.snippet
+
+
+def test_field_syntax_and_phrases(index: SearchIndex) -> None:
+    results = index.search(SearchRequest(q='"pathway plan" council:croydon'))
+    assert results.total > 0 and {h.council for h in results.hits} == {"croydon"}
+
+
+def test_spelling_suggestion(index: SearchIndex) -> None:
+    assert index.search(SearchRequest(q="fostring")).suggestion == "foster"
+
+
+def test_paging_past_the_end_is_empty(index: SearchIndex) -> None:
+    results = index.search(SearchRequest(q="care", page=400))
+    assert results.hits == [] and results.total > 0
+
+
+def test_item_and_document_lookup(index: SearchIndex) -> None:
+    hit = index.search(SearchRequest(q="Challenge Cards Update")).hits[0]
+    item = index.get_item(hit.id)
+    assert item is not None and "challenge card" in item["body"].lower()
+    items = index.document_items(hit.doc_id)
+    assert [i["item_title"] for i in items][:2] == ["Front matter", "Apologies and Substitutes"]
+    assert index.get_item("no-such-id") is None
+
+
+def test_unreadable_query_is_a_query_error(index: SearchIndex, monkeypatch: pytest.MonkeyPatch) -> None:
+    from whoosh.qparser import QueryParser
+
+    def broken(self: object, text: str) -> None:
+        raise RuntimeError("parser failed")
+
+    monkeypatch.setattr(QueryParser, "parse", broken)
+    with pytest.raises(QueryError):
+        index.search(SearchRequest(q="anything"))
