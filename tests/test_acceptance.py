@@ -1,0 +1,57 @@
+"""The first version's acceptance checks, on the index of the whole corpus/ that `make serve` builds."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+pytestmark = pytest.mark.slow
+
+
+def search(client: FlaskClient, query: str) -> dict[str, Any]:
+    response = client.get(f"/api/search?{query}")
+    assert response.status_code == 200
+    return response.get_json()  # type: ignore[no-any-return]
+
+
+def test_staying_put_finds_the_croydon_recommendation_in_the_top_three(full_client: FlaskClient) -> None:
+    results = search(full_client, "q=Staying+Put")["results"][:3]
+    croydon = [r for r in results if r["council"] == "croydon" and r["date"] == "2021-03-03"]
+    assert croydon, [(r["council"], r["item_title"]) for r in results]
+    hit = croydon[0]
+    assert hit["council_name"] == "London Borough of Croydon"
+    assert hit["committee_name"] == "Corporate Parenting Panel"
+    assert any(d.startswith("RECOMMENDATION: To review the Staying Put policy") for d in hit["decisions"])
+
+
+def test_care_leavers_across_councils_and_filters_narrow_consistently(full_client: FlaskClient) -> None:
+    everything = search(full_client, "q=care+leavers&per_page=100")
+    councils = {r["council"] for r in everything["results"]}
+    assert len(councils) >= 5 and len(everything["facets"]["council"]) >= 5
+    kent = search(full_client, "q=care+leavers&council=kent")
+    assert kent["total"] == everything["facets"]["council"]["kent"] < everything["total"]
+    year, count = next(iter(kent["facets"]["year"].items()))
+    narrowed = search(full_client, f"q=care+leavers&council=kent&year={year}&per_page=100")
+    assert narrowed["total"] == count <= kent["total"]
+    assert narrowed["facets"]["council"] == {"kent": count}
+    assert {r["date"][:4] for r in narrowed["results"]} == {year}
+
+
+@pytest.mark.parametrize("query", ["care leavers", "budget", "fostering", "Ofsted"])
+def test_every_pdf_result_links_to_its_page(full_client: FlaskClient, query: str) -> None:
+    results = search(full_client, f"q={query}&per_page=100")["results"]
+    pdfs = [r for r in results if r["source"].endswith(".pdf")]
+    assert pdfs
+    for result in pdfs:
+        assert result["source_link"] == f"/source/{result['source']}#page={result['page']}"
+        with full_client.get(result["source_link"].split("#")[0]) as response:
+            assert response.status_code == 200 and response.data[:4] == b"%PDF"
+
+
+def test_pages_render_on_the_whole_corpus(full_client: FlaskClient) -> None:
+    html = full_client.get("/?q=care+leavers").get_data(as_text=True)
+    for url in re.findall(r'href="(/items/[^"]+)"', html)[:10]:
+        assert full_client.get(url.replace("&amp;", "&")).status_code == 200
