@@ -93,7 +93,9 @@ def find_sources(
             report.skipped.append(BuildFailure(exc.relpath, exc.reason, "skipped"))
             continue
         except OSError as exc:
-            note_failure(report, found.relpath, f"file could not be read ({exc.strerror or exc})", old_manifest, manifest)
+            note_failure(
+                report, found.relpath, f"file could not be read ({exc.strerror or exc})", old_manifest, manifest
+            )
             continue
         try:
             source.sidecar = read_sidecar(found.path, found.relpath)

@@ -43,7 +43,7 @@ def drop_clutter(soup: BeautifulSoup) -> None:
     for tag in soup.find_all(True):
         if tag.decomposed or not isinstance(tag, Tag) or tag.attrs is None:
             continue
-        marker = " ".join([tag.get("id") or "", " ".join(tag.get("class") or []), tag.get("role") or ""])
+        marker = " ".join(str(tag.get(attr) or "") for attr in ("id", "class", "role"))
         if marker.strip() and DROP_MARKERS.search(marker) and tag.name not in ("body", "html", "main"):
             tag.decompose()
 

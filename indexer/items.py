@@ -157,7 +157,7 @@ def find_page_headings(lines: list[Line]) -> list[Heading]:
     Titles stand alone after two or more blank lines, are short, and do not end a sentence; the
     "pdf icon PDF 124 KB" left by the report link marks them surely.
     """
-    headings = []
+    headings: list[Heading] = []
     blank = 0
     started = False
     for i, line in enumerate(lines):

@@ -1,4 +1,4 @@
-"""Council, committee, date, doc_type and title of a paper: sidecar, then the text, then the file name, then the folder."""
+"""A paper's council, committee, date, doc_type and title: sidecar, then text, then file name, then folder."""
 
 from __future__ import annotations
 

@@ -10,7 +10,13 @@ STEMMED = StemmingAnalyzer()
 
 FACET_FIELDS = ("council", "topic", "year", "committee", "doc_type")
 """Facets as the API names them; "topic" is stored in the field "topics"."""
-FACET_FIELD_NAMES = {"council": "council", "topic": "topics", "year": "year", "committee": "committee", "doc_type": "doc_type"}
+FACET_FIELD_NAMES = {
+    "council": "council",
+    "topic": "topics",
+    "year": "year",
+    "committee": "committee",
+    "doc_type": "doc_type",
+}
 SEARCH_FIELDS = {"item_title": 3.0, "decisions": 3.0, "title": 1.5, "body": 1.0, "committee_name": 0.5}
 
 

@@ -132,8 +132,10 @@ def import_seeds(seeds: Path) -> list[str]:
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(seeds / name, dest)
         Path(str(dest) + ".meta.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        lines.append(f"| {council}/{target} | sample paper {name} | {meta.get('committee', '')} "
-                     f"| {meta.get('date', '')} | {meta['doc_type']} | project seeds (see seeds README) |")
+        lines.append(
+            f"| {council}/{target} | sample paper {name} | {meta.get('committee', '')} "
+            f"| {meta.get('date', '')} | {meta['doc_type']} | project seeds (see seeds README) |"
+        )
     write_council("unattributed", "Council not stated in the paper")
     return lines
 

@@ -25,7 +25,9 @@ def main() -> None:
 @main.command()
 @click.option("--corpus", type=click.Path(path_type=Path), default=DEFAULT_CORPUS, show_default=True)
 @click.option("--index", "index_dir", type=click.Path(path_type=Path), default=DEFAULT_INDEX, show_default=True)
-@click.option("--max-mb", type=int, default=DEFAULT_MAX_BYTES // 2**20, show_default=True, help="Skip files larger than this.")
+@click.option(
+    "--max-mb", type=int, default=DEFAULT_MAX_BYTES // 2**20, show_default=True, help="Skip files larger than this."
+)
 @click.option("--workers", type=int, default=None, help="Processes for PDF extraction (default: one per core).")
 def index(corpus: Path, index_dir: Path, max_mb: int, workers: int | None) -> None:
     """Build or update the index of CORPUS in INDEX; only changed files are read again.
@@ -36,7 +38,9 @@ def index(corpus: Path, index_dir: Path, max_mb: int, workers: int | None) -> No
         raise click.ClickException(f"corpus folder {corpus} does not exist")
     with click.progressbar(length=0, label="Indexing", file=sys.stderr, show_pos=True) as bar:
         try:
-            report = build_index(corpus, index_dir, max_bytes=max_mb * 2**20, workers=workers, progress=lambda _: bar.update(1))
+            report = build_index(
+                corpus, index_dir, max_bytes=max_mb * 2**20, workers=workers, progress=lambda _: bar.update(1)
+            )
         except IndexBusyError as exc:
             raise click.ClickException(str(exc)) from exc
     for failure in report.failed + report.skipped + report.warnings:

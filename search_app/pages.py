@@ -18,7 +18,13 @@ from search_app.params import parse_search_args
 from search_app.search import SearchRequest
 
 pages = Blueprint("pages", __name__)
-FACET_TITLES = {"council": "Council", "topic": "Topic", "year": "Year", "committee": "Committee", "doc_type": "Document type"}
+FACET_TITLES = {
+    "council": "Council",
+    "topic": "Topic",
+    "year": "Year",
+    "committee": "Committee",
+    "doc_type": "Document type",
+}
 
 
 def facet_label(facet: str, value: str, names: dict[str, dict[str, str]]) -> str:
@@ -124,6 +130,5 @@ def source_file(relpath: str) -> ResponseReturnValue:
         # A council web page may carry its own scripts: show it without letting them run.
         response.headers["Content-Security-Policy"] = "sandbox"
     if target.suffix.lower() in (".txt", ".md"):
-        response.mimetype = "text/plain"
-        response.charset = "utf-8"
+        response.headers["Content-Type"] = "text/plain; charset=utf-8"
     return response

@@ -42,7 +42,9 @@ def parse_date(args: MultiDict[str, str], name: str) -> date | None:
     raw = args.get(name, "").strip()
     if not raw:
         return None
-    problem = bad_parameter(name, f"{name} must be a real date written YYYY-MM-DD, such as 2021-03-03, not {raw[:40]!r}")
+    problem = bad_parameter(
+        name, f"{name} must be a real date written YYYY-MM-DD, such as 2021-03-03, not {raw[:40]!r}"
+    )
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
         raise problem
     try:
@@ -60,7 +62,9 @@ def parse_filters(args: MultiDict[str, str]) -> dict[str, list[str]]:
             raise bad_parameter(facet, f"at most {MAX_FILTER_VALUES} values of {facet} may be combined")
         for value in values:
             if not FILTER_VALUE.match(value):
-                raise bad_parameter(facet, f"{facet} values are slugs of letters, digits and hyphens, not {value[:40]!r}")
+                raise bad_parameter(
+                    facet, f"{facet} values are slugs of letters, digits and hyphens, not {value[:40]!r}"
+                )
         if values:
             filters[facet] = list(dict.fromkeys(values))
     return filters

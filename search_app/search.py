@@ -218,7 +218,9 @@ def count_facets(searcher: Searcher, query: Query, filter_query: Query | None) -
         if name == "doc_type":
             # Whoosh's len(results) ignores the filter; every item has exactly one doc_type, so count those.
             total = sum(int(v) for v in groups.values())
-        ranked = sorted(((str(k), int(v)) for k, v in groups.items() if k not in (None, "")), key=lambda kv: (-kv[1], kv[0]))
+        ranked = sorted(
+            ((str(k), int(v)) for k, v in groups.items() if k not in (None, "")), key=lambda kv: (-kv[1], kv[0])
+        )
         counts[name] = dict(ranked[:MAX_FACET_VALUES])
     return total, counts
 

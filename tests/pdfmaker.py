@@ -21,9 +21,14 @@ def make_pdf(page_texts: list[str], encrypt: bool = False) -> bytes:
     objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
     trailer_extra = b""
     if encrypt:
-        objects.append(b"<< /Filter /Standard /V 1 /R 2 /O (0123456789abcdef0123456789abcdef) "
-                       b"/U (0123456789abcdef0123456789abcdef) /P -4 >>")
-        trailer_extra = b" /Encrypt %d 0 R /ID [<00112233445566778899aabbccddeeff> <00112233445566778899aabbccddeeff>]" % len(objects)
+        objects.append(
+            b"<< /Filter /Standard /V 1 /R 2 /O (0123456789abcdef0123456789abcdef) "
+            b"/U (0123456789abcdef0123456789abcdef) /P -4 >>"
+        )
+        trailer_extra = (
+            b" /Encrypt %d 0 R /ID [<00112233445566778899aabbccddeeff> <00112233445566778899aabbccddeeff>]"
+            % len(objects)
+        )
     out = bytearray(b"%PDF-1.4\n")
     offsets = []
     for number, body in enumerate(objects, start=1):

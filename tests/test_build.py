@@ -71,7 +71,9 @@ def test_second_run_reads_only_changed_files_and_keeps_ids(small_corpus: Path, t
     assert item_ids(index_dir) == ids
 
     changed = small_corpus / PAPERS[1]
-    changed.write_text(changed.read_text(encoding="utf-8") + "\nRESOLVED: That the scorecard be noted.\n", encoding="utf-8")
+    changed.write_text(
+        changed.read_text(encoding="utf-8") + "\nRESOLVED: That the scorecard be noted.\n", encoding="utf-8"
+    )
     (small_corpus / PAPERS[0]).unlink()
     third = build_index(small_corpus, index_dir)
     assert third.indexed == [PAPERS[1]] and third.removed == [PAPERS[0]]

@@ -22,14 +22,23 @@ def test_croydon_recommendation_and_action() -> None:
 
 
 def test_resolved_with_numbered_clauses_kept_together() -> None:
-    body = "The director introduced the report.\nRESOLVED:\n1. That the contents of the report be noted.\n2. That the schedule be developed.\nThe meeting closed."
-    assert find_decisions(body) == ["RESOLVED: 1. That the contents of the report be noted. 2. That the schedule be developed."]
+    body = (
+        "The director introduced the report.\nRESOLVED:\n1. That the contents of the report be noted.\n"
+        "2. That the schedule be developed.\nThe meeting closed."
+    )
+    assert find_decisions(body) == [
+        "RESOLVED: 1. That the contents of the report be noted. 2. That the schedule be developed."
+    ]
 
 
 def test_panel_resolved_and_wrapped_pdf_lines() -> None:
-    body = "3.  RESOLVED that the minutes of the meeting held on 29 October 2024 were a correct\nrecord and that they be signed by the Chair."
+    body = (
+        "3.  RESOLVED that the minutes of the meeting held on 29 October 2024 were a correct\n"
+        "record and that they be signed by the Chair."
+    )
     assert find_decisions(body) == [
-        "RESOLVED that the minutes of the meeting held on 29 October 2024 were a correct record and that they be signed by the Chair."
+        "RESOLVED that the minutes of the meeting held on 29 October 2024 were a correct record "
+        "and that they be signed by the Chair."
     ]
     assert find_decisions("The Panel RESOLVED to approve the Annual Report 2018/19.") == [
         "The Panel RESOLVED to approve the Annual Report 2018/19."

@@ -50,7 +50,10 @@ def test_item_markers_are_never_running_lines() -> None:
 
 
 def test_hyphenation_at_line_end_joined() -> None:
-    assert join_hyphenation("the place-\nment was stable; 18-\n25 year olds") == "the placement was stable; 18-\n25 year olds"
+    assert (
+        join_hyphenation("the place-\nment was stable; 18-\n25 year olds")
+        == "the placement was stable; 18-\n25 year olds"
+    )
 
 
 @pytest.mark.parametrize(

@@ -100,7 +100,9 @@ def test_paper_without_items_is_one_item() -> None:
 
 def test_numbered_paragraphs_inside_items_are_not_items() -> None:
     extracted = extract_pdf(
-        make_pdf(["1. Apologies\nNone received.\n2. Fostering Update\n1. The report was noted", "3. Work Programme\nNoted."]),
+        make_pdf(
+            ["1. Apologies\nNone received.\n2. Fostering Update\n1. The report was noted", "3. Work Programme\nNoted."]
+        ),
         "x.pdf",
     )
     items = split_items(extracted, "t")

@@ -35,10 +35,14 @@ def test_search_module_does_not_import_flask() -> None:
 
 
 def test_whoosh_stays_behind_its_seam() -> None:
-    importers = {str(p.relative_to(ROOT)) for pkg in ("indexer", "search_app") for p in modules(pkg) if "whoosh" in imports_of(p)}
+    importers = {
+        str(p.relative_to(ROOT)) for pkg in ("indexer", "search_app") for p in modules(pkg) if "whoosh" in imports_of(p)
+    }
     assert importers <= WHOOSH_SEAM
 
 
 def test_exactly_one_installed_package_provides_whoosh() -> None:
-    providers = [d.metadata["Name"] for d in metadata.distributions() if "whoosh" in (d.read_text("top_level.txt") or "").split()]
+    providers = [
+        d.metadata["Name"] for d in metadata.distributions() if "whoosh" in (d.read_text("top_level.txt") or "").split()
+    ]
     assert providers == ["Whoosh-Reloaded"]

@@ -13,7 +13,9 @@ GLOUCESTER = Path(__file__).resolve().parent.parent / "corpus" / "gloucester"
 
 
 def test_get_meeting_is_a_paper_with_items() -> None:
-    extracted = extract_web_service((GLOUCESTER / "mgWebService_GetMeeting_7837_cabinet_2025-11-21.xml").read_bytes(), "g.xml")
+    extracted = extract_web_service(
+        (GLOUCESTER / "mgWebService_GetMeeting_7837_cabinet_2025-11-21.xml").read_bytes(), "g.xml"
+    )
     assert extracted.metadata == {"committee": "Cabinet", "date": "2025-11-21"}
     assert extracted.items is not None
     assert [i.number for i in extracted.items] == ["51", "52", "53", "54", "55"]

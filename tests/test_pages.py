@@ -39,7 +39,12 @@ def test_result_links_to_item_and_source_page(client: FlaskClient) -> None:
 def test_source_served_only_when_indexed(client: FlaskClient) -> None:
     with client.get("/source/kent/full_council_2025-03-13_CPP_Minutes_10.12.24.pdf") as ok:
         assert ok.status_code == 200 and ok.data.startswith(b"%PDF")
-    for path in ("/source/../pyproject.toml", "/source/kent/council.json", "/source/%2e%2e/%2e%2e/etc/passwd", "/source//etc/passwd"):
+    for path in (
+        "/source/../pyproject.toml",
+        "/source/kent/council.json",
+        "/source/%2e%2e/%2e%2e/etc/passwd",
+        "/source//etc/passwd",
+    ):
         with client.get(path, follow_redirects=True) as response:
             assert response.status_code == 404, path
 

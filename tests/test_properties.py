@@ -16,7 +16,9 @@ from indexer.records import item_id
 HOSTILE = st.one_of(
     st.text(max_size=80),
     st.text(alphabet='"()*?~^:-+/\\ ANDORNT[]{}<>' + string.ascii_letters, max_size=40),
-    st.sampled_from(['"unclosed', "council:", "*", "a*", "NOT", "(((", "title:[a TO", "body:~x", "<script>alert(1)</script>"]),
+    st.sampled_from(
+        ['"unclosed', "council:", "*", "a*", "NOT", "(((", "title:[a TO", "body:~x", "<script>alert(1)</script>"]
+    ),
 )
 
 
@@ -33,7 +35,10 @@ def test_search_parameters_never_cause_a_server_error(client: FlaskClient, q: st
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(key=st.sampled_from(["page", "per_page", "from", "to", "sort", "council", "topic", "year", "decisions"]), value=st.text(max_size=30))
+@given(
+    key=st.sampled_from(["page", "per_page", "from", "to", "sort", "council", "topic", "year", "decisions"]),
+    value=st.text(max_size=30),
+)
 def test_every_parameter_answers_200_or_400(client: FlaskClient, key: str, value: str) -> None:
     response = client.get("/api/search", query_string={key: value})
     assert response.status_code in (200, 400)
@@ -41,8 +46,16 @@ def test_every_parameter_answers_200_or_400(client: FlaskClient, key: str, value
 
 LINE = st.one_of(
     st.text(alphabet=string.ascii_letters + " .,", min_size=1, max_size=60),
-    st.builds(lambda n, t: f"{n}. {t}", st.integers(1, 12), st.text(alphabet=string.ascii_uppercase + " ", min_size=1, max_size=30)),
-    st.builds(lambda n, t: f"{n}/21 {t}", st.integers(1, 40), st.text(alphabet=string.ascii_letters + " ", min_size=1, max_size=30)),
+    st.builds(
+        lambda n, t: f"{n}. {t}",
+        st.integers(1, 12),
+        st.text(alphabet=string.ascii_uppercase + " ", min_size=1, max_size=30),
+    ),
+    st.builds(
+        lambda n, t: f"{n}/21 {t}",
+        st.integers(1, 40),
+        st.text(alphabet=string.ascii_letters + " ", min_size=1, max_size=30),
+    ),
     st.just(""),
 )
 

@@ -44,7 +44,9 @@ def test_or_within_a_facet(index: SearchIndex) -> None:
 
 
 def test_date_range_and_date_sort(index: SearchIndex) -> None:
-    results = index.search(SearchRequest(q="", date_from=date(2021, 1, 1), date_to=date(2021, 12, 31), sort="date", per_page=100))
+    results = index.search(
+        SearchRequest(q="", date_from=date(2021, 1, 1), date_to=date(2021, 12, 31), sort="date", per_page=100)
+    )
     dates = [h.date for h in results.hits]
     assert dates and all(d is not None and d.startswith("2021") for d in dates)
     assert dates == sorted(dates, reverse=True)  # type: ignore[type-var]
