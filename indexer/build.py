@@ -19,7 +19,7 @@ from indexer.decisions import find_decisions
 from indexer.errors import IndexerError, SkipFile
 from indexer.extract import extract_file
 from indexer.items import split_items
-from indexer.metadata import read_metadata
+from indexer.metadata import parse_sidecar_date, read_metadata
 from indexer.models import (
     BuildFailure,
     BuildReport,
@@ -46,6 +46,8 @@ from indexer.topics import tag_topics
 # Bump when extraction changes, so cached text from an older extractor is not reused.
 EXTRACTOR_VERSION = "2"
 Progress = Callable[[str], None]
+# Pages about one agenda item, issue or decision are one item, however their text is numbered.
+SINGLE_ITEM_TYPES = {"item-page", "issue-page", "decision", "committee-page", "meetings-list"}
 
 
 def build_index(
@@ -99,7 +101,10 @@ def find_sources(
             continue
         try:
             source.sidecar = read_sidecar(found.path, found.relpath)
+            if source.sidecar.get("date"):
+                parse_sidecar_date(source.sidecar["date"], found.relpath)
         except IndexerError as exc:
+            source.sidecar.pop("date", None)
             report.warnings.append(BuildFailure(exc.relpath, exc.reason, "indexed with metadata from the text"))
         sources.append(source)
     return sources, manifest
@@ -178,7 +183,7 @@ def record_unreadable(
 def parse_document(source: SourceFile, extracted: ExtractedText) -> Document:
     """Returns a paper's metadata and enriched agenda items."""
     meta, came_from = read_metadata(source, extracted)
-    items = split_items(extracted, str(meta["title"]))
+    items = split_items(extracted, str(meta["title"]), single=meta["doc_type"] in SINGLE_ITEM_TYPES)
     for item in items:
         item.decisions = find_decisions(item.body)
         item.topics = tag_topics(item.title, item.body)

@@ -11,6 +11,11 @@ SENTENCE_END = re.compile(r"(?<=[a-z)\]%\"'’”][.!?])\s+(?=[A-Z\"“‘(])")
 # Numbered clauses that continue a resolution: "2. That the schedule ...", "(b) to note ...".
 CLAUSE = re.compile(r"^(?:\(?\d{1,2}[.)]|\(?[a-h]\)|[ivx]{1,4}\))\s+\S")
 MAX_DECISION_CHARS = 900
+# Labels standing alone above decision wording: "Decision", "RESOLVED:", "The Policy and Resources Committee –".
+DECISION_LABEL = re.compile(
+    r"^(?:Decisions?|DECISIONS?|Resolved|RESOLVED|Agreed|AGREED)\s*:?$"
+    r"|^The\s+(?:[A-Z][\w&,']*\s+|and\s+){0,6}(?:Committee|Panel|Board|Cabinet|Council|Executive)\s*[–—-]$"
+)
 LEADING_NUMBER = re.compile(r"^(?:\(?\d{1,2}[.)]|\([a-z]\)|[a-z][.)])\s+")
 
 
@@ -30,7 +35,12 @@ def find_decisions(body: str) -> list[str]:
     for sentence in sentences:
         # Minutes number their paragraphs: "3.  RESOLVED that the update be noted."
         core = LEADING_NUMBER.sub("", sentence)
-        if DECISION_START.match(core) and is_decision(core):
+        if DECISION_LABEL.match(core):
+            # ModernGov pages put "Decision" or "Resolved" on a line of its own above the wording.
+            if current:
+                decisions.append(current)
+            current = core.rstrip(":–—- ") + ":"
+        elif DECISION_START.match(core) and is_decision(core):
             sentence = core
             if current:
                 decisions.append(current)
@@ -42,7 +52,7 @@ def find_decisions(body: str) -> list[str]:
             current = None
     if current:
         decisions.append(current)
-    return [shorten(d) for d in dict.fromkeys(decisions)]
+    return [shorten(d) for d in dict.fromkeys(decisions) if not DECISION_LABEL.match(d)]
 
 
 def is_decision(sentence: str) -> bool:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 
+from indexer.metadata import find_date
 from indexer.models import AgendaItem, ExtractedText
 from indexer.patterns import (
     ITEM_MARKER,
@@ -19,6 +21,7 @@ from indexer.patterns import (
 )
 
 MAX_TITLE_WORDS = 28
+BARE_NUMBER = re.compile(r"^(\d{1,3}[a-z]?)\.?$")
 MONTH_YEAR = re.compile(r"^[A-Z][a-z]+,?\s+(?:19|20)\d\d$")
 FRONT_MATTER = "Front matter"
 
@@ -42,6 +45,8 @@ class Heading:
     number: str
     title: str
     used: int = 1
+    earlier_meeting: date | None = None
+    """The date of the earlier meeting whose minutes, printed in a pack, this item opens."""
 
 
 def paper_lines(extracted: ExtractedText) -> list[Line]:
@@ -125,27 +130,44 @@ def join_title(lines: list[Line], i: int, title: str) -> tuple[str, int]:
     return title, 1
 
 
+def numbered_candidate(lines: list[Line], i: int) -> tuple[str, str, int] | None:
+    """Returns (number, title, lines used) when line i opens a numbered item, on one line or two."""
+    match = NUMBERED_ITEM.match(lines[i].clean)
+    if match:
+        title, used = join_title(lines, i, match.group(2))
+        return match.group(1), clean_title(title), used
+    bare = BARE_NUMBER.match(lines[i].clean)
+    if bare:
+        # ModernGov pages saved as text put "1." on its own line and the title below it.
+        following = [j for j in range(i + 1, min(len(lines), i + 4)) if lines[j].clean]
+        if following:
+            return bare.group(1), clean_title(lines[following[0]].clean), following[0] - i + 1
+    return None
+
+
 def find_numbered_headings(lines: list[Line]) -> list[Heading]:
     """Returns headings numbered 1., 2. ... kept in sequence, so numbered paragraphs inside items are not taken."""
     headings: list[Heading] = []
     last = 0
+    minutes_date: date | None = None
     minutes_seen = False
+    earlier: date | None = None
     for i, line in enumerate(lines):
         if MINUTES_HELD_ON.search(line.clean):
             minutes_seen = True
-        match = NUMBERED_ITEM.match(line.clean)
-        if not match:
+            minutes_date = find_date(" ".join(ln.clean for ln in lines[i : i + 3]))
+        candidate = numbered_candidate(lines, i)
+        if candidate is None or not looks_like_title(candidate[1]):
             continue
-        title, used = join_title(lines, i, match.group(2))
-        title = clean_title(title)
-        if not looks_like_title(title):
-            continue
-        number = int(re.sub(r"\D", "", match.group(1)))
-        in_sequence = not headings or number in (last + 1, last + 2) or match.group(1)[-1].isalpha()
+        label, title, used = candidate
+        number = int(re.sub(r"\D", "", label))
+        in_sequence = not headings or number in (last + 1, last + 2) or label[-1].isalpha()
         # Minutes of an earlier meeting inside a pack start their numbering again at 1.
         restart = number == 1 and bool(headings) and (minutes_seen or title.isupper())
+        if restart:
+            earlier = minutes_date if minutes_seen else None
         if in_sequence or restart:
-            headings.append(Heading(i, match.group(1), title, used))
+            headings.append(Heading(i, label, title, used, earlier))
             last = number
             minutes_seen = False
     return headings
@@ -168,8 +190,14 @@ def find_page_headings(lines: list[Line]) -> list[Heading]:
             started = True
         elif PDF_ICON_SUFFIX.search(line.clean) or (blank >= 2 and started_page(lines, i, started)):
             title = clean_title(line.clean)
-            if looks_like_title(title) and not re.match(r"^(?:At|County Councillor|Councillor)\b", title):
-                headings.append(Heading(i, str(len(headings) + 1), title))
+            is_last = not any(ln.clean for ln in lines[i + 1 :])
+            if (
+                looks_like_title(title)
+                and not is_last
+                and not re.match(r"^(?:At|County Councillor|Councillor)\b", title)
+            ):
+                # The saved text lost the agenda numbers; an invented one would mislead.
+                headings.append(Heading(i, "", title))
                 started = True
         blank = 0
     return headings
@@ -198,15 +226,19 @@ def choose_headings(lines: list[Line]) -> list[Heading]:
     return []
 
 
-def split_items(extracted: ExtractedText, document_title: str) -> list[AgendaItem]:
-    """Returns a paper's agenda items in order; text before the first item is kept as front matter."""
+def split_items(extracted: ExtractedText, document_title: str, single: bool = False) -> list[AgendaItem]:
+    """Returns a paper's agenda items in order; text before the first item is kept as front matter.
+
+    Args:
+        single: the paper is one item by nature (an item, issue or decision page), so it is not split.
+    """
     if extracted.items:
         return [
             AgendaItem(position=i, number=it.number, title=it.title, body=it.text, page=1)
             for i, it in enumerate(extracted.items)
         ]
     lines = paper_lines(extracted)
-    headings = choose_headings(lines)
+    headings = [] if single else choose_headings(lines)
     if not headings:
         return [whole_paper(lines, document_title)]
     items: list[AgendaItem] = []
@@ -216,7 +248,9 @@ def split_items(extracted: ExtractedText, document_title: str) -> list[AgendaIte
     for k, heading in enumerate(headings):
         end = headings[k + 1].index if k + 1 < len(headings) else len(lines)
         body = body_text(lines[heading.index + heading.used : end])
-        items.append(AgendaItem(len(items), heading.number, heading.title, body, lines[heading.index].page))
+        item = AgendaItem(len(items), heading.number, heading.title, body, lines[heading.index].page)
+        item.earlier_meeting = heading.earlier_meeting
+        items.append(item)
     return items
 
 
@@ -224,8 +258,8 @@ def whole_paper(lines: list[Line], document_title: str) -> AgendaItem:
     """Returns a paper with no recognisable items as one item, titled by its item-page heading if any."""
     texts = [ln.clean for ln in lines if ln.clean]
     title = document_title
-    if len(texts) > 1 and texts[0].lower() == "agenda item":
-        title = texts[1]
+    if len(texts) > 1 and re.match(r"^(?:agenda item|issue\b.*|decision details)$", texts[0], re.I):
+        title = texts[1][:200]
     return AgendaItem(0, "", title, body_text(lines), lines[0].page if lines else 1)
 
 

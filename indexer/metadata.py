@@ -164,9 +164,17 @@ def title_from_opening(lines: list[str]) -> str:
 
 def title_from_filename(relpath: str) -> str:
     """Returns a readable title made from a file name."""
-    stem = PurePosixPath(relpath).name.split(".")[0]
-    stem = re.sub(r"^(?:[a-z-]+_)?(?:\d{4}-\d\d-\d\d_)?", "", stem)
-    return re.sub(r"[_\s]+", " ", stem).strip() or stem
+    original = PurePosixPath(relpath).name.rsplit(".", 1)[0]
+    stem = re.sub(r"^(?:[a-z-]+_)?(?:\d{4}-\d\d-\d\d_)?", "", original)
+    # ModernGov page names carry ids before the words: "ieDecisionDetails_AIId153090_UASC-national-transfer-scheme".
+    stem = re.sub(r"^(?:mg|ie)[A-Za-z]+_(?:[A-Za-z]*\d+_)*", "", stem)
+    stem = re.sub(r"_(?:seed\d+|\d{4}-\d\d-\d\d)$", "", stem)
+    words = re.sub(r"[_\s]+", " ", stem).strip()
+    if "-" in words and " " not in words:
+        words = words.replace("-", " ")
+    if not re.search(r"[A-Za-z]{3}", words):
+        words = re.sub(r"[_\s]+", " ", original)
+    return words[:1].upper() + words[1:]
 
 
 def read_metadata(source: SourceFile, extracted: ExtractedText) -> tuple[dict[str, object], dict[str, str]]:

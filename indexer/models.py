@@ -75,6 +75,8 @@ class AgendaItem:
     page: int = 1
     decisions: list[str] = field(default_factory=list)
     topics: list[str] = field(default_factory=list)
+    earlier_meeting: date | None = None
+    """Set on minutes of an earlier meeting printed inside a later pack: the date of that meeting."""
 
 
 @dataclass
@@ -108,6 +110,8 @@ class IndexRecord:
     committee_name: str
     doc_type: str
     date: date | None
+    earlier_minutes: bool
+    """True for minutes of an earlier meeting printed in a later pack; date is that earlier meeting's."""
     title: str
     item_number: str
     item_title: str
@@ -118,6 +122,8 @@ class IndexRecord:
     source: str
     source_url: str
     format: str
+    provenance: dict[str, str] = field(default_factory=dict)
+    """Where each metadata value came from: sidecar, text, filename or folder."""
 
 
 @dataclass

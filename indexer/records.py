@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator
 from datetime import datetime
 
@@ -30,7 +31,8 @@ def make_records(document: Document) -> Iterator[IndexRecord]:
             committee=slugify(document.committee) if document.committee else "unknown",
             committee_name=document.committee or "Committee not stated",
             doc_type=document.doc_type or "document",
-            date=document.meeting_date,
+            date=item.earlier_meeting or document.meeting_date,
+            earlier_minutes=item.earlier_meeting is not None,
             title=document.title,
             item_number=item.number,
             item_title=item.title or document.title,
@@ -41,7 +43,13 @@ def make_records(document: Document) -> Iterator[IndexRecord]:
             source=source.relpath,
             source_url=document.source_url,
             format=document.format,
+            provenance=item_provenance(document.provenance, item.earlier_meeting is not None),
         )
+
+
+def item_provenance(provenance: dict[str, str], earlier: bool) -> dict[str, str]:
+    """Returns where an item's metadata came from; earlier minutes take their date from their own heading."""
+    return {**provenance, "date": "text (minutes of the earlier meeting)"} if earlier else dict(provenance)
 
 
 def record_fields(record: IndexRecord, position: int) -> dict[str, object]:
@@ -69,6 +77,8 @@ def record_fields(record: IndexRecord, position: int) -> dict[str, object]:
         "source": record.source,
         "source_url": record.source_url,
         "format": record.format,
+        "earlier_minutes": record.earlier_minutes,
+        "provenance": json.dumps(record.provenance, sort_keys=True),
     }
     if when:
         fields["date"] = when

@@ -32,6 +32,7 @@ def build_schema() -> Schema:
         committee_name=TEXT(stored=True, analyzer=STEMMED),
         doc_type=ID(stored=True, sortable=True),
         date=DATETIME(stored=True, sortable=True),
+        earlier_minutes=BOOLEAN(stored=True),
         year=ID(stored=True, sortable=True),
         topics=KEYWORD(stored=True, commas=True, scorable=True, sortable=True),
         title=TEXT(stored=True, analyzer=STEMMED),
@@ -45,4 +46,5 @@ def build_schema() -> Schema:
         source=ID(stored=True),
         source_url=STORED,
         format=STORED,
+        provenance=STORED,
     )

@@ -84,9 +84,16 @@ def read_sources(sources_md: Path) -> dict[str, list[str]]:
     return rows
 
 
+# Minutes of an earlier meeting filed with a later meeting's papers: SOURCES.md gives the later
+# meeting's date, so the sidecar leaves the date to the text ("MINUTES of ... held on 9 January 2025").
+EARLIER_MINUTES = re.compile(r"Minutes_of_(?:the_meeting_held|Previous)|\d{4}_-_County_Council_minutes")
+
+
 def sidecar_for(cells: list[str]) -> dict[str, str]:
     """Returns the sidecar dict for one SOURCES.md row."""
-    _, _, committee, date, doc_type, _, source = cells[:7]
+    path, _, committee, date, doc_type, _, source = cells[:7]
+    if EARLIER_MINUTES.search(path):
+        date = ""
     meta: dict[str, str] = {"doc_type": doc_type_slug(doc_type)}
     if committee and not committee.startswith("("):
         meta["committee"] = re.sub(r"\s*\(.*\)$", "", committee)

@@ -6,6 +6,7 @@ The only module on the read side that imports whoosh; it knows nothing of Flask.
 from __future__ import annotations
 
 import html
+import json
 import re
 import threading
 from dataclasses import dataclass, field
@@ -79,6 +80,8 @@ class SearchHit:
     page: int
     source_url: str
     format: str
+    earlier_minutes: bool
+    """Minutes of an earlier meeting printed in a later pack; date is the earlier meeting's."""
     score: float
 
 
@@ -251,6 +254,7 @@ def make_hit(hit: Hit) -> SearchHit:
     if not snippet:
         snippet = html.escape(" ".join(fields["body"].split())[:SNIPPET_CHARS])
     fields.pop("body")
+    fields.pop("provenance")
     return SearchHit(snippet=snippet, score=round(float(hit.score or 0.0), 3), **fields)
 
 
@@ -276,6 +280,8 @@ def item_fields(stored: dict[str, Any]) -> dict[str, Any]:
         "page": int(stored.get("page") or 1),
         "source_url": stored.get("source_url", ""),
         "format": stored.get("format", ""),
+        "earlier_minutes": bool(stored.get("earlier_minutes", False)),
+        "provenance": json.loads(stored.get("provenance") or "{}"),
     }
 
 

@@ -62,3 +62,11 @@ def test_unknown_item_and_route_are_json_404s(client: FlaskClient) -> None:
 def test_unknown_filter_value_gives_no_results_not_an_error(client: FlaskClient) -> None:
     data = client.get("/api/search?q=care&council=atlantis").get_json()
     assert data["total"] == 0 and data["results"] == []
+
+
+def test_item_records_where_its_metadata_came_from(client: FlaskClient) -> None:
+    hit = client.get("/api/search?q=CORPORATE+PARENTING+STRATEGY+REVIEW&council=southwark").get_json()["results"][0]
+    assert hit["earlier_minutes"] is True and hit["date"] == "2020-07-08"
+    item = client.get(f"/api/items/{hit['id']}").get_json()
+    assert item["provenance"]["committee"] == "sidecar"
+    assert item["provenance"]["date"] == "text (minutes of the earlier meeting)"

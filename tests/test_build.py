@@ -121,3 +121,23 @@ def test_leftovers_of_a_killed_build_are_cleared(small_corpus: Path, tmp_path: P
 def test_missing_corpus_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         build_index(tmp_path / "nowhere", tmp_path / "index")
+
+
+def test_impossible_sidecar_date_is_a_warning_and_the_text_decides(small_corpus: Path, tmp_path: Path) -> None:
+    sidecar = small_corpus / (PAPERS[2] + ".meta.json")
+    sidecar.write_text('{"committee": "Corporate Parenting Panel", "date": "2024-02-30"}', encoding="utf-8")
+    report = build_index(small_corpus, tmp_path / "index")
+    assert [(w.relpath, w.action) for w in report.warnings] == [(PAPERS[2], "indexed with metadata from the text")]
+    assert "2024-02-30" in report.warnings[0].reason
+    with open_index(tmp_path / "index").searcher() as searcher:
+        fields = searcher.document(doc_id=PAPERS[2])
+        assert fields["date"].date().isoformat() == "2024-12-10"
+        assert '"date": "text"' in fields["provenance"] and '"committee": "sidecar"' in fields["provenance"]
+
+
+def test_unreadable_file_is_reported(small_corpus: Path, tmp_path: Path) -> None:
+    (small_corpus / "croydon" / "gone.txt").symlink_to(tmp_path / "does-not-exist.txt")
+    report = build_index(small_corpus, tmp_path / "index")
+    assert [(f.relpath, f.action) for f in report.failed] == [("croydon/gone.txt", "skipped")]
+    assert "could not be read" in report.failed[0].reason
+    assert len(report.indexed) == 3

@@ -62,3 +62,18 @@ def test_topics_of_the_croydon_scorecard() -> None:
 
 def test_passing_mention_is_not_a_topic() -> None:
     assert "fostering" not in tag_topics("Work Programme", "The next meeting will hear from a foster carer.")
+
+
+def test_decision_labels_on_their_own_line() -> None:
+    dorset = (CORPUS / "dorset/hwb_ieListDocuments_CId431_MId4625_2020-09-23.txt").read_text(encoding="utf-8")
+    assert (
+        "Decision: That Cllr Rebecca Knox be elected Chairman for the remainder of the year 2020/2021."
+        in find_decisions(dorset)
+    )
+    argyll = (
+        CORPUS
+        / "argyll-and-bute/policy-resources_ieDecisionDetails_AIId153090_UASC-national-transfer-scheme_2021-12-09.txt"
+    ).read_text(encoding="utf-8")
+    first = find_decisions(argyll)[0]
+    assert first.startswith("The Policy and Resources Committee: 1. Noted that on 23 November 2021")
+    assert "2. Noted the plans to provide appropriate care for UASCs" in first

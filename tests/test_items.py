@@ -111,3 +111,35 @@ def test_numbered_paragraphs_inside_items_are_not_items() -> None:
         ("2", "Fostering Update", 1),
         ("3", "Work Programme", 2),
     ]
+
+
+def test_earlier_minutes_in_a_pack_are_dated_with_their_meeting() -> None:
+    items = items_of("southwark/cpc_2020-11-04_agenda-pack_seed003.txt")
+    strategy = next(i for i in items if i.title == "CORPORATE PARENTING STRATEGY REVIEW")
+    assert str(strategy.earlier_meeting) == "2020-07-08"
+    agenda = next(i for i in items if i.title == "APOLOGIES")
+    assert agenda.earlier_meeting is None
+
+
+def test_moderngov_number_on_its_own_line() -> None:
+    items = numbered(items_of("dorset/hwb_ieListDocuments_CId431_MId4625_2020-09-23.txt"))
+    assert items == [
+        ("1", "Election of Chairman"),
+        ("2", "Appointment of Vice-chairman"),
+        ("3", "Apologies"),
+        ("4", "Terms of Reference"),
+    ]
+
+
+def test_single_item_pages_are_not_split() -> None:
+    relpath = (
+        "argyll-and-bute/policy-resources_ieDecisionDetails_AIId153090_UASC-national-transfer-scheme_2021-12-09.txt"
+    )
+    extracted = extract_file(CORPUS / relpath, relpath)
+    assert len(split_items(extracted, "t")) > 1
+    assert len(split_items(extracted, "t", single=True)) == 1
+
+
+def test_page_text_items_get_no_invented_numbers() -> None:
+    items = items_of("croydon/cpp_2019-07-03_ieListDocuments_seed002.txt")
+    assert {i.number for i in items} == {""}

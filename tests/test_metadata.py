@@ -71,3 +71,22 @@ def test_invalid_sidecar_json(tmp_path: Path) -> None:
 )
 def test_dates_as_councils_write_them(text: str, expected: date | None) -> None:
     assert find_date(text) == expected
+
+
+def test_earlier_minutes_take_their_date_from_the_text() -> None:
+    relpath = "kent/cabinet_2025-01-30_Minutes_of_the_meeting_held_on_9th_January_2025.pdf"
+    sidecar = read_sidecar(CORPUS / relpath, relpath)
+    assert "date" not in sidecar
+    meta, came_from = metadata(relpath, sidecar)
+    assert meta["date"] == date(2025, 1, 9) and came_from["date"] == "text"
+
+
+def test_titles_from_file_names() -> None:
+    from indexer.metadata import title_from_filename
+
+    assert title_from_filename(
+        "a/policy-resources_ieDecisionDetails_AIId153090_UASC-national-transfer-scheme_2021-12-09.txt"
+    ) == ("UASC national transfer scheme")
+    assert title_from_filename("kent/cabinet_2025-01-30_Printed_minutes_30th-Jan-2025_10.00_Cabinet.pdf") == (
+        "Printed minutes 30th-Jan-2025 10.00 Cabinet"
+    )
