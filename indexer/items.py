@@ -99,11 +99,37 @@ def find_marker_headings(lines: list[Line]) -> list[Heading]:
             if numbered and looks_like_title(clean_title(joined[numbered.end(1) :].lstrip(". )"))):
                 number, start = numbered.group(1), j
                 break
+        if start == above[0]:
+            start = wrapped_title_start(lines, above)
         title = " ".join(ln.clean for ln in lines[start:i] if ln.clean)
-        if start != above[0] or NUMBERED_ITEM.match(title):
+        if numbered_line(lines[start].clean) and (start != above[0] or NUMBERED_ITEM.match(title)):
             title = title[len(number) :].lstrip(". )") if title.startswith(number) else title
         headings.append(Heading(start, number, clean_title(title), used=i - start + 1))
     return headings
+
+
+def numbered_line(text: str) -> bool:
+    """Returns whether a line opens with an item number."""
+    return bool(NUMBERED_ITEM.match(text))
+
+
+def wrapped_title_start(lines: list[Line], above: list[int]) -> int:
+    """Returns the first line of a title that wraps above an "(Item N)" marker.
+
+    "Adoption Partnership South East, Regional Adoption Agency Annual Report" / "2023/2024" / "(Item 6)":
+    lines above the marker belong to the title while they do not end a sentence and still read as one.
+    """
+    start = above[0]
+    first = clean_title(lines[start].clean)
+    if looks_like_title(first) and first[0].isupper():
+        return start
+    for j in above[1:3]:
+        text = lines[j].clean
+        joined = " ".join(ln.clean for ln in lines[j : above[0] + 1] if ln.clean)
+        if text[-1] in ".:;" or numbered_line(text) or not looks_like_title(clean_title(joined)):
+            break
+        start = j
+    return start
 
 
 def find_slash_headings(lines: list[Line]) -> list[Heading]:
@@ -190,7 +216,8 @@ def find_page_headings(lines: list[Line]) -> list[Heading]:
             started = True
         elif PDF_ICON_SUFFIX.search(line.clean) or (blank >= 2 and started_page(lines, i, started)):
             title = clean_title(line.clean)
-            is_last = not any(ln.clean for ln in lines[i + 1 :])
+            # A title cut off at the end of an excerpt counts only if its report link shows it is one.
+            is_last = not any(ln.clean for ln in lines[i + 1 :]) and not re.search(r"\spdf\b", line.clean, re.I)
             if (
                 looks_like_title(title)
                 and not is_last

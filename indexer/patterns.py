@@ -57,7 +57,8 @@ FOLDED_PAGE_FOOTER = re.compile(r"^(?:page\s+)?#(?:\s+of\s+#)?$|\bpage #\b")
 # A time a chair's agenda adds: "(2.10PM)".
 TIME_SUFFIX = re.compile(r"\s*\(\d{1,2}[.:]\d\d\s*[ap]\.?m\.?\)\s*$", re.IGNORECASE)
 # ModernGov link text left in page text: "Minutes of the previous meeting pdf icon PDF 124 KB".
-PDF_ICON_SUFFIX = re.compile(r"\s*pdf icon\s+PDF\s+[\d.]+\s*[KM]B\s*$", re.IGNORECASE)
+# Page excerpts can end part-way through it: "Long Term Plan Update pdf ico".
+PDF_ICON_SUFFIX = re.compile(r"\s*pdf icon\s+PDF\s+[\d.]+\s*[KM]B\s*$|\s+pdf(?: i(?:c(?:on?)?)?)?$", re.IGNORECASE)
 # "MINUTES of the meeting ... held on Wednesday 8 July 2020": earlier minutes inside a pack.
 MINUTES_HELD_ON = re.compile(r"\bminutes\b.{0,160}?\bheld\s+on\b", re.IGNORECASE | re.DOTALL)
 
