@@ -46,8 +46,9 @@ from indexer.topics import tag_topics
 # Bump when extraction changes, so cached text from an older extractor is not reused.
 EXTRACTOR_VERSION = "2"
 Progress = Callable[[str], None]
-# Pages about one agenda item, issue or decision are one item, however their text is numbered.
-SINGLE_ITEM_TYPES = {"item-page", "issue-page", "decision", "committee-page", "meetings-list"}
+# Pages about one agenda item, issue or decision, and a single report, are one item however their
+# text is numbered ("1.0 Purpose of Report" is a section of the report, not an agenda item).
+SINGLE_ITEM_TYPES = {"item-page", "issue-page", "decision", "committee-page", "meetings-list", "report", "appendix", "motion"}
 
 
 def build_index(

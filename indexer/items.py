@@ -12,6 +12,7 @@ from indexer.models import AgendaItem, ExtractedText
 from indexer.patterns import (
     ITEM_MARKER,
     MARKDOWN_MARKUP,
+    MEETING_HEADING,
     MINUTES_HELD_ON,
     NUMBERED_ITEM,
     PAGE_RANGE_SUFFIX,
@@ -208,24 +209,25 @@ def find_page_headings(lines: list[Line]) -> list[Heading]:
     headings: list[Heading] = []
     blank = 0
     started = False
+    expect_title = False
     for i, line in enumerate(lines):
         if not line.clean:
             blank += 1
             continue
-        if re.match(r"^No\.?\s+Item$", line.clean):
-            started = True
-        elif PDF_ICON_SUFFIX.search(line.clean) or (blank >= 2 and started_page(lines, i, started)):
+        if re.match(r"^No\.?\s+Item$", line.clean) or (not headings and MEETING_HEADING.match(line.clean)):
+            # The first line after the table header (or the meeting heading) is the first item's title.
+            started = expect_title = True
+        elif PDF_ICON_SUFFIX.search(line.clean) or ((blank >= 2 or expect_title) and started_page(lines, i, started)):
             title = clean_title(line.clean)
             # A title cut off at the end of an excerpt counts only if its report link shows it is one.
             is_last = not any(ln.clean for ln in lines[i + 1 :]) and not re.search(r"\spdf\b", line.clean, re.I)
-            if (
-                looks_like_title(title)
-                and not is_last
-                and not re.match(r"^(?:At|County Councillor|Councillor)\b", title)
-            ):
+            if looks_like_title(title) and not is_last and not re.match(r"^(?:At|County Councillor|Councillor)\b", title):
                 # The saved text lost the agenda numbers; an invented one would mislead.
                 headings.append(Heading(i, "", title))
                 started = True
+            expect_title = False
+        else:
+            expect_title = False
         blank = 0
     return headings
 

@@ -55,6 +55,7 @@ PAGE_OPENINGS = [
     (re.compile(r"^issue\b", re.I), "issue-page"),
 ]
 HEAD_CHARS = 1500
+UNDATED_PAGE_TYPES = {"item-page", "issue-page", "decision", "committee-page", "meetings-list"}
 
 
 def slugify(text: str) -> str:
@@ -86,6 +87,20 @@ def find_date(text: str) -> date | None:
         candidates.append((match.start(), make_date(year, month, day)))
     valid = sorted((pos, d) for pos, d in candidates if d is not None)
     return valid[0][1] if valid else None
+
+
+def date_from_text(head: str, doc_type: str) -> date | None:
+    """Returns the meeting date a paper's opening states.
+
+    An item, issue or decision page names other dates in its text ("approved by Cabinet on 27th July
+    2021"), so only its "Meeting: 25/03/2021" line or a meeting heading counts there.
+    """
+    if doc_type not in UNDATED_PAGE_TYPES:
+        return find_date(head)
+    for line in head.split("\n"):
+        if re.match(r"^Meeting:\s", line) or MEETING_HEADING.match(line):
+            return find_date(line)
+    return None
 
 
 def parse_sidecar_date(value: str, relpath: str) -> date:
@@ -193,6 +208,7 @@ def read_metadata(source: SourceFile, extracted: ExtractedText) -> tuple[dict[st
                 return
         meta[key], came_from[key] = "", "none"
 
+    choose("doc_type", ("sidecar", sidecar.get("doc_type")), ("text", doc_type_from(lines, name)))
     sidecar_date = parse_sidecar_date(sidecar["date"], source.relpath) if sidecar.get("date") else None
     format_date = date.fromisoformat(extracted.metadata["date"]) if extracted.metadata.get("date") else None
     choose("council_name", ("sidecar", sidecar.get("council")), ("folder", source.council.name))
@@ -207,10 +223,9 @@ def read_metadata(source: SourceFile, extracted: ExtractedText) -> tuple[dict[st
         "date",
         ("sidecar", sidecar_date),
         ("text", format_date),
-        ("text", find_date(head)),
+        ("text", date_from_text(head, str(meta["doc_type"]))),
         ("filename", find_date(name.replace("_", " "))),
     )
-    choose("doc_type", ("sidecar", sidecar.get("doc_type")), ("text", doc_type_from(lines, name)))
     choose(
         "title",
         ("sidecar", sidecar.get("title")),

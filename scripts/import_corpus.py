@@ -16,6 +16,7 @@ CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 
 # SOURCES.md "document type" wording -> the product's doc_type slugs.
 DOC_TYPES = [
+    ("(getmeeting)", "meeting-page"),
     ("mgwebservice", "web-service"),
     ("agenda and draft minutes", "meeting-page"),
     ("agenda and minutes", "meeting-page"),
@@ -95,6 +96,8 @@ def sidecar_for(cells: list[str]) -> dict[str, str]:
     if EARLIER_MINUTES.search(path):
         date = ""
     meta: dict[str, str] = {"doc_type": doc_type_slug(doc_type)}
+    if "it is an agenda pack" in source:
+        meta["doc_type"] = "agenda-pack"
     if committee and not committee.startswith("("):
         meta["committee"] = re.sub(r"\s*\(.*\)$", "", committee)
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", date):
