@@ -48,7 +48,16 @@ EXTRACTOR_VERSION = "2"
 Progress = Callable[[str], None]
 # Pages about one agenda item, issue or decision, and a single report, are one item however their
 # text is numbered ("1.0 Purpose of Report" is a section of the report, not an agenda item).
-SINGLE_ITEM_TYPES = {"item-page", "issue-page", "decision", "committee-page", "meetings-list", "report", "appendix", "motion"}
+SINGLE_ITEM_TYPES = {
+    "item-page",
+    "issue-page",
+    "decision",
+    "committee-page",
+    "meetings-list",
+    "report",
+    "appendix",
+    "motion",
+}
 
 
 def build_index(

@@ -221,7 +221,11 @@ def find_page_headings(lines: list[Line]) -> list[Heading]:
             title = clean_title(line.clean)
             # A title cut off at the end of an excerpt counts only if its report link shows it is one.
             is_last = not any(ln.clean for ln in lines[i + 1 :]) and not re.search(r"\spdf\b", line.clean, re.I)
-            if looks_like_title(title) and not is_last and not re.match(r"^(?:At|County Councillor|Councillor)\b", title):
+            if (
+                looks_like_title(title)
+                and not is_last
+                and not re.match(r"^(?:At|County Councillor|Councillor)\b", title)
+            ):
                 # The saved text lost the agenda numbers; an invented one would mislead.
                 headings.append(Heading(i, "", title))
                 started = True

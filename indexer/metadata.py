@@ -16,6 +16,7 @@ from indexer.patterns import (
     MARKDOWN_MARKUP,
     MEETING_HEADING,
     MONTH_DAY_YEAR,
+    PACK_MINUTES_HEADING,
     MONTHS,
     UK_NUMERIC_DATE,
 )
@@ -49,7 +50,9 @@ COMMITTEE_PREFIXES = {
 }
 # First lines of ModernGov page texts, and the page they show.
 PAGE_OPENINGS = [
-    (re.compile(r"^agenda and (?:draft )?minutes$|^agenda$|^minutes$", re.I), "meeting-page"),
+    (re.compile(r"^agenda and (?:draft )?minutes$", re.I), "meeting-page"),
+    (re.compile(r"^agenda$", re.I), "agenda"),
+    (re.compile(r"^minutes$|^(?:draft )?(?:notes|minutes) of\b", re.I), "minutes"),
     (re.compile(r"^agenda item$", re.I), "item-page"),
     (re.compile(r"^decision details$", re.I), "decision"),
     (re.compile(r"^issue\b", re.I), "issue-page"),
@@ -124,21 +127,25 @@ def head_lines(extracted: ExtractedText, limit: int = 40) -> list[str]:
 
 
 def committee_from_text(lines: list[str], council_name: str) -> str:
-    """Returns the committee a paper's opening lines name, or ''."""
+    """Returns the committee a paper's opening lines name, or ''.
+
+    A council's own name ("Merton Council", "KENT COUNTY COUNCIL") often heads the paper above the
+    committee's, so names ending in "Council" are taken only when nothing else is named.
+    """
     candidates = []
     for line in lines:
         heading = MEETING_HEADING.match(line)
         if heading:
             return heading.group(1).strip()
-        probe = line.title() if line.isupper() else line
-        probe = re.split(r"\s+[-–]\s+", probe)[0]
+        probe = re.split(r"\s*[-–—]\s+|\s*[–—]\s*", line)[0].strip()
+        probe = probe.title() if probe.isupper() else probe
         match = COMMITTEE_NAME.match(probe)
-        if match and len(match.group(1)) <= 70:
+        if match and len(match.group(1)) <= 70 and not match.group(1).startswith("The "):
             name = match.group(1).strip()
-            if name.lower() in council_name.lower() or re.search(r"\b(City|Borough|District) Council$", name):
-                continue
-            candidates.append(name)
-    return candidates[0] if candidates else ""
+            if name.lower() not in council_name.lower():
+                candidates.append(name)
+    preferred = [c for c in candidates if not c.endswith("Council")]
+    return (preferred or candidates or [""])[0]
 
 
 def committee_from_filename(stem: str) -> str:
@@ -151,11 +158,14 @@ def committee_from_filename(stem: str) -> str:
     return match.group(1).replace("_", " ").strip() if match else ""
 
 
-def doc_type_from(lines: list[str], name: str) -> str:
-    """Returns the doc_type a paper's first line or its file name announces."""
-    for pattern, doc_type in PAGE_OPENINGS:
-        if lines and pattern.match(lines[0]):
-            return doc_type
+def doc_type_from(lines: list[str], name: str, text: str = "") -> str:
+    """Returns the doc_type a paper's first lines, its content or its file name announce."""
+    if re.search(r"^(?:Order of Business|AGENDA)\b", text, re.M) and PACK_MINUTES_HEADING.search(text):
+        return "agenda-pack"  # an agenda followed by the minutes of an earlier meeting
+    for line in lines[:3]:
+        for pattern, doc_type in PAGE_OPENINGS:
+            if pattern.match(line):
+                return doc_type
     if re.search(r"ieListDocuments", name):
         return "meeting-page"
     if re.search(r"mgAi_", name):
@@ -208,7 +218,10 @@ def read_metadata(source: SourceFile, extracted: ExtractedText) -> tuple[dict[st
                 return
         meta[key], came_from[key] = "", "none"
 
-    choose("doc_type", ("sidecar", sidecar.get("doc_type")), ("text", doc_type_from(lines, name)))
+    inferred_type = (
+        "meeting-page" if extracted.format == "moderngov-xml" else doc_type_from(lines, name, extracted.text)
+    )
+    choose("doc_type", ("sidecar", sidecar.get("doc_type")), ("text", inferred_type))
     sidecar_date = parse_sidecar_date(sidecar["date"], source.relpath) if sidecar.get("date") else None
     format_date = date.fromisoformat(extracted.metadata["date"]) if extracted.metadata.get("date") else None
     choose("council_name", ("sidecar", sidecar.get("council")), ("folder", source.council.name))
