@@ -16,8 +16,8 @@ from indexer.patterns import (
     MARKDOWN_MARKUP,
     MEETING_HEADING,
     MONTH_DAY_YEAR,
-    PACK_MINUTES_HEADING,
     MONTHS,
+    PACK_MINUTES_HEADING,
     UK_NUMERIC_DATE,
 )
 

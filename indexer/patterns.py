@@ -61,7 +61,7 @@ TIME_SUFFIX = re.compile(r"\s*\(\d{1,2}[.:]\d\d\s*[ap]\.?m\.?\)\s*$", re.IGNOREC
 PDF_ICON_SUFFIX = re.compile(r"\s*pdf icon\s+PDF\s+[\d.]+\s*[KM]B\s*$|\s+pdf(?: i(?:c(?:on?)?)?)?$", re.IGNORECASE)
 # "MINUTES of the meeting ... held on Wednesday 8 July 2020": earlier minutes inside a pack.
 MINUTES_HELD_ON = re.compile(r"\bminutes\b.{0,160}?\bheld\s+on\b", re.IGNORECASE | re.DOTALL)
-# A pack's own heading for the earlier minutes it carries, at the start of a line: "MINUTES of the OPEN section ... held on".
+# A pack's heading for the earlier minutes it carries: "MINUTES of the OPEN section ... held on".
 PACK_MINUTES_HEADING = re.compile(r"^MINUTES\b[^\n]{0,160}(?i:held\s+on)", re.MULTILINE)
 
 PAGE_NUMBER_LINE = re.compile(r"^\s*(?:page\s+)?\d{1,4}(?:\s+of\s+\d{1,4})?\s*$", re.IGNORECASE)
