@@ -92,6 +92,7 @@ def open_source(found: FoundFile, council: Council, max_bytes: int = DEFAULT_MAX
         raise SkipFile(found.relpath, f"file type {suffix or '(none)'} is not a paper format (html, pdf, txt, md, xml)")
     size = found.path.stat().st_size
     if size > max_bytes:
-        raise SkipFile(found.relpath, f"file is {size / 1e6:.0f} MB, over the {max_bytes / 1e6:.0f} MB size limit")
+        limit = f"{max_bytes / 2**20:.0f} MB size limit (cpsearch index --max-mb)"
+        raise SkipFile(found.relpath, f"file is {size / 2**20:.0f} MB, over the {limit}")
     content_hash = hash_file(found.path) + ":" + sidecar_hash(found.path)
     return SourceFile(path=found.path, relpath=found.relpath, council=council, content_hash=content_hash, size=size)

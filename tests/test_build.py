@@ -44,10 +44,11 @@ def test_bad_files_are_reported_and_the_rest_indexed(small_corpus: Path, tmp_pat
     (bad / "scanned.pdf").write_bytes(make_pdf(["", ""]))
     (bad / "page.html").write_bytes(make_pdf(["not html"]))
     (bad / "notes.docx").write_bytes(b"PK\x03\x04")
-    (bad / "big.txt").write_bytes(b"x" * 3_000_000)
+    with (bad / "big.txt").open("wb") as fh:
+        fh.truncate(200 * 2**20)  # a sparse 200 MB file: over the default 100 MB limit, no disk used
     (bad / "bad-sidecar.txt").write_text("Minutes of the Panel", encoding="utf-8")
     (bad / "bad-sidecar.txt.meta.json").write_text("{oops", encoding="utf-8")
-    report = build_index(small_corpus, tmp_path / "index", max_bytes=2_000_000)
+    report = build_index(small_corpus, tmp_path / "index")
     reasons = {f.relpath.split("/")[-1]: f.reason for f in report.failed + report.skipped}
     assert "empty" in reasons["empty.txt"]
     assert "truncated or corrupt" in reasons["corrupt.pdf"]
@@ -55,7 +56,7 @@ def test_bad_files_are_reported_and_the_rest_indexed(small_corpus: Path, tmp_pat
     assert "needs OCR" in reasons["scanned.pdf"]
     assert "really a PDF" in reasons["page.html"]
     assert "not a paper format" in reasons["notes.docx"]
-    assert "size limit" in reasons["big.txt"]
+    assert reasons["big.txt"] == "file is 200 MB, over the 100 MB size limit (cpsearch index --max-mb)"
     assert [w.relpath for w in report.warnings] == ["croydon/bad-sidecar.txt"]
     assert len(report.indexed) == 4 and report.items > 10
     assert set(item_ids(tmp_path / "index")) == set(PAPERS) | {"croydon/bad-sidecar.txt"}
@@ -141,3 +142,9 @@ def test_unreadable_file_is_reported(small_corpus: Path, tmp_path: Path) -> None
     assert [(f.relpath, f.action) for f in report.failed] == [("croydon/gone.txt", "skipped")]
     assert "could not be read" in report.failed[0].reason
     assert len(report.indexed) == 3
+
+
+def test_size_limit_is_configurable(small_corpus: Path, tmp_path: Path) -> None:
+    (small_corpus / "croydon" / "long.txt").write_text("Minutes of the Panel. " * 100_000, encoding="utf-8")
+    report = build_index(small_corpus, tmp_path / "index", max_bytes=1_000_000)
+    assert [f.relpath for f in report.skipped] == ["croydon/long.txt"]
