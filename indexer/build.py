@@ -98,7 +98,7 @@ def find_sources(
     sources = []
     manifest: dict[str, str] = {}
     for found in find_papers(corpus):
-        council = councils.setdefault(found.council_slug, read_council(corpus, found.council_slug))
+        council = councils.setdefault(found.council_slug, read_council(corpus, found.council_slug or "unknown"))
         try:
             source = open_source(found, council, max_bytes)
         except SkipFile as exc:

@@ -25,11 +25,17 @@ class FoundFile:
     path: Path
     relpath: str
     council_slug: str
+    outside: bool = False
+    """A symbolic link to somewhere outside corpus/: reported and never read."""
 
 
 def find_papers(corpus: Path) -> Iterator[FoundFile]:
     """Yields every candidate paper below corpus/ in a stable order."""
     for path in sorted(corpus.rglob("*")):
+        if path.is_symlink() and not path.resolve().is_relative_to(corpus.resolve()):
+            # A link out of corpus/ would index (and serve) a file nobody put in the corpus.
+            yield FoundFile(path, path.relative_to(corpus).as_posix(), "", outside=True)
+            continue
         if path.name.startswith(".") or path.name in IGNORED_NAMES or path.name.endswith(SIDECAR_SUFFIX):
             continue
         if path.is_dir():
@@ -87,6 +93,8 @@ def sidecar_hash(path: Path) -> str:
 
 def open_source(found: FoundFile, council: Council, max_bytes: int = DEFAULT_MAX_BYTES) -> SourceFile:
     """Returns a SourceFile for a found paper; raises SkipFile for types or sizes not indexed."""
+    if found.outside:
+        raise SkipFile(found.relpath, "symbolic link to a file outside the corpus folder; not read")
     suffix = found.path.suffix.lower()
     if suffix not in PAPER_SUFFIXES:
         raise SkipFile(found.relpath, f"file type {suffix or '(none)'} is not a paper format (html, pdf, txt, md, xml)")

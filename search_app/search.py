@@ -9,16 +9,31 @@ import html
 import json
 import re
 import threading
+from itertools import islice
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
 from whoosh import highlight, sorting
+from whoosh.collectors import TimeLimit, TimeLimitCollector
 from whoosh.index import Index
 from whoosh.qparser import MultifieldParser, QueryParser
-from whoosh.query import And, AndMaybe, DateRange, Every, NullQuery, Or, Phrase, Query, Term
-from whoosh.searching import Hit, Searcher
+from whoosh.query import (
+    And,
+    AndMaybe,
+    DateRange,
+    Every,
+    FuzzyTerm,
+    NullQuery,
+    Or,
+    Phrase,
+    Prefix,
+    Query,
+    Term,
+    Wildcard,
+)
+from whoosh.searching import Hit, Results, Searcher
 
 from indexer.schema import FACET_FIELD_NAMES, FACET_FIELDS, SEARCH_FIELDS, STEMMED
 from indexer.store import current_generation, open_index
@@ -27,6 +42,11 @@ SORTS = ("relevance", "date", "oldest")
 SNIPPET_CHARS = 240
 MAX_FACET_VALUES = 50
 PHRASE_BOOST = 4.0
+SEARCH_SECONDS = 5.0
+MAX_EXPANDING_TERMS = 3
+MIN_WILDCARD_PREFIX = 2
+MAX_EXPANSIONS = 2000
+MAX_FUZZY_DISTANCE = 2
 
 
 class MarkFormatter(highlight.HtmlFormatter):
@@ -213,7 +233,7 @@ def count_facets(searcher: Searcher, query: Query, filter_query: Query | None) -
         name: sorting.FieldFacet(FACET_FIELD_NAMES[name], allow_overlap=(name == "topic"), maptype=sorting.Count)
         for name in FACET_FIELDS
     }
-    results = searcher.search(query, filter=filter_query, limit=1, groupedby=facets)
+    results = timed_search(searcher, query, filter=filter_query, limit=1, groupedby=facets)
     counts = {}
     total = 0
     for name in FACET_FIELDS:
@@ -228,9 +248,40 @@ def count_facets(searcher: Searcher, query: Query, filter_query: Query | None) -
     return total, counts
 
 
+def timed_search(searcher: Searcher, query: Query, **kwargs: Any) -> Results:
+    """Runs a search that gives up after SEARCH_SECONDS, raising QueryError rather than hanging a worker."""
+    # use_alarm=False: SIGALRM only works in the main thread, and the server searches in worker threads.
+    collector = TimeLimitCollector(searcher.collector(**kwargs), timelimit=SEARCH_SECONDS, use_alarm=False)
+    try:
+        searcher.search_with_collector(query, collector)
+    except TimeLimit:
+        raise QueryError(
+            f"the search took longer than {SEARCH_SECONDS:g} seconds; use fewer or more specific words"
+        ) from None
+    return collector.results()
+
+
+def check_expansion(searcher: Searcher, query: Query) -> None:
+    """Raises QueryError for wildcards, prefixes and fuzzy terms that would expand too far."""
+    expanding = [q for q in query.leaves() if isinstance(q, (Wildcard, Prefix, FuzzyTerm))]
+    if len({node.text for node in expanding}) > MAX_EXPANDING_TERMS:
+        raise QueryError(f"at most {MAX_EXPANDING_TERMS} wildcard or fuzzy words can be used in one search")
+    reader = searcher.reader()
+    for node in expanding:
+        if isinstance(node, FuzzyTerm):
+            node.maxdist = min(node.maxdist, MAX_FUZZY_DISTANCE)
+            node.prefixlength = max(node.prefixlength, 1)
+        elif len(re.split(r"[*?]", node.text)[0]) < MIN_WILDCARD_PREFIX:
+            raise QueryError(f"{node.text!r}: a wildcard needs at least {MIN_WILDCARD_PREFIX} letters before * or ?")
+        expansions = sum(1 for _ in islice(node._btexts(reader), MAX_EXPANSIONS + 1))  # noqa: SLF001
+        if expansions > MAX_EXPANSIONS:
+            raise QueryError(f"{node.text!r} matches more than {MAX_EXPANSIONS} different words; add letters")
+
+
 def run_search(searcher: Searcher, request: SearchRequest) -> SearchResults:
     """Returns a page of results with facet counts for a request."""
     query = build_query(searcher, request.q)
+    check_expansion(searcher, query)
     filter_query = build_filter(request)
     total, facets = count_facets(searcher, query, filter_query)
     sort_args: dict[str, Any] = {}
@@ -239,7 +290,9 @@ def run_search(searcher: Searcher, request: SearchRequest) -> SearchResults:
     start = (request.page - 1) * request.per_page
     hits: list[SearchHit] = []
     if start < total:
-        results = searcher.search(query, filter=filter_query, limit=start + request.per_page, terms=True, **sort_args)
+        results = timed_search(
+            searcher, query, filter=filter_query, limit=start + request.per_page, terms=True, **sort_args
+        )
         results.fragmenter = highlight.ContextFragmenter(maxchars=SNIPPET_CHARS, surround=70)
         results.formatter = MarkFormatter(between=" … ")
         hits = [make_hit(hit) for hit in results[start : start + request.per_page]]

@@ -137,10 +137,14 @@ def test_impossible_sidecar_date_is_a_warning_and_the_text_decides(small_corpus:
 
 
 def test_unreadable_file_is_reported(small_corpus: Path, tmp_path: Path) -> None:
-    (small_corpus / "croydon" / "gone.txt").symlink_to(tmp_path / "does-not-exist.txt")
+    (small_corpus / "croydon" / "gone.txt").symlink_to(small_corpus / "croydon" / "deleted.txt")
+    (small_corpus / "croydon" / "passwd.txt").symlink_to("/etc/passwd")
     report = build_index(small_corpus, tmp_path / "index")
     assert [(f.relpath, f.action) for f in report.failed] == [("croydon/gone.txt", "skipped")]
     assert "could not be read" in report.failed[0].reason
+    assert [(f.relpath, f.reason) for f in report.skipped] == [
+        ("croydon/passwd.txt", "symbolic link to a file outside the corpus folder; not read")
+    ]
     assert len(report.indexed) == 3
 
 
