@@ -9,9 +9,9 @@ import html
 import json
 import re
 import threading
-from itertools import islice
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from whoosh.qparser import MultifieldParser, QueryParser
 from whoosh.query import (
     And,
     AndMaybe,
+    ConstantScoreQuery,
     DateRange,
     Every,
     FuzzyTerm,
@@ -250,6 +251,12 @@ def count_facets(searcher: Searcher, query: Query, filter_query: Query | None) -
 
 def timed_search(searcher: Searcher, query: Query, **kwargs: Any) -> Results:
     """Runs a search that gives up after SEARCH_SECONDS, raising QueryError rather than hanging a worker."""
+    # The time-limit wrapper feeds documents straight to the inner collector, skipping its filter,
+    # so the filter is joined to the query instead, with a constant score that leaves the ranking as
+    # it was. (Require trips an assertion in Whoosh's quality skipping under AndMaybe.)
+    filter_query = kwargs.pop("filter", None)
+    if filter_query is not None:
+        query = And([query, ConstantScoreQuery(filter_query, 1.0)])
     # use_alarm=False: SIGALRM only works in the main thread, and the server searches in worker threads.
     collector = TimeLimitCollector(searcher.collector(**kwargs), timelimit=SEARCH_SECONDS, use_alarm=False)
     try:

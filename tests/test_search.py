@@ -95,3 +95,9 @@ def test_unreadable_query_is_a_query_error(index: SearchIndex, monkeypatch: pyte
     monkeypatch.setattr(QueryParser, "parse", broken)
     with pytest.raises(QueryError):
         index.search(SearchRequest(q="anything"))
+
+
+def test_filtering_keeps_the_ranking_of_what_remains(index: SearchIndex) -> None:
+    everything = index.search(SearchRequest(q="care leavers", per_page=100)).hits
+    croydon = index.search(SearchRequest(q="care leavers", filters={"council": ["croydon"]}, per_page=100)).hits
+    assert [h.id for h in croydon] == [h.id for h in everything if h.council == "croydon"]
