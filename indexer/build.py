@@ -66,21 +66,26 @@ def build_index(
     max_bytes: int = DEFAULT_MAX_BYTES,
     workers: int | None = None,
     progress: Progress | None = None,
+    full: bool = False,
 ) -> BuildReport:
-    """Builds or updates the index of corpus/ in index_dir; returns what was indexed, skipped and failed."""
+    """Builds or updates the index of corpus/ in index_dir; returns what was indexed, skipped and failed.
+
+    Args:
+        full: rebuild every file into a fresh generation instead of updating the current one.
+    """
     started = time.monotonic()
     report = BuildReport(index_dir=str(index_dir))
     if not corpus.is_dir():
         raise FileNotFoundError(f"corpus folder {corpus} does not exist")
     with build_lock(index_dir):
         discard_unpublished(index_dir)
-        old_manifest = read_manifest(current_generation(index_dir))
+        old_manifest = {} if full else read_manifest(current_generation(index_dir))
         sources, manifest = find_sources(corpus, old_manifest, max_bytes, report)
         changed = [s for s in sources if old_manifest.get(s.relpath) != s.content_hash]
         report.unchanged = [s.relpath for s in sources if s not in changed]
         report.removed = sorted(set(old_manifest) - {s.relpath for s in sources} - failed_paths(report))
-        if changed or report.removed or current_generation(index_dir) is None:
-            write_generation(index_dir, changed, report, manifest, old_manifest, workers, progress)
+        if full or changed or report.removed or current_generation(index_dir) is None:
+            write_generation(index_dir, changed, report, manifest, old_manifest, workers, progress, full)
     report.seconds = time.monotonic() - started
     return report
 
@@ -139,9 +144,10 @@ def write_generation(
     old_manifest: dict[str, str],
     workers: int | None,
     progress: Progress | None,
+    full: bool = False,
 ) -> None:
     """Writes changed files into a new generation and publishes it; a failure leaves the old one serving."""
-    generation = next_generation(index_dir)
+    generation = next_generation(index_dir, empty=full)
     writer = open_writer(generation)
     try:
         for relpath in report.removed:

@@ -89,13 +89,13 @@ def generations(index_dir: Path) -> list[Path]:
     return sorted(p for p in index_dir.iterdir() if p.is_dir() and GENERATION.match(p.name))
 
 
-def next_generation(index_dir: Path) -> Path:
-    """Returns a fresh generation directory holding a copy of the current one (or an empty index)."""
+def next_generation(index_dir: Path, empty: bool = False) -> Path:
+    """Returns a fresh generation directory holding a copy of the current one, or an empty index."""
     existing = generations(index_dir)
     number = int(GENERATION.match(existing[-1].name).group(1)) + 1 if existing else 1  # type: ignore[union-attr]
     target = index_dir / f"gen-{number:06d}"
     current = current_generation(index_dir)
-    if current is not None and whoosh_index.exists_in(str(current)):
+    if not empty and current is not None and whoosh_index.exists_in(str(current)):
         shutil.copytree(current, target, ignore=shutil.ignore_patterns("*.lock", "*_LOCK"))
     else:
         target.mkdir(parents=True)

@@ -29,7 +29,8 @@ def main() -> None:
     "--max-mb", type=int, default=DEFAULT_MAX_BYTES // 2**20, show_default=True, help="Skip files larger than this."
 )
 @click.option("--workers", type=int, default=None, help="Processes for PDF extraction (default: one per core).")
-def index(corpus: Path, index_dir: Path, max_mb: int, workers: int | None) -> None:
+@click.option("--full", is_flag=True, help="Rebuild every file instead of only the changed ones.")
+def index(corpus: Path, index_dir: Path, max_mb: int, workers: int | None, full: bool) -> None:
     """Build or update the index of CORPUS in INDEX; only changed files are read again.
 
     Example: cpsearch index --corpus corpus --index var/index

@@ -152,3 +152,12 @@ def test_size_limit_is_configurable(small_corpus: Path, tmp_path: Path) -> None:
     (small_corpus / "croydon" / "long.txt").write_text("Minutes of the Panel. " * 100_000, encoding="utf-8")
     report = build_index(small_corpus, tmp_path / "index", max_bytes=1_000_000)
     assert [f.relpath for f in report.skipped] == ["croydon/long.txt"]
+
+
+def test_full_rebuild_reads_everything_and_keeps_ids(small_corpus: Path, tmp_path: Path) -> None:
+    index_dir = tmp_path / "index"
+    build_index(small_corpus, index_dir)
+    ids = item_ids(index_dir)
+    report = build_index(small_corpus, index_dir, full=True)
+    assert sorted(report.indexed) == sorted(PAPERS)
+    assert item_ids(index_dir) == ids
