@@ -40,7 +40,12 @@ def index(corpus: Path, index_dir: Path, max_mb: int, workers: int | None, full:
     with click.progressbar(length=0, label="Indexing", file=sys.stderr, show_pos=True) as bar:
         try:
             report = build_index(
-                corpus, index_dir, max_bytes=max_mb * 2**20, workers=workers, progress=lambda _: bar.update(1)
+                corpus,
+                index_dir,
+                max_bytes=max_mb * 2**20,
+                workers=workers,
+                progress=lambda _: bar.update(1),
+                full=full,
             )
         except IndexBusyError as exc:
             raise click.ClickException(str(exc)) from exc

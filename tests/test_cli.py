@@ -35,3 +35,13 @@ def test_errors_exit_non_zero_with_one_line(tmp_path: Path) -> None:
     assert no_index.exit_code == 1 and "run `cpsearch index` first" in no_index.output
     serve = runner.invoke(main, ["serve", "--index", str(tmp_path / "empty")])
     assert serve.exit_code == 1 and "no index" in serve.output
+
+
+def test_full_flag_rebuilds_everything(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    copy_paper("croydon/cpp_2021-03-03_minutes_seed000.txt", corpus)
+    runner = CliRunner()
+    args = ["index", "--corpus", str(corpus), "--index", str(tmp_path / "index")]
+    assert "1 files indexed" in runner.invoke(main, args).output
+    assert "0 files indexed (0 items), 1 unchanged" in runner.invoke(main, args).output
+    assert "1 files indexed" in runner.invoke(main, [*args, "--full"]).output
