@@ -179,9 +179,8 @@ def main() -> None:
     print(f"full re-indexes completed during the run: {len(runs)} ({', '.join(f'{r:.0f} s' for r in runs)})")
     print(f"requests: {len(latencies)}, throughput: {len(latencies) / elapsed:.1f} req/s")
     if latencies:
-        print(
-            f"latency ms: p50 {percentile(latencies, 50):.0f}, p95 {percentile(latencies, 95):.0f}, p99 {percentile(latencies, 99):.0f}, max {max(latencies):.0f}"
-        )
+        p50, p95, p99 = (percentile(latencies, p) for p in (50, 95, 99))
+        print(f"latency ms: p50 {p50:.0f}, p95 {p95:.0f}, p99 {p99:.0f}, max {max(latencies):.0f}")
     print(f"errors: {len(stats['errors'])}, wrong answers: {len(stats['wrong'])}")
     for line in (stats["errors"] + stats["wrong"])[:10]:
         print("  " + line)
