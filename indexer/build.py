@@ -45,6 +45,9 @@ from indexer.topics import tag_topics
 
 # Bump when extraction changes, so cached text from an older extractor is not reused.
 EXTRACTOR_VERSION = "2"
+# Bump when parsing, enrichment or the schema change: an index of another format is rebuilt whole.
+INDEX_FORMAT = "4"
+FORMAT_KEY = "__index_format__"
 Progress = Callable[[str], None]
 # Pages about one agenda item, issue or decision, and a single report, are one item however their
 # text is numbered ("1.0 Purpose of Report" is a section of the report, not an agenda item).
@@ -79,7 +82,9 @@ def build_index(
         raise FileNotFoundError(f"corpus folder {corpus} does not exist")
     with build_lock(index_dir):
         discard_unpublished(index_dir)
-        old_manifest = {} if full else read_manifest(current_generation(index_dir))
+        old_manifest = read_manifest(current_generation(index_dir))
+        if full or old_manifest.pop(FORMAT_KEY, None) != INDEX_FORMAT:
+            full, old_manifest = True, {}
         sources, manifest = find_sources(corpus, old_manifest, max_bytes, report)
         changed = [s for s in sources if old_manifest.get(s.relpath) != s.content_hash]
         report.unchanged = [s.relpath for s in sources if s not in changed]
@@ -173,6 +178,7 @@ def write_generation(
             manifest[source.relpath] = source.content_hash
             report.indexed.append(source.relpath)
         writer.commit()
+        manifest[FORMAT_KEY] = INDEX_FORMAT
     except BaseException:
         writer.cancel()
         shutil.rmtree(generation, ignore_errors=True)

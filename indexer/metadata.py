@@ -190,7 +190,8 @@ def title_from_opening(lines: list[str]) -> str:
 def title_from_filename(relpath: str) -> str:
     """Returns a readable title made from a file name."""
     original = PurePosixPath(relpath).name.rsplit(".", 1)[0]
-    stem = re.sub(r"^(?:[a-z-]+_)?(?:\d{4}-\d\d-\d\d_)?", "", original)
+    dated = re.match(r"^[a-z][a-z_-]*?_\d{4}-\d\d-\d\d_(.+)$", original)  # "full_council_2025-03-13_Appendix_6"
+    stem = dated.group(1) if dated else re.sub(r"^(?:[a-z-]+_)?", "", original)
     # ModernGov page names carry ids before the words: "ieDecisionDetails_AIId153090_UASC-national-transfer-scheme".
     stem = re.sub(r"^(?:mg|ie)[A-Za-z]+_(?:[A-Za-z]*\d+_)*", "", stem)
     stem = re.sub(r"_(?:seed\d+|\d{4}-\d\d-\d\d)$", "", stem)

@@ -93,3 +93,13 @@ def tag_topics(title: str, body: str) -> list[str]:
         scores[slug] += n * TITLE_WEIGHT
     ranked = [slug for slug, score in scores.most_common() if score >= MIN_SCORE]
     return ranked[:MAX_TOPICS]
+
+
+GLOSSARY_PATH = Path(__file__).with_name("glossary.toml")
+
+
+@lru_cache(maxsize=4)
+def load_glossary(path: Path = GLOSSARY_PATH) -> tuple[tuple[str, ...], ...]:
+    """Returns the glossary's groups of forms that mean the same thing, first form first."""
+    with path.open("rb") as fh:
+        return tuple(tuple(entry) for entry in tomllib.load(fh)["entries"])

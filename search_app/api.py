@@ -49,6 +49,8 @@ def results_json(results: SearchResults) -> dict[str, Any]:
         "results": [hit_json(h) for h in results.hits],
         "facets": results.facets,
         "suggestion": results.suggestion,
+        "expand": req.expand,
+        "expansions": [{"term": e.term, "added": list(e.added)} for e in results.expansions],
     }
 
 

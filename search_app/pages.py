@@ -47,6 +47,7 @@ def link_with(req: SearchRequest, **changes: Any) -> str:
     args["from"] = req.date_from.isoformat() if req.date_from else None
     args["to"] = req.date_to.isoformat() if req.date_to else None
     args["decisions"] = "1" if req.decisions_only else None
+    args["expand"] = None if req.expand else "0"
     for facet, values in req.filters.items():
         args[facet] = list(values)
     args.update(changes)

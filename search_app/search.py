@@ -38,11 +38,15 @@ from whoosh.searching import Hit, Results, Searcher
 
 from indexer.schema import FACET_FIELD_NAMES, FACET_FIELDS, SEARCH_FIELDS, STEMMED
 from indexer.store import current_generation, open_index
+from search_app.expansion import Expansion, find_expansions, variant_queries
 
 SORTS = ("relevance", "date", "oldest")
 SNIPPET_CHARS = 240
 MAX_FACET_VALUES = 50
 PHRASE_BOOST = 4.0
+# Items that match only an expansion score well below those that match the words typed.
+EXPANSION_BOOST = 0.3
+TYPED_WORDS_BONUS = 10_000.0
 SEARCH_SECONDS = 5.0
 MAX_EXPANDING_TERMS = 3
 MIN_WILDCARD_PREFIX = 2
@@ -77,6 +81,8 @@ class SearchRequest:
     sort: str = "relevance"
     page: int = 1
     per_page: int = 20
+    expand: bool = True
+    """Also search the glossary's equivalents of acronyms and phrases (ranked below the words typed)."""
 
 
 @dataclass
@@ -115,6 +121,7 @@ class SearchResults:
     hits: list[SearchHit]
     facets: dict[str, dict[str, int]]
     suggestion: str | None = None
+    expansions: list[Expansion] = field(default_factory=list)
 
     @property
     def pages(self) -> int:
@@ -184,16 +191,32 @@ class SearchIndex:
         }
 
 
-def build_query(searcher: Searcher, text: str) -> Query:
-    """Returns the Whoosh query for the typed words: stemmed, AND by default, quotes and field:value honoured."""
-    if not text.strip():
-        return Every()
+def parse_words(searcher: Searcher, text: str) -> Query:
+    """Returns the Whoosh query for typed words: stemmed, AND by default, quotes and field:value honoured."""
     parser = MultifieldParser(list(SEARCH_FIELDS), schema=searcher.schema, fieldboosts=SEARCH_FIELDS)
     try:
-        query = parser.parse(text)
+        return parser.parse(text)
     except Exception as exc:  # the parser raises assorted types on odd input
         raise QueryError(f"the query could not be read: {exc}") from exc
-    return AndMaybe(query, phrase_bonus(text)) if is_plain_words(text) else query
+
+
+def build_query(searcher: Searcher, text: str, expansions: list[Expansion] | None = None) -> Query:
+    """Returns the query for the typed words, plus the glossary's equivalents ranked below them."""
+    if not text.strip():
+        return Every()
+    query = parse_words(searcher, text)
+    if is_plain_words(text):
+        query = AndMaybe(query, phrase_bonus(text))
+    variants = []
+    for expansion in expansions or []:
+        for variant in variant_queries(text, expansion):
+            alternative = parse_words(searcher, variant)
+            alternative.boost = EXPANSION_BOOST
+            variants.append(alternative)
+    if not variants:
+        return query
+    # Every item with the words typed ranks above every item found only through an expansion.
+    return Or([query, ConstantScoreQuery(query, TYPED_WORDS_BONUS), *variants])
 
 
 def is_plain_words(text: str) -> bool:
@@ -287,7 +310,8 @@ def check_expansion(searcher: Searcher, query: Query) -> None:
 
 def run_search(searcher: Searcher, request: SearchRequest) -> SearchResults:
     """Returns a page of results with facet counts for a request."""
-    query = build_query(searcher, request.q)
+    expansions = find_expansions(request.q) if request.expand else []
+    query = build_query(searcher, request.q, expansions)
     check_expansion(searcher, query)
     filter_query = build_filter(request)
     total, facets = count_facets(searcher, query, filter_query)
@@ -297,14 +321,14 @@ def run_search(searcher: Searcher, request: SearchRequest) -> SearchResults:
     start = (request.page - 1) * request.per_page
     hits: list[SearchHit] = []
     if start < total:
-        results = timed_search(
-            searcher, query, filter=filter_query, limit=start + request.per_page, terms=True, **sort_args
-        )
+        results = timed_search(searcher, query, filter=filter_query, limit=start + request.per_page, **sort_args)
         results.fragmenter = highlight.ContextFragmenter(maxchars=SNIPPET_CHARS, surround=70)
         results.formatter = MarkFormatter(between=" … ")
         hits = [make_hit(hit) for hit in results[start : start + request.per_page]]
     suggestion = suggest(searcher, request.q) if request.q.strip() and total < 3 else None
-    return SearchResults(request=request, total=total, hits=hits, facets=facets, suggestion=suggestion)
+    return SearchResults(
+        request=request, total=total, hits=hits, facets=facets, suggestion=suggestion, expansions=expansions
+    )
 
 
 def make_hit(hit: Hit) -> SearchHit:
@@ -315,7 +339,9 @@ def make_hit(hit: Hit) -> SearchHit:
         snippet = html.escape(" ".join(fields["body"].split())[:SNIPPET_CHARS])
     fields.pop("body")
     fields.pop("provenance")
-    return SearchHit(snippet=snippet, score=round(float(hit.score or 0.0), 3), **fields)
+    score = float(hit.score or 0.0)
+    score = score - TYPED_WORDS_BONUS if score >= TYPED_WORDS_BONUS else score  # report the relevance, not the tier
+    return SearchHit(snippet=snippet, score=round(score, 3), **fields)
 
 
 def item_fields(stored: dict[str, Any]) -> dict[str, Any]:

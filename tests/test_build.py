@@ -161,3 +161,14 @@ def test_full_rebuild_reads_everything_and_keeps_ids(small_corpus: Path, tmp_pat
     report = build_index(small_corpus, index_dir, full=True)
     assert sorted(report.indexed) == sorted(PAPERS)
     assert item_ids(index_dir) == ids
+
+
+def test_an_index_of_an_older_format_is_rebuilt_whole(
+    small_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index_dir = tmp_path / "index"
+    build_index(small_corpus, index_dir)
+    assert build_index(small_corpus, index_dir).indexed == []
+    monkeypatch.setattr(build_module, "INDEX_FORMAT", "next")
+    assert sorted(build_index(small_corpus, index_dir).indexed) == sorted(PAPERS)
+    assert build_index(small_corpus, index_dir).indexed == []

@@ -1,0 +1,75 @@
+"""Glossary expansion: both ways, original words first, never inside quotes, switchable off."""
+
+from __future__ import annotations
+
+from flask.testing import FlaskClient
+
+from indexer.topics import load_glossary
+from search_app.expansion import find_expansions, variant_queries
+
+
+def test_glossary_is_data_with_enough_entries() -> None:
+    glossary = load_glossary()
+    assert len(glossary) >= 60
+    forms = {form for entry in glossary for form in entry}
+    assert {"EET", "NEET", "UASC", "LAC", "CLA", "CiC", "PEP", "IRO", "IHA", "SDQ", "CAMHS", "SEND", "EHCP"} <= forms
+    assert {
+        "CSE",
+        "CCE",
+        "YOS",
+        "YJS",
+        "MASH",
+        "CIN",
+        "CP",
+        "SGO",
+        "IFA",
+        "PA",
+        "staying put",
+        "staying close",
+    } <= forms
+
+
+def test_acronym_to_phrase_and_back() -> None:
+    [neet] = find_expansions("NEET")
+    assert "not in education, employment or training" in neet.added
+    [long_form] = find_expansions("not in education, employment or training")
+    assert "NEET" in long_form.added
+
+
+def test_quoted_phrases_are_never_expanded() -> None:
+    assert find_expansions('"NEET" figures') == []
+    [uasc] = find_expansions('UASC "looked after children"')
+    assert uasc.term == "UASC"
+    assert all('"looked after children"' in v for v in variant_queries('UASC "looked after children"', uasc))
+
+
+def test_two_letter_acronyms_only_in_capitals() -> None:
+    assert find_expansions("pa support") == []
+    assert [e.term for e in find_expansions("PA support")] == ["PA"]
+
+
+def test_long_forms_found_in_several_councils(full_client: FlaskClient) -> None:
+    for query in ("NEET care leavers", "UASC", "LAC health assessments", "staying close"):
+        plain = full_client.get("/api/search", query_string={"q": query, "expand": "0", "per_page": 100}).get_json()
+        expanded = full_client.get("/api/search", query_string={"q": query, "per_page": 100}).get_json()
+        assert expanded["total"] > plain["total"], query
+        assert len(expanded["facets"]["council"]) >= 3, query
+        assert expanded["expansions"] and not plain["expansions"]
+
+
+def test_original_words_rank_above_expansions(full_client: FlaskClient) -> None:
+    for query in ("UASC", "NEET care leavers", "LAC health assessments", "staying close"):
+        args = {"q": query, "per_page": 100}
+        typed = {
+            r["id"] for r in full_client.get("/api/search", query_string={**args, "expand": "0"}).get_json()["results"]
+        }
+        expanded = [r["id"] for r in full_client.get("/api/search", query_string=args).get_json()["results"]]
+        assert set(expanded[: len(typed)]) == typed, query
+
+
+def test_page_shows_expansions_and_a_way_to_turn_them_off(client: FlaskClient) -> None:
+    html = client.get("/?q=NEET").get_data(as_text=True)
+    assert 'id="expansions"' in html and "not in education, employment or training" in html
+    assert "expand=0" in html
+    plain = client.get("/?q=NEET&expand=0").get_data(as_text=True)
+    assert "Searching only for the words typed" in plain
