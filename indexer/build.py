@@ -15,7 +15,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
-from indexer.decisions import find_decisions
+from indexer.decisions import find_decisions, find_figures
 from indexer.errors import IndexerError, SkipFile
 from indexer.extract import extract_file
 from indexer.items import split_items
@@ -46,7 +46,7 @@ from indexer.topics import tag_topics
 # Bump when extraction changes, so cached text from an older extractor is not reused.
 EXTRACTOR_VERSION = "2"
 # Bump when parsing, enrichment or the schema change: an index of another format is rebuilt whole.
-INDEX_FORMAT = "4"
+INDEX_FORMAT = "5"
 FORMAT_KEY = "__index_format__"
 Progress = Callable[[str], None]
 # Pages about one agenda item, issue or decision, and a single report, are one item however their
@@ -208,6 +208,7 @@ def parse_document(source: SourceFile, extracted: ExtractedText) -> Document:
     items = split_items(extracted, str(meta["title"]), single=meta["doc_type"] in SINGLE_ITEM_TYPES)
     for item in items:
         item.decisions = find_decisions(item.body)
+        item.figures = find_figures(item.body)
         item.topics = tag_topics(item.title, item.body)
     return Document(
         source=source,

@@ -68,3 +68,33 @@ def shorten(decision: str) -> str:
     if len(decision) <= MAX_DECISION_CHARS:
         return decision
     return decision[:MAX_DECISION_CHARS].rsplit(" ", 1)[0] + " …"
+
+
+# "70.6%", "58 per cent", and counts of the people and things corporate parenting measures.
+FIGURE = re.compile(
+    r"\b\d{1,3}(?:[.,]\d+)?\s?(?:%|per\s?cent\b)"
+    r"|\b\d{1,3}(?:,\d{3})*\s+(?:(?:more|fewer|new|additional|looked[- ]after|eligible|unaccompanied)\s+)?"
+    r"(?:children|young people|care leavers|foster carers|fostering households|placements|households|families|"
+    r"referrals|assessments|social workers|UASC|adopters|adoptions|apprenticeships|visits)\b",
+    re.IGNORECASE,
+)
+FIGURE_CONTEXT_WORDS = 12
+MAX_FIGURES = 8
+
+
+def find_figures(body: str) -> list[str]:
+    """Returns the figures an item quotes, each with the words around it that say what it measures."""
+    figures: list[str] = []
+    for sentence in (s for para in flatten(body).split("\n") for s in SENTENCE_END.split(para)):
+        last = ""
+        for match in FIGURE.finditer(sentence):
+            if match.group(0) in last:
+                continue  # "74% and 70%": one window already shows both
+            before = sentence[: match.start()].split()[-FIGURE_CONTEXT_WORDS:]
+            after = sentence[match.end() :].split()[:FIGURE_CONTEXT_WORDS]
+            figure = last = " ".join([*before, match.group(0), *after]).strip(" ,;:-")
+            if figure not in figures:
+                figures.append(figure)
+            if len(figures) >= MAX_FIGURES:
+                return figures
+    return figures

@@ -74,6 +74,8 @@ class AgendaItem:
     body: str
     page: int = 1
     decisions: list[str] = field(default_factory=list)
+    figures: list[str] = field(default_factory=list)
+    """Quoted figures with the words around them: "70.6% of children had an up-to-date immunisation"."""
     topics: list[str] = field(default_factory=list)
     earlier_meeting: date | None = None
     """Set on minutes of an earlier meeting printed inside a later pack: the date of that meeting."""
@@ -117,6 +119,7 @@ class IndexRecord:
     item_title: str
     body: str
     decisions: list[str]
+    figures: list[str]
     topics: list[str]
     page: int
     source: str

@@ -42,6 +42,7 @@ def build_schema() -> Schema:
         body=TEXT(stored=True, analyzer=STEMMED, spelling=True),
         decisions=TEXT(stored=True, analyzer=STEMMED),
         has_decisions=BOOLEAN(stored=True),
+        figures=TEXT(stored=True, analyzer=STEMMED),
         page=STORED,
         source=ID(stored=True),
         source_url=STORED,

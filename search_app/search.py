@@ -102,6 +102,7 @@ class SearchHit:
     item_title: str
     topics: list[str]
     decisions: list[str]
+    figures: list[str]
     snippet: str
     source: str
     page: int
@@ -361,6 +362,7 @@ def item_fields(stored: dict[str, Any]) -> dict[str, Any]:
         "item_title": stored.get("item_title", ""),
         "topics": [t for t in stored.get("topics", "").split(",") if t],
         "decisions": [d for d in stored.get("decisions", "").split("\n") if d],
+        "figures": [f for f in stored.get("figures", "").split("\n") if f],
         "body": stored.get("body", ""),
         "source": stored.get("source", ""),
         "page": int(stored.get("page") or 1),

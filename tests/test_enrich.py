@@ -77,3 +77,16 @@ def test_decision_labels_on_their_own_line() -> None:
     first = find_decisions(argyll)[0]
     assert first.startswith("The Policy and Resources Committee: 1. Noted that on 23 November 2021")
     assert "2. Noted the plans to provide appropriate care for UASCs" in first
+
+
+def test_figures_with_what_they_measure() -> None:
+    from indexer.decisions import find_figures
+
+    seed = (CORPUS / "unattributed/cpp_2024-summer_minutes_seed004.txt").read_text(encoding="utf-8")
+    figures = find_figures(seed)
+    assert figures[0] == "It was highlighted that in March 2024, 70.6% of children had an up-to-date immunisation."
+    assert any("56%" in f and "supervision" in f for f in figures)
+    scorecard = find_figures(SCORECARD.read_text(encoding="utf-8"))
+    assert sum("74% and 70%" in f for f in scorecard) == 1
+    assert any("58%" in f for f in scorecard)
+    assert find_figures("Twelve members attended.") == []
