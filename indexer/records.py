@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import date, datetime
 
 from indexer.metadata import slugify
 from indexer.models import Document, IndexRecord
@@ -48,6 +49,20 @@ def make_records(document: Document) -> Iterator[IndexRecord]:
         )
 
 
+def duplicate_key(council: str, when: date | None, title: str, fallback: str) -> str:
+    """Returns the key shared by copies of one agenda item: same council, meeting date and title.
+
+    The same item appears as a ModernGov item page, in the printed minutes and again inside the
+    next pack; all carry the meeting's date and the item's title. Undated items are never folded.
+    """
+    words = re.sub(r"[^a-z0-9]+", " ", title.lower()).split()
+    while words and re.fullmatch(r"\d+[a-z]?|\d+ \d+", words[0]):
+        words = words[1:]
+    if when is None or not words or " ".join(words) == "front matter":
+        return fallback
+    return f"{council}|{when.isoformat()}|{' '.join(words)}"
+
+
 def item_provenance(provenance: dict[str, str], earlier: bool) -> dict[str, str]:
     """Returns where an item's metadata came from; earlier minutes take their date from their own heading."""
     return {**provenance, "date": "text (minutes of the earlier meeting)"} if earlier else dict(provenance)
@@ -58,6 +73,7 @@ def record_fields(record: IndexRecord, position: int) -> dict[str, object]:
     when = datetime(record.date.year, record.date.month, record.date.day) if record.date else None
     fields: dict[str, object] = {
         "id": record.id,
+        "dup_key": duplicate_key(record.council, record.date, record.item_title, record.id),
         "doc_id": record.doc_id,
         "content_hash": record.content_hash,
         "council": record.council,

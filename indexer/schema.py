@@ -24,6 +24,7 @@ def build_schema() -> Schema:
     """Returns the schema of the item index."""
     return Schema(
         id=ID(stored=True, unique=True),
+        dup_key=ID(stored=True, sortable=True),
         doc_id=ID(stored=True),
         content_hash=STORED,
         council=ID(stored=True, sortable=True),

@@ -15,7 +15,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from whoosh import highlight, sorting
+from whoosh import highlight
 from whoosh.collectors import TimeLimit, TimeLimitCollector
 from whoosh.index import Index
 from whoosh.qparser import MultifieldParser, QueryParser
@@ -111,6 +111,8 @@ class SearchHit:
     earlier_minutes: bool
     """Minutes of an earlier meeting printed in a later pack; date is the earlier meeting's."""
     score: float
+    other_sources: list[dict[str, Any]] = field(default_factory=list)
+    """The same item in other papers (minutes, item page, a later pack): id, source, page, doc_type, format."""
 
 
 @dataclass
@@ -147,9 +149,17 @@ class SearchIndex:
             self._local.state = (generation, index.searcher())
         return self._local.state[1]  # type: ignore[no-any-return]
 
+    def columns(self) -> dict[str, list[str]]:
+        """Returns the facet columns of this thread's generation, read once per generation."""
+        searcher = self.searcher()
+        cached = getattr(self._local, "columns", None)
+        if cached is None or cached[0] is not searcher:
+            self._local.columns = (searcher, read_columns(searcher))
+        return self._local.columns[1]  # type: ignore[no-any-return]
+
     def search(self, request: SearchRequest) -> SearchResults:
         """Returns the results of a request."""
-        return run_search(self.searcher(), request)
+        return run_search(self.searcher(), request, self.columns())
 
     def get_item(self, item_id: str) -> dict[str, Any] | None:
         """Returns an item's stored fields with its full body, or None."""
@@ -181,7 +191,7 @@ class SearchIndex:
     def stats(self) -> dict[str, Any]:
         """Returns the item count, councils and date span of the index, for empty states and the home page."""
         searcher = self.searcher()
-        _, facets = count_facets(searcher, Every(), None)
+        _, facets = count_facets(searcher, Every(), None, self.columns())
         years = sorted(y for y in facets["year"] if y != "undated")
         return {
             "items": searcher.doc_count(),
@@ -252,25 +262,39 @@ def build_filter(request: SearchRequest) -> Query | None:
     return parts[0] if len(parts) == 1 else And(parts)
 
 
-def count_facets(searcher: Searcher, query: Query, filter_query: Query | None) -> tuple[int, dict[str, dict[str, int]]]:
-    """Returns the number of matching items and, for each facet, value -> count, largest first."""
-    facets = {
-        name: sorting.FieldFacet(FACET_FIELD_NAMES[name], allow_overlap=(name == "topic"), maptype=sorting.Count)
-        for name in FACET_FIELDS
+COLUMN_FIELDS = ("council", "year", "committee", "doc_type", "topics", "dup_key")
+
+
+def read_columns(searcher: Searcher) -> dict[str, list[str]]:
+    """Returns each facet field's value for every document, read from Whoosh's column store."""
+    reader = searcher.reader()
+    return {name: list(reader.column_reader(name, translate=True)) for name in COLUMN_FIELDS}
+
+
+def count_facets(
+    searcher: Searcher, query: Query, filter_query: Query | None, columns: dict[str, list[str]]
+) -> tuple[int, dict[str, dict[str, int]]]:
+    """Returns the number of matching items and, per facet, value -> count, copies of one item counted once."""
+    results = timed_search(searcher, query, filter=filter_query, limit=None, scored=False)
+    seen: dict[str, set[str]] = {name: set() for name in FACET_FIELDS}
+    counts: dict[str, dict[str, int]] = {name: {} for name in FACET_FIELDS}
+    keys = set()
+    dup_keys = columns["dup_key"]
+    for _, docnum in results.top_n:
+        key = dup_keys[docnum]
+        keys.add(key)
+        for facet in FACET_FIELDS:
+            values = columns[FACET_FIELD_NAMES[facet]][docnum]
+            for value in values.split(",") if facet == "topic" else (values,):
+                # Copies of one item share council, date and title, so count each key once per value.
+                if value and (value, key) not in seen[facet]:
+                    seen[facet].add((value, key))  # type: ignore[arg-type]
+                    counts[facet][value] = counts[facet].get(value, 0) + 1
+    ranked = {
+        facet: dict(sorted(values.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_FACET_VALUES])
+        for facet, values in counts.items()
     }
-    results = timed_search(searcher, query, filter=filter_query, limit=1, groupedby=facets)
-    counts = {}
-    total = 0
-    for name in FACET_FIELDS:
-        groups = results.groups(name)
-        if name == "doc_type":
-            # Whoosh's len(results) ignores the filter; every item has exactly one doc_type, so count those.
-            total = sum(int(v) for v in groups.values())
-        ranked = sorted(
-            ((str(k), int(v)) for k, v in groups.items() if k not in (None, "")), key=lambda kv: (-kv[1], kv[0])
-        )
-        counts[name] = dict(ranked[:MAX_FACET_VALUES])
-    return total, counts
+    return len(keys), ranked
 
 
 def timed_search(searcher: Searcher, query: Query, **kwargs: Any) -> Results:
@@ -309,32 +333,65 @@ def check_expansion(searcher: Searcher, query: Query) -> None:
             raise QueryError(f"{node.text!r} matches more than {MAX_EXPANSIONS} different words; add letters")
 
 
-def run_search(searcher: Searcher, request: SearchRequest) -> SearchResults:
-    """Returns a page of results with facet counts for a request."""
+def run_search(
+    searcher: Searcher, request: SearchRequest, columns: dict[str, list[str]] | None = None
+) -> SearchResults:
+    """Returns a page of results with facet counts for a request, copies of one item folded into one."""
+    columns = columns or read_columns(searcher)
     expansions = find_expansions(request.q) if request.expand else []
     query = build_query(searcher, request.q, expansions)
     check_expansion(searcher, query)
     filter_query = build_filter(request)
-    total, facets = count_facets(searcher, query, filter_query)
+    total, facets = count_facets(searcher, query, filter_query, columns)
     sort_args: dict[str, Any] = {}
     if request.sort in ("date", "oldest"):
         sort_args = {"sortedby": "date", "reverse": request.sort == "date"}
     start = (request.page - 1) * request.per_page
     hits: list[SearchHit] = []
     if start < total:
-        results = timed_search(searcher, query, filter=filter_query, limit=start + request.per_page, **sort_args)
-        results.fragmenter = highlight.ContextFragmenter(maxchars=SNIPPET_CHARS, surround=70)
-        results.formatter = MarkFormatter(between=" … ")
-        hits = [make_hit(hit) for hit in results[start : start + request.per_page]]
+        groups = ranked_groups(searcher, query, filter_query, start + request.per_page, columns, sort_args)
+        hits = [make_hit(searcher, chosen, columns) for chosen in groups[start : start + request.per_page]]
     suggestion = suggest(searcher, request.q) if request.q.strip() and total < 3 else None
     return SearchResults(
         request=request, total=total, hits=hits, facets=facets, suggestion=suggestion, expansions=expansions
     )
 
 
-def make_hit(hit: Hit) -> SearchHit:
-    """Returns a SearchHit from a Whoosh hit, with a highlighted snippet."""
+def ranked_groups(
+    searcher: Searcher,
+    query: Query,
+    filter_query: Query | None,
+    wanted: int,
+    columns: dict[str, list[str]],
+    sort_args: dict[str, Any],
+) -> list[Hit]:
+    """Returns one hit per item in rank order, fetching deeper until `wanted` distinct items are found.
+
+    Of an item's copies the best-ranked dated original is shown, not its copy in a later pack.
+    """
+    limit = wanted * 2 + 10
+    while True:
+        results = timed_search(searcher, query, filter=filter_query, limit=limit, **sort_args)
+        results.fragmenter = highlight.ContextFragmenter(maxchars=SNIPPET_CHARS, surround=70)
+        results.formatter = MarkFormatter(between=" … ")
+        chosen: dict[str, Hit] = {}
+        for hit in results:
+            key = columns["dup_key"][hit.docnum]
+            if key not in chosen or (chosen[key]["earlier_minutes"] and not hit["earlier_minutes"]):
+                chosen[key] = hit
+        if len(chosen) >= wanted or results.scored_length() < limit:
+            return list(chosen.values())
+        limit *= 2
+
+
+def make_hit(searcher: Searcher, hit: Hit, columns: dict[str, list[str]]) -> SearchHit:
+    """Returns a SearchHit from a Whoosh hit, with a highlighted snippet and the item's other sources."""
     fields = item_fields(hit.fields())
+    others = [
+        other_source(searcher.stored_fields(docnum))
+        for docnum in searcher.document_numbers(dup_key=columns["dup_key"][hit.docnum])
+        if docnum != hit.docnum
+    ]
     snippet = hit.highlights("body", top=2) or hit.highlights("decisions", top=1)
     if not snippet:
         snippet = html.escape(" ".join(fields["body"].split())[:SNIPPET_CHARS])
@@ -342,7 +399,20 @@ def make_hit(hit: Hit) -> SearchHit:
     fields.pop("provenance")
     score = float(hit.score or 0.0)
     score = score - TYPED_WORDS_BONUS if score >= TYPED_WORDS_BONUS else score  # report the relevance, not the tier
-    return SearchHit(snippet=snippet, score=round(score, 3), **fields)
+    return SearchHit(snippet=snippet, score=round(score, 3), other_sources=others, **fields)
+
+
+def other_source(stored: dict[str, Any]) -> dict[str, Any]:
+    """Returns what a result shows of another paper holding the same item."""
+    return {
+        "id": stored["id"],
+        "source": stored.get("source", ""),
+        "page": int(stored.get("page") or 1),
+        "doc_type": stored.get("doc_type", ""),
+        "format": stored.get("format", ""),
+        "title": stored.get("title", ""),
+        "earlier_minutes": bool(stored.get("earlier_minutes", False)),
+    }
 
 
 def item_fields(stored: dict[str, Any]) -> dict[str, Any]:

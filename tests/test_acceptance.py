@@ -55,3 +55,25 @@ def test_pages_render_on_the_whole_corpus(full_client: FlaskClient) -> None:
     html = full_client.get("/?q=care+leavers").get_data(as_text=True)
     for url in re.findall(r'href="(/items/[^"]+)"', html)[:10]:
         assert full_client.get(url.replace("&amp;", "&")).status_code == 200
+
+
+def test_staying_put_shows_the_croydon_item_once_with_both_sources(full_client: FlaskClient) -> None:
+    results = search(full_client, "q=Staying+Put&per_page=50")["results"]
+    croydon = [r for r in results if r["council"] == "croydon" and r["date"] == "2021-03-03"]
+    assert len(croydon) == 1
+    hit = croydon[0]
+    sources = {hit["source"]} | {o["source"] for o in hit["other_sources"]}
+    assert sources == {
+        "croydon/cpp_2021-03-03_mgAi_children-in-care-performance-scorecard_seed001.txt",
+        "croydon/cpp_2021-03-03_minutes_seed000.txt",
+    }
+    assert hit["decisions"][-1].startswith("RECOMMENDATION: To review the Staying Put policy")
+    html = full_client.get("/?q=Staying+Put").get_data(as_text=True)
+    assert html.count("Children in Care Performance Scorecard") == 1
+    assert "Also in:" in html
+
+
+def test_the_dated_original_wins_over_its_copy_in_a_later_pack(full_client: FlaskClient) -> None:
+    for result in search(full_client, "q=minutes&per_page=100")["results"]:
+        if result["earlier_minutes"]:
+            assert all(o["earlier_minutes"] for o in result["other_sources"]), result["item_title"]

@@ -101,3 +101,28 @@ def test_filtering_keeps_the_ranking_of_what_remains(index: SearchIndex) -> None
     everything = index.search(SearchRequest(q="care leavers", per_page=100)).hits
     croydon = index.search(SearchRequest(q="care leavers", filters={"council": ["croydon"]}, per_page=100)).hits
     assert [h.id for h in croydon] == [h.id for h in everything if h.council == "croydon"]
+
+
+def test_copy_in_a_later_pack_folds_into_the_dated_original(tmp_path: Path) -> None:
+    from conftest import copy_paper
+
+    from indexer.build import build_index
+
+    corpus = tmp_path / "corpus"
+    copy_paper("southwark/cpc_2020-11-04_agenda-pack_seed003.txt", corpus)
+    original = corpus / "southwark" / "cpc_2020-07-08_minutes.txt"
+    original.write_text(
+        "Corporate Parenting Committee\nMINUTES of the Corporate Parenting Committee held on Wednesday 8 July 2020\n\n"
+        "5. CORPORATE PARENTING STRATEGY REVIEW\n\nThe director introduced the strategy review.\n\n"
+        "6. ANNUAL VIRTUAL HEADTEACHER'S REPORT\n\nThe virtual head teacher presented the report.\n",
+        encoding="utf-8",
+    )
+    build_index(corpus, tmp_path / "index")
+    results = SearchIndex(tmp_path / "index").search(SearchRequest(q="corporate parenting strategy review"))
+    hits = [h for h in results.hits if h.item_title == "CORPORATE PARENTING STRATEGY REVIEW"]
+    assert len(hits) == 1
+    assert hits[0].source == "southwark/cpc_2020-07-08_minutes.txt" and not hits[0].earlier_minutes
+    assert [(o["source"], o["earlier_minutes"]) for o in hits[0].other_sources] == [
+        ("southwark/cpc_2020-11-04_agenda-pack_seed003.txt", True)
+    ]
+    assert results.total == results.facets["council"]["southwark"] == len(results.hits)
