@@ -46,7 +46,7 @@ from indexer.topics import tag_topics
 # Bump when extraction changes, so cached text from an older extractor is not reused.
 EXTRACTOR_VERSION = "2"
 # Bump when parsing, enrichment or the schema change: an index of another format is rebuilt whole.
-INDEX_FORMAT = "6"
+INDEX_FORMAT = "7"
 FORMAT_KEY = "__index_format__"
 Progress = Callable[[str], None]
 # Pages about one agenda item, issue or decision, and a single report, are one item however their

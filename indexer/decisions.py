@@ -52,7 +52,9 @@ def find_decisions(body: str) -> list[str]:
             current = None
     if current:
         decisions.append(current)
-    return [shorten(d) for d in dict.fromkeys(decisions) if not DECISION_LABEL.match(d)]
+    found = [shorten(d) for d in dict.fromkeys(decisions) if not DECISION_LABEL.match(d)]
+    # What was decided or recommended comes before the actions officers were asked to take.
+    return sorted(found, key=lambda d: bool(re.match(r"ACTIONS?\b", d, re.IGNORECASE)))
 
 
 def is_decision(sentence: str) -> bool:

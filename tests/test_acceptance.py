@@ -67,7 +67,7 @@ def test_staying_put_shows_the_croydon_item_once_with_both_sources(full_client: 
         "croydon/cpp_2021-03-03_mgAi_children-in-care-performance-scorecard_seed001.txt",
         "croydon/cpp_2021-03-03_minutes_seed000.txt",
     }
-    assert hit["decisions"][-1].startswith("RECOMMENDATION: To review the Staying Put policy")
+    assert hit["decisions"][0].startswith("RECOMMENDATION: To review the Staying Put policy")
     html = full_client.get("/?q=Staying+Put").get_data(as_text=True)
     assert html.count("Children in Care Performance Scorecard") == 1
     assert "Also in:" in html

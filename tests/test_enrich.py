@@ -14,10 +14,10 @@ SCORECARD = CORPUS / "croydon/cpp_2021-03-03_mgAi_children-in-care-performance-s
 def test_croydon_recommendation_and_action() -> None:
     decisions = find_decisions(SCORECARD.read_text(encoding="utf-8"))
     assert decisions == [
-        "ACTION– The Chair recommended for available data of neighbouring authorities or good practice to benchmark "
-        "employment, education and training to be provided in the future meeting.",
         "RECOMMENDATION: To review the Staying Put policy and ensure it incorporates young people with additional "
         "needs living in an independent accommodation, which would be fed into the SEN Strategy Board.",
+        "ACTION– The Chair recommended for available data of neighbouring authorities or good practice to benchmark "
+        "employment, education and training to be provided in the future meeting.",
     ]
 
 
