@@ -23,6 +23,7 @@ $(GOVUK): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	mkdir -p search_app/static/govuk
 	cp node_modules/govuk-frontend/dist/govuk/govuk-frontend.min.css node_modules/govuk-frontend/dist/govuk/govuk-frontend.min.js search_app/static/govuk/
+	cp node_modules/chart.js/dist/chart.umd.min.js search_app/static/govuk/
 	touch $(GOVUK)
 
 index: install

@@ -10,6 +10,7 @@ from flask import Flask, Response
 
 from search_app.api import api
 from search_app.errors import register_error_handlers
+from search_app.exports import exports
 from search_app.pages import pages
 from search_app.search import SearchIndex
 
@@ -42,6 +43,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.extensions["search_index"] = SearchIndex(Path(app.config["INDEX_DIR"]))
     app.register_blueprint(pages)
     app.register_blueprint(api)
+    app.register_blueprint(exports)
     register_error_handlers(app)
 
     @app.after_request

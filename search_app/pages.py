@@ -41,8 +41,8 @@ def facet_names() -> dict[str, dict[str, str]]:
     return current_app.extensions["search_index"].display_names()  # type: ignore[no-any-return]
 
 
-def link_with(req: SearchRequest, **changes: Any) -> str:
-    """Returns the search URL for a request with some arguments changed (None removes one)."""
+def link_with(req: SearchRequest, endpoint: str = "pages.search", **changes: Any) -> str:
+    """Returns the URL of a search (page, CSV or feed) with some arguments changed (None removes one)."""
     args: dict[str, Any] = {"q": req.q or None, "sort": req.sort if req.sort != "relevance" else None}
     args["from"] = req.date_from.isoformat() if req.date_from else None
     args["to"] = req.date_to.isoformat() if req.date_to else None
@@ -51,14 +51,15 @@ def link_with(req: SearchRequest, **changes: Any) -> str:
     for facet, values in req.filters.items():
         args[facet] = list(values)
     args.update(changes)
-    return url_for("pages.search", **{k: v for k, v in args.items() if v not in (None, "", [])})
+    return url_for(endpoint, **{k: v for k, v in args.items() if v not in (None, "", [])})
 
 
 def toggle_filter(req: SearchRequest, facet: str, value: str) -> str:
     """Returns the URL that adds a facet value to the request, or removes it if present."""
     values = list(req.filters.get(facet, []))
     values = [v for v in values if v != value] if value in values else values + [value]
-    return link_with(req, **{facet: values or None, "page": None})
+    changes: dict[str, Any] = {facet: values or None, "page": None}
+    return link_with(req, "pages.search", **changes)
 
 
 def highlight_text(text: str, words: list[str]) -> Markup:
@@ -116,7 +117,32 @@ def item(item_id: str) -> ResponseReturnValue:
         body=highlight_text(found["body"], words),
         siblings=siblings,
         q=request.args.get("q", "")[:200],
+        more_like=index.more_like(item_id),
+        same_topic=index.same_topic_elsewhere(found["topics"][0], found["council"]) if found["topics"] else [],
     )
+
+
+@pages.get("/compare")
+def compare() -> ResponseReturnValue:
+    """Councils side by side for a query or topic: items by year, first and latest mention, latest decision."""
+    req = parse_search_args(request.args)
+    comparison = search_index().compare(req) if (req.q or req.filters) else None
+    chart_counts = []
+    if comparison:
+        years = [y for y in comparison.years if y != "undated"]
+        chart_counts = [[row.counts.get(y, 0) for y in years] for row in comparison.rows[:8]]
+    return render_template(
+        "compare.html", req=req, comparison=comparison, topics=topic_labels(), chart_counts=chart_counts
+    )
+
+
+@pages.get("/papers/<path:relpath>")
+def paper(relpath: str) -> ResponseReturnValue:
+    """One paper (a meeting's agenda, minutes or pack): its items in order and its source."""
+    items = search_index().document_items(relpath)
+    if not items:
+        raise ApiError(404, "not found", "That paper is not in the index.")
+    return render_template("paper.html", items=items, first=items[0])
 
 
 @pages.get("/source/<path:relpath>")

@@ -9,7 +9,7 @@ import html
 import json
 import re
 import threading
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time
 from itertools import islice
 from pathlib import Path
@@ -35,6 +35,7 @@ from whoosh.query import (
     Wildcard,
 )
 from whoosh.searching import Hit, Results, Searcher
+from whoosh.util.times import long_to_datetime
 
 from indexer.schema import FACET_FIELD_NAMES, FACET_FIELDS, SEARCH_FIELDS, STEMMED
 from indexer.store import current_generation, open_index
@@ -172,6 +173,27 @@ class SearchIndex:
         hits = searcher.search(Term("doc_id", doc_id), limit=None, sortedby="position")
         return [item_fields(hit.fields()) for hit in hits]
 
+    def compare(self, request: SearchRequest) -> Comparison:
+        """Returns the items matching a request counted by council and year (copies of one item once)."""
+        return run_comparison(self.searcher(), request, self.columns())
+
+    def more_like(self, item_id: str, top: int = 5) -> list[dict[str, Any]]:
+        """Returns items whose text is most like this one's, other papers first, copies left out."""
+        searcher = self.searcher()
+        docnum = searcher.document_number(id=item_id)
+        if docnum is None:
+            return []
+        key = self.columns()["dup_key"][docnum]
+        hits = searcher.more_like(docnum, "body", top=top * 3, numterms=15)
+        similar = [item_fields(h.fields()) for h in hits if self.columns()["dup_key"][h.docnum] != key]
+        return similar[:top]
+
+    def same_topic_elsewhere(self, topic: str, council: str, top: int = 5) -> list[dict[str, Any]]:
+        """Returns the newest items on a topic from councils other than this one."""
+        request = SearchRequest(filters={"topic": [topic]}, sort="date", per_page=top * 4)
+        hits = [h for h in self.search(request).hits if h.council != council]
+        return [asdict(h) for h in hits[:top]]
+
     def has_source(self, relpath: str) -> bool:
         """Returns whether a source file is in the index (only those may be served)."""
         return self.searcher().document(doc_id=relpath) is not None
@@ -209,6 +231,29 @@ def parse_words(searcher: Searcher, text: str) -> Query:
         return parser.parse(text)
     except Exception as exc:  # the parser raises assorted types on odd input
         raise QueryError(f"the query could not be read: {exc}") from exc
+
+
+@dataclass
+class CouncilRow:
+    """One council's line of a comparison: items per year, first and latest mention, latest decision."""
+
+    council: str
+    council_name: str
+    counts: dict[str, int]
+    total: int
+    first: str | None
+    latest: str | None
+    latest_decision: dict[str, Any] | None
+
+
+@dataclass
+class Comparison:
+    """Matching items counted by council and year, for researchers comparing councils."""
+
+    request: SearchRequest
+    years: list[str]
+    rows: list[CouncilRow]
+    total: int
 
 
 def build_query(searcher: Searcher, text: str, expansions: list[Expansion] | None = None) -> Query:
@@ -262,13 +307,26 @@ def build_filter(request: SearchRequest) -> Query | None:
     return parts[0] if len(parts) == 1 else And(parts)
 
 
-COLUMN_FIELDS = ("council", "year", "committee", "doc_type", "topics", "dup_key")
+COLUMN_FIELDS = ("council", "year", "committee", "doc_type", "topics", "dup_key", "date")
 
 
 def read_columns(searcher: Searcher) -> dict[str, list[str]]:
     """Returns each facet field's value for every document, read from Whoosh's column store."""
     reader = searcher.reader()
-    return {name: list(reader.column_reader(name, translate=True)) for name in COLUMN_FIELDS}
+    columns: dict[str, list[Any]] = {
+        name: list(reader.column_reader(name, translate=True)) for name in COLUMN_FIELDS if name != "date"
+    }
+    # Undated items hold a sentinel that overflows datetime, so dates are translated one by one.
+    columns["date"] = [column_date(raw) for raw in reader.column_reader("date", translate=False)]
+    return columns
+
+
+def column_date(raw: int) -> datetime | None:
+    """Returns a date column value as a datetime, or None for an undated item."""
+    try:
+        return long_to_datetime(raw)
+    except (OverflowError, ValueError):
+        return None
 
 
 def count_facets(
@@ -355,6 +413,58 @@ def run_search(
     return SearchResults(
         request=request, total=total, hits=hits, facets=facets, suggestion=suggestion, expansions=expansions
     )
+
+
+def run_comparison(searcher: Searcher, request: SearchRequest, columns: dict[str, list[str]]) -> Comparison:
+    """Returns a council-by-year grid of a request's matching items with first, latest and latest decision."""
+    expansions = find_expansions(request.q) if request.expand else []
+    query = build_query(searcher, request.q, expansions)
+    check_expansion(searcher, query)
+    results = timed_search(searcher, query, filter=build_filter(request), limit=None, scored=False)
+    cells: dict[str, dict[str, set[str]]] = {}
+    dated: dict[str, list[tuple[str, int]]] = {}
+    any_item: dict[str, int] = {}
+    for _, docnum in results.top_n:
+        council, year, key = columns["council"][docnum], columns["year"][docnum], columns["dup_key"][docnum]
+        any_item.setdefault(council, docnum)
+        cells.setdefault(council, {}).setdefault(year, set()).add(key)
+        when = columns["date"][docnum]
+        if isinstance(when, datetime):
+            dated.setdefault(council, []).append((when.date().isoformat(), docnum))
+    names = {}
+    rows = []
+    for council, by_year in cells.items():
+        mentions = sorted(dated.get(council, []))
+        decision = latest_decision(searcher, mentions)
+        names[council] = searcher.stored_fields(any_item[council]).get("council_name") or council
+        rows.append(
+            CouncilRow(
+                council=council,
+                council_name=names[council],
+                counts={year: len(keys) for year, keys in by_year.items()},
+                total=len(set().union(*by_year.values())),
+                first=mentions[0][0] if mentions else None,
+                latest=mentions[-1][0] if mentions else None,
+                latest_decision=decision,
+            )
+        )
+    rows.sort(key=lambda r: (-r.total, r.council_name))
+    years = sorted({y for row in rows for y in row.counts}, key=lambda y: (y == "undated", y))
+    return Comparison(request=request, years=years, rows=rows, total=sum(r.total for r in rows))
+
+
+def latest_decision(searcher: Searcher, mentions: list[tuple[str, int]]) -> dict[str, Any] | None:
+    """Returns the newest item among mentions that records a decision, with its first decision."""
+    for day, docnum in reversed(mentions):
+        stored = searcher.stored_fields(docnum)
+        if stored.get("decisions"):
+            return {
+                "id": stored["id"],
+                "date": day,
+                "item_title": stored["item_title"],
+                "decision": stored["decisions"].split("\n")[0],
+            }
+    return None
 
 
 def ranked_groups(
