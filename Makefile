@@ -8,7 +8,7 @@ GOVUK := search_app/static/govuk/govuk-frontend.min.css
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: serve test index lint fmt install clean
+.PHONY: serve test test-browser index lint fmt install clean
 
 install: $(STAMP) $(GOVUK)
 
@@ -32,8 +32,20 @@ index: install
 serve: index
 	$(CPSEARCH) serve --index var/index --corpus corpus --host $(HOST) --port $(PORT)
 
-test: install
+# Debian's Chromium for the browser tests (Playwright drives it; it never downloads a browser).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else \
+		echo "The browser tests need Chromium: run 'sudo apt-get install chromium' (Debian) and 'make test' again."; exit 1; \
+	fi
+
+test: install $(CHROMIUM)
 	$(PY) -m pytest
+
+test-browser: install $(CHROMIUM)
+	$(PY) -m pytest -m browser
 
 lint: install
 	$(VENV)/bin/ruff check indexer search_app tests scripts

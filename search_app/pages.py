@@ -118,6 +118,7 @@ def item(item_id: str) -> ResponseReturnValue:
         siblings=siblings,
         q=request.args.get("q", "")[:200],
         more_like=index.more_like(item_id),
+        other_sources=index.other_sources(item_id),
         same_topic=index.same_topic_elsewhere(found["topics"][0], found["council"]) if found["topics"] else [],
     )
 

@@ -177,6 +177,15 @@ class SearchIndex:
         """Returns the items matching a request counted by council and year (copies of one item once)."""
         return run_comparison(self.searcher(), request, self.columns())
 
+    def other_sources(self, item_id: str) -> list[dict[str, Any]]:
+        """Returns the other papers holding the same agenda item (same council, date and title)."""
+        searcher = self.searcher()
+        docnum = searcher.document_number(id=item_id)
+        if docnum is None:
+            return []
+        key = self.columns()["dup_key"][docnum]
+        return [other_source(searcher.stored_fields(d)) for d in searcher.document_numbers(dup_key=key) if d != docnum]
+
     def more_like(self, item_id: str, top: int = 5) -> list[dict[str, Any]]:
         """Returns items whose text is most like this one's, other papers first, copies left out."""
         searcher = self.searcher()
