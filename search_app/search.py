@@ -5,7 +5,6 @@ The only module on the read side that imports whoosh; it knows nothing of Flask.
 
 from __future__ import annotations
 
-import html
 import json
 import re
 import threading
@@ -34,20 +33,23 @@ from whoosh.query import (
     Term,
     Wildcard,
 )
-from whoosh.searching import Hit, Results, Searcher
+from whoosh.searching import Results, Searcher
 from whoosh.util.times import long_to_datetime
 
 from indexer.schema import FACET_FIELD_NAMES, FACET_FIELDS, SEARCH_FIELDS, STEMMED
 from indexer.store import current_generation, open_index
 from search_app.expansion import Expansion, find_expansions, variant_queries
+from search_app.snippets import make_snippet, query_words, word_pattern
 
 SORTS = ("relevance", "date", "oldest")
 SNIPPET_CHARS = 240
 MAX_FACET_VALUES = 50
 PHRASE_BOOST = 4.0
+# Phrase bonuses and expansions are positional queries, Whoosh's dearest: they look only where it counts.
+BONUS_FIELDS = SEARCH_FIELDS
 # Items that match only an expansion score well below those that match the words typed.
 EXPANSION_BOOST = 0.3
-TYPED_WORDS_BONUS = 10_000.0
+TYPED_WORDS_WEIGHT = 1_000_000.0
 SEARCH_SECONDS = 5.0
 MAX_EXPANDING_TERMS = 3
 MIN_WILDCARD_PREFIX = 2
@@ -222,7 +224,8 @@ class SearchIndex:
     def stats(self) -> dict[str, Any]:
         """Returns the item count, councils and date span of the index, for empty states and the home page."""
         searcher = self.searcher()
-        _, facets = count_facets(searcher, Every(), None, self.columns())
+        everything = timed_search(searcher, Every(), limit=None, scored=False)
+        _, facets = count_facets([(0.0, d) for _, d in everything.top_n], self.columns())
         years = sorted(y for y in facets["year"] if y != "undated")
         return {
             "items": searcher.doc_count(),
@@ -233,9 +236,9 @@ class SearchIndex:
         }
 
 
-def parse_words(searcher: Searcher, text: str) -> Query:
+def parse_words(searcher: Searcher, text: str, fields: dict[str, float] = SEARCH_FIELDS) -> Query:
     """Returns the Whoosh query for typed words: stemmed, AND by default, quotes and field:value honoured."""
-    parser = MultifieldParser(list(SEARCH_FIELDS), schema=searcher.schema, fieldboosts=SEARCH_FIELDS)
+    parser = MultifieldParser(list(fields), schema=searcher.schema, fieldboosts=fields)
     try:
         return parser.parse(text)
     except Exception as exc:  # the parser raises assorted types on odd input
@@ -275,13 +278,17 @@ def build_query(searcher: Searcher, text: str, expansions: list[Expansion] | Non
     variants = []
     for expansion in expansions or []:
         for variant in variant_queries(text, expansion):
-            alternative = parse_words(searcher, variant)
+            alternative = parse_words(searcher, variant, BONUS_FIELDS)
             alternative.boost = EXPANSION_BOOST
             variants.append(alternative)
     if not variants:
         return query
-    # Every item with the words typed ranks above every item found only through an expansion.
-    return Or([query, ConstantScoreQuery(query, TYPED_WORDS_BONUS), *variants])
+    # Every item with the words typed ranks above every item found only through an expansion: the
+    # typed query's weight dwarfs the expansions' (a ConstantScoreQuery tier cost a second evaluation).
+    # Whoosh ignores a compound query's own boost, so every word and phrase of it is weighted.
+    for leaf in query.leaves():
+        leaf.boost = leaf.boost * TYPED_WORDS_WEIGHT
+    return Or([query, *variants])
 
 
 def is_plain_words(text: str) -> bool:
@@ -295,7 +302,7 @@ def phrase_bonus(text: str) -> Query:
     stems = [token.text for token in STEMMED(text)]
     if len(stems) < 2:
         return NullQuery
-    return Or([Phrase(name, stems, slop=1, boost=boost * PHRASE_BOOST) for name, boost in SEARCH_FIELDS.items()])
+    return Or([Phrase(name, stems, slop=1, boost=boost * PHRASE_BOOST) for name, boost in BONUS_FIELDS.items()])
 
 
 def build_filter(request: SearchRequest) -> Query | None:
@@ -327,6 +334,7 @@ def read_columns(searcher: Searcher) -> dict[str, list[str]]:
     }
     # Undated items hold a sentinel that overflows datetime, so dates are translated one by one.
     columns["date"] = [column_date(raw) for raw in reader.column_reader("date", translate=False)]
+    columns["earlier_minutes"] = [bool(f.get("earlier_minutes")) for f in searcher.all_stored_fields()]
     return columns
 
 
@@ -339,29 +347,30 @@ def column_date(raw: int) -> datetime | None:
 
 
 def count_facets(
-    searcher: Searcher, query: Query, filter_query: Query | None, columns: dict[str, list[str]]
+    ranked: list[tuple[float, int]], columns: dict[str, list[Any]]
 ) -> tuple[int, dict[str, dict[str, int]]]:
     """Returns the number of matching items and, per facet, value -> count, copies of one item counted once."""
-    results = timed_search(searcher, query, filter=filter_query, limit=None, scored=False)
-    seen: dict[str, set[str]] = {name: set() for name in FACET_FIELDS}
-    counts: dict[str, dict[str, int]] = {name: {} for name in FACET_FIELDS}
-    keys = set()
     dup_keys = columns["dup_key"]
-    for _, docnum in results.top_n:
+    seen_keys: set[str] = set()
+    counts: dict[str, dict[str, int]] = {name: {} for name in FACET_FIELDS}
+    facet_columns = [(facet, columns[FACET_FIELD_NAMES[facet]]) for facet in FACET_FIELDS]
+    for _, docnum in ranked:
         key = dup_keys[docnum]
-        keys.add(key)
-        for facet in FACET_FIELDS:
-            values = columns[FACET_FIELD_NAMES[facet]][docnum]
-            for value in values.split(",") if facet == "topic" else (values,):
-                # Copies of one item share council, date and title, so count each key once per value.
-                if value and (value, key) not in seen[facet]:
-                    seen[facet].add((value, key))  # type: ignore[arg-type]
-                    counts[facet][value] = counts[facet].get(value, 0) + 1
-    ranked = {
+        if key in seen_keys:
+            continue  # copies of one item share council, date and title: count the item once
+        seen_keys.add(key)
+        for facet, column in facet_columns:
+            value = column[docnum]
+            if not value:
+                continue
+            bucket = counts[facet]
+            for one in value.split(",") if facet == "topic" else (value,):
+                bucket[one] = bucket.get(one, 0) + 1
+    ordered = {
         facet: dict(sorted(values.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_FACET_VALUES])
         for facet, values in counts.items()
     }
-    return len(keys), ranked
+    return len(seen_keys), ordered
 
 
 def timed_search(searcher: Searcher, query: Query, **kwargs: Any) -> Results:
@@ -401,23 +410,29 @@ def check_expansion(searcher: Searcher, query: Query) -> None:
 
 
 def run_search(
-    searcher: Searcher, request: SearchRequest, columns: dict[str, list[str]] | None = None
+    searcher: Searcher, request: SearchRequest, columns: dict[str, list[Any]] | None = None
 ) -> SearchResults:
-    """Returns a page of results with facet counts for a request, copies of one item folded into one."""
+    """Returns a page of results with facet counts for a request, copies of one item folded into one.
+
+    One pass: every matching item is scored (or sorted by date) once; the facet counts, the total and
+    the page all come from that ranked list.
+    """
     columns = columns or read_columns(searcher)
     expansions = find_expansions(request.q) if request.expand else []
     query = build_query(searcher, request.q, expansions)
     check_expansion(searcher, query)
-    filter_query = build_filter(request)
-    total, facets = count_facets(searcher, query, filter_query, columns)
     sort_args: dict[str, Any] = {}
     if request.sort in ("date", "oldest"):
         sort_args = {"sortedby": "date", "reverse": request.sort == "date"}
+    results = timed_search(searcher, query, filter=build_filter(request), limit=None, **sort_args)
+    ranked = [(float(score or 0.0), docnum) for score, docnum in results.top_n]
+    total, facets = count_facets(ranked, columns)
+    groups = ranked_groups(ranked, columns)
     start = (request.page - 1) * request.per_page
-    hits: list[SearchHit] = []
-    if start < total:
-        groups = ranked_groups(searcher, query, filter_query, start + request.per_page, columns, sort_args)
-        hits = [make_hit(searcher, chosen, columns) for chosen in groups[start : start + request.per_page]]
+    pattern = word_pattern(query_words([request.q, *(v for e in expansions for v in e.added)]))
+    page = groups[start : start + request.per_page]
+    scale = TYPED_WORDS_WEIGHT if expansions else 1.0  # report relevance on the usual BM25 scale
+    hits = [make_hit(searcher, score / scale, docnum, columns, pattern) for score, docnum in page]
     suggestion = suggest(searcher, request.q) if request.q.strip() and total < 3 else None
     return SearchResults(
         request=request, total=total, hits=hits, facets=facets, suggestion=suggestion, expansions=expansions
@@ -476,48 +491,33 @@ def latest_decision(searcher: Searcher, mentions: list[tuple[str, int]]) -> dict
     return None
 
 
-def ranked_groups(
-    searcher: Searcher,
-    query: Query,
-    filter_query: Query | None,
-    wanted: int,
-    columns: dict[str, list[str]],
-    sort_args: dict[str, Any],
-) -> list[Hit]:
-    """Returns one hit per item in rank order, fetching deeper until `wanted` distinct items are found.
+def ranked_groups(ranked: list[tuple[float, int]], columns: dict[str, list[Any]]) -> list[tuple[float, int]]:
+    """Returns one (score, docnum) per item in rank order.
 
-    Of an item's copies the best-ranked dated original is shown, not its copy in a later pack.
+    Of an item's copies the best-ranked dated original is kept, not its copy in a later pack.
     """
-    limit = wanted * 2 + 10
-    while True:
-        results = timed_search(searcher, query, filter=filter_query, limit=limit, **sort_args)
-        results.fragmenter = highlight.ContextFragmenter(maxchars=SNIPPET_CHARS, surround=70)
-        results.formatter = MarkFormatter(between=" … ")
-        chosen: dict[str, Hit] = {}
-        for hit in results:
-            key = columns["dup_key"][hit.docnum]
-            if key not in chosen or (chosen[key]["earlier_minutes"] and not hit["earlier_minutes"]):
-                chosen[key] = hit
-        if len(chosen) >= wanted or results.scored_length() < limit:
-            return list(chosen.values())
-        limit *= 2
+    chosen: dict[str, tuple[float, int]] = {}
+    earlier = columns["earlier_minutes"]
+    for score, docnum in ranked:
+        key = columns["dup_key"][docnum]
+        if key not in chosen or (earlier[chosen[key][1]] and not earlier[docnum]):
+            chosen[key] = (score, docnum)
+    return list(chosen.values())
 
 
-def make_hit(searcher: Searcher, hit: Hit, columns: dict[str, list[str]]) -> SearchHit:
-    """Returns a SearchHit from a Whoosh hit, with a highlighted snippet and the item's other sources."""
-    fields = item_fields(hit.fields())
+def make_hit(
+    searcher: Searcher, score: float, docnum: int, columns: dict[str, list[Any]], pattern: re.Pattern[str] | None
+) -> SearchHit:
+    """Returns a SearchHit with a snippet where the query's words cluster and the item's other sources."""
+    fields = item_fields(searcher.stored_fields(docnum))
     others = [
-        other_source(searcher.stored_fields(docnum))
-        for docnum in searcher.document_numbers(dup_key=columns["dup_key"][hit.docnum])
-        if docnum != hit.docnum
+        other_source(searcher.stored_fields(other))
+        for other in searcher.document_numbers(dup_key=columns["dup_key"][docnum])
+        if other != docnum
     ]
-    snippet = hit.highlights("body", top=2) or hit.highlights("decisions", top=1)
-    if not snippet:
-        snippet = html.escape(" ".join(fields["body"].split())[:SNIPPET_CHARS])
+    snippet = make_snippet(fields["body"] or "\n".join(fields["decisions"]), pattern)
     fields.pop("body")
     fields.pop("provenance")
-    score = float(hit.score or 0.0)
-    score = score - TYPED_WORDS_BONUS if score >= TYPED_WORDS_BONUS else score  # report the relevance, not the tier
     return SearchHit(snippet=snippet, score=round(score, 3), other_sources=others, **fields)
 
 

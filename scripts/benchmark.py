@@ -1,0 +1,415 @@
+"""Indexing and query speed at 1k, 10k and 100k agenda items, side by side with SQLite FTS5 and tantivy.
+
+Items are the real corpus's, re-sampled to reach each size (new ids; councils and dates drawn from
+the real ones), so text stays realistic. For each size it measures the product's index build
+(items/s, MB of text/s, peak memory, size on disk) and query latency from a warm searcher through
+the product's own search module, then through the HTTP API of the production server with 8
+concurrent clients; the same items and queries go through SQLite FTS5 (bm25) and tantivy. Writes
+the table to docs/performance.md.
+
+Example: .venv/bin/python scripts/benchmark.py --sizes 1000,10000,100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import multiprocessing
+import os
+import platform
+import random
+import resource
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from indexer.build import build_index  # noqa: E402
+from indexer.store import open_index, publish  # noqa: E402
+
+# One to four words, phrases, filters, facet counts (always computed) and date sort.
+QUERIES: list[dict[str, str]] = [
+    {"q": "fostering"},
+    {"q": "care leavers"},
+    {"q": "staying put"},
+    {"q": "health assessments"},
+    {"q": "virtual school annual report"},
+    {"q": "not in education employment training"},
+    {"q": '"corporate parenting"'},
+    {"q": '"pathway plan"'},
+    {"q": "care leavers", "council": "kent"},
+    {"q": "budget", "year": "2025"},
+    {"q": "missing children", "sort": "date"},
+    {"q": "Ofsted inspection", "decisions": "1"},
+    {"q": "UASC"},
+    {"q": "placements sufficiency", "from": "2020-01-01"},
+    {"q": "council tax"},
+    {"q": "mental health"},
+]
+TWO_WORD = [q for q in QUERIES if len(q["q"].split()) == 2 and len(q) == 1 and '"' not in q["q"]]
+
+
+def real_records(work: Path) -> list[dict[str, Any]]:
+    """Returns the stored fields of every item of the real corpus (built once into work/real)."""
+    index_dir = work / "real"
+    build_index(ROOT / "corpus", index_dir)
+    with open_index(index_dir).searcher() as searcher:
+        return [dict(f) for f in searcher.all_stored_fields()]
+
+
+def scaled_records(real: list[dict[str, Any]], size: int, seed: int = 7) -> list[dict[str, Any]]:
+    """Returns `size` index fields made by re-sampling real items with new ids, councils and dates."""
+    rng = random.Random(seed)
+    councils = sorted({(r["council"], r["council_name"]) for r in real})
+    dates = [r["date"] for r in real if r.get("date")]
+    out = []
+    for n in range(size):
+        base = real[n % len(real)] if n < len(real) else rng.choice(real)
+        fields = dict(base)
+        if n >= len(real):
+            fields["council"], fields["council_name"] = rng.choice(councils)
+            when = rng.choice(dates) + timedelta(days=rng.randrange(-720, 720))
+            fields["date"], fields["year"] = when, str(when.year)
+            fields["id"] = f"synthetic-{n}"
+            fields["doc_id"] = fields["source"] = f"{fields['council']}/synthetic-{n // 10}.txt"
+            fields["dup_key"] = fields["id"]
+        out.append(fields)
+    return out
+
+
+def build_whoosh(records: list[dict[str, Any]], index_dir: Path, queue: Any) -> None:
+    """Child process: writes the records as the product's indexer does, streamed; reports its peak memory."""
+    from indexer.store import next_generation, open_writer
+
+    index_dir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    generation = next_generation(index_dir, empty=True)
+    writer = open_writer(generation)
+    for fields in records:
+        writer.add_document(**{k: v for k, v in fields.items() if v is not None})
+    writer.commit()
+    publish(index_dir, generation, {"__index_format__": "benchmark"})
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    queue.put((time.perf_counter() - started, peak_mb))
+
+
+def dir_mb(path: Path) -> float:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 2**20
+
+
+def percentiles(values: list[float]) -> tuple[float, float, float]:
+    cuts = statistics.quantiles(values, n=100, method="inclusive")
+    return cuts[49], cuts[94], cuts[98]
+
+
+def time_queries(run: Any, rounds: int) -> list[float]:
+    """Returns latencies in ms of every query in the set, run `rounds` times after one warm-up pass."""
+    for params in QUERIES:
+        run(params)
+    latencies = []
+    for _ in range(rounds):
+        for params in QUERIES:
+            started = time.perf_counter()
+            run(params)
+            latencies.append((time.perf_counter() - started) * 1000)
+    return latencies
+
+
+def product_runner(index_dir: Path) -> Any:
+    from werkzeug.datastructures import MultiDict
+
+    from search_app.params import parse_search_args
+    from search_app.search import SearchIndex
+
+    index = SearchIndex(index_dir)
+    return lambda params: index.search(parse_search_args(MultiDict(params)))
+
+
+def two_word_runner(index_dir: Path) -> Any:
+    from search_app.search import SearchIndex, SearchRequest
+
+    index = SearchIndex(index_dir)
+    return lambda params: index.search(SearchRequest(q=params["q"]))
+
+
+def build_fts5(records: list[dict[str, Any]], path: Path) -> float:
+    started = time.perf_counter()
+    db = sqlite3.connect(path)
+    db.execute(
+        "CREATE VIRTUAL TABLE items USING fts5(item_title, body, council UNINDEXED, year UNINDEXED, "
+        "committee UNINDEXED, doc_type UNINDEXED, topics UNINDEXED, date UNINDEXED, tokenize='porter unicode61')"
+    )
+    db.executemany(
+        "INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            (
+                r["item_title"],
+                r["body"],
+                r["council"],
+                r.get("year", ""),
+                r["committee"],
+                r["doc_type"],
+                r.get("topics", ""),
+                r["date"].isoformat() if r.get("date") else "",
+            )
+            for r in records
+        ),
+    )
+    db.commit()
+    db.close()
+    return time.perf_counter() - started
+
+
+def fts5_runner(path: Path) -> Any:
+    db = sqlite3.connect(path, check_same_thread=False)
+
+    def run(params: dict[str, str]) -> None:
+        words = " ".join(f'"{w}"' for w in params["q"].replace('"', " ").split())
+        where, args = "items MATCH ?", [words]
+        for column in ("council", "year"):
+            if column in params:
+                where += f" AND {column} = ?"
+                args.append(params[column])
+        order = "date DESC" if params.get("sort") == "date" else "bm25(items)"
+        db.execute(
+            f"SELECT rowid, snippet(items, 1, '<mark>', '</mark>', '…', 20) FROM items WHERE {where} "
+            f"ORDER BY {order} LIMIT 20",
+            args,
+        ).fetchall()
+        for facet in ("council", "year", "committee", "doc_type", "topics"):
+            db.execute(f"SELECT {facet}, count(*) FROM items WHERE {where} GROUP BY {facet}", args).fetchall()
+
+    return run
+
+
+def build_tantivy(records: list[dict[str, Any]], path: Path) -> Any:
+    import tantivy
+
+    builder = tantivy.SchemaBuilder()
+    builder.add_text_field("item_title", stored=True, tokenizer_name="en_stem")
+    builder.add_text_field("body", stored=False, tokenizer_name="en_stem")
+    for name in ("council", "year", "committee", "doc_type"):
+        builder.add_text_field(name, stored=True, tokenizer_name="raw", fast=True)
+    schema = builder.build()
+    path.mkdir(parents=True, exist_ok=True)
+    index = tantivy.Index(schema, path=str(path))
+    started = time.perf_counter()
+    writer = index.writer(heap_size=256_000_000, num_threads=2)
+    for r in records:
+        writer.add_document(
+            tantivy.Document(
+                item_title=r["item_title"],
+                body=r["body"],
+                council=r["council"],
+                year=r.get("year", ""),
+                committee=r["committee"],
+                doc_type=r["doc_type"],
+            )
+        )
+    writer.commit()
+    writer.wait_merging_threads()
+    index.reload()
+    return index, time.perf_counter() - started
+
+
+def tantivy_runner(index: Any) -> Any:
+    searcher = index.searcher()
+
+    def run(params: dict[str, str]) -> None:
+        text = params["q"]
+        for column in ("council", "year"):
+            if column in params:
+                text = f"({text}) AND {column}:{params[column]}"
+        query = index.parse_query(text, ["item_title", "body"])
+        searcher.search(query, 20)
+        for facet in ("council", "year", "committee", "doc_type"):
+            searcher.aggregate(query, {"f": {"terms": {"field": facet, "size": 50}}})
+
+    return run
+
+
+def http_latencies(index_dir: Path, clients: int, rounds: int) -> list[float]:
+    """Returns latencies (ms) of the query set through `cpsearch serve` with concurrent clients."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = [
+        sys.executable,
+        "-c",
+        "from search_app.cli import main; main()",
+        "serve",
+        "--index",
+        str(index_dir),
+        "--port",
+        str(port),
+        "--threads",
+        str(clients),
+    ]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    latencies: list[float] = []
+    lock = threading.Lock()
+    try:
+        for _ in range(100):
+            try:
+                http.client.HTTPConnection("127.0.0.1", port, timeout=2).request("GET", "/api/search?q=care")
+                break
+            except OSError:
+                time.sleep(0.2)
+
+        def client(seed: int) -> None:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            order = QUERIES * rounds
+            random.Random(seed).shuffle(order)
+            for params in order:
+                started = time.perf_counter()
+                conn.request("GET", "/api/search?" + urlencode(params))
+                conn.getresponse().read()
+                with lock:
+                    latencies.append((time.perf_counter() - started) * 1000)
+
+        client(0)  # warm every thread's searcher path once
+        latencies.clear()
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return latencies
+
+
+def run_size(real: list[dict[str, Any]], size: int, work: Path, rounds: int) -> dict[str, Any]:
+    records = scaled_records(real, size)
+    text_mb = sum(len(r["body"]) + len(r["item_title"]) for r in records) / 2**20
+    row: dict[str, Any] = {"items": size, "text_mb": round(text_mb, 1)}
+
+    index_dir = work / f"whoosh-{size}"
+    queue: Any = multiprocessing.get_context("fork").Queue()
+    child = multiprocessing.get_context("fork").Process(target=build_whoosh, args=(records, index_dir, queue))
+    child.start()
+    seconds, peak = queue.get()
+    child.join()
+    row["whoosh"] = {
+        "build_s": seconds,
+        "items_per_s": size / seconds,
+        "mb_per_s": text_mb / seconds,
+        "peak_mb": peak,
+        "disk_mb": dir_mb(index_dir),
+    }
+    row["whoosh"]["query_ms"] = percentiles(time_queries(product_runner(index_dir), rounds))
+    row["whoosh"]["two_word_ms"] = percentiles(time_queries_subset(two_word_runner(index_dir), rounds))
+    row["whoosh"]["http_ms"] = percentiles(http_latencies(index_dir, 8, max(1, rounds // 4)))
+
+    fts_path = work / f"fts5-{size}.db"
+    fts_seconds = build_fts5(records, fts_path)
+    row["fts5"] = {
+        "build_s": fts_seconds,
+        "items_per_s": size / fts_seconds,
+        "disk_mb": fts_path.stat().st_size / 2**20,
+        "query_ms": percentiles(time_queries(fts5_runner(fts_path), rounds)),
+    }
+
+    tantivy_index, tantivy_seconds = build_tantivy(records, work / f"tantivy-{size}")
+    row["tantivy"] = {
+        "build_s": tantivy_seconds,
+        "items_per_s": size / tantivy_seconds,
+        "disk_mb": dir_mb(work / f"tantivy-{size}"),
+        "query_ms": percentiles(time_queries(tantivy_runner(tantivy_index), rounds)),
+    }
+    return row
+
+
+def time_queries_subset(run: Any, rounds: int) -> list[float]:
+    latencies = []
+    for params in TWO_WORD:
+        run(params)
+    for _ in range(rounds * 4):
+        for params in TWO_WORD:
+            started = time.perf_counter()
+            run(params)
+            latencies.append((time.perf_counter() - started) * 1000)
+    return latencies
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    """Returns the results as a Markdown table with ratios to the peers."""
+    lines = [
+        "| items | system | build s | items/s | MB text/s | peak MB | disk MB | query p50 / p95 / p99 ms "
+        "| two-word + 5 facets p95 ms | HTTP, 8 clients p50 / p95 / p99 ms |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in rows:
+        w, f, t = row["whoosh"], row["fts5"], row["tantivy"]
+        q = w["query_ms"]
+        lines.append(
+            f"| {row['items']:,} | Council Papers Search (Whoosh) | {w['build_s']:.1f} | {w['items_per_s']:.0f} | "
+            f"{w['mb_per_s']:.2f} | {w['peak_mb']:.0f} | {w['disk_mb']:.0f} | {q[0]:.1f} / {q[1]:.1f} / {q[2]:.1f} | "
+            f"{w['two_word_ms'][1]:.1f} | {w['http_ms'][0]:.0f} / {w['http_ms'][1]:.0f} / {w['http_ms'][2]:.0f} |"
+        )
+        for name, peer in (("SQLite FTS5", f), ("tantivy", t)):
+            p = peer["query_ms"]
+            lines.append(
+                f"| | {name} (ratio Whoosh/peer) | {peer['build_s']:.1f} ({w['build_s'] / peer['build_s']:.0f}x) | "
+                f"{peer['items_per_s']:.0f} | | | {peer['disk_mb']:.0f} | {p[0]:.2f} / {p[1]:.2f} / {p[2]:.2f} "
+                f"({q[0] / p[0]:.0f}x / {q[1] / p[1]:.0f}x / {q[2] / p[2]:.0f}x) | | |"
+            )
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    import tantivy  # noqa: F401
+    import whoosh
+
+    return (
+        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"Whoosh {'.'.join(map(str, whoosh.__version__))}, SQLite {sqlite3.sqlite_version}, tantivy 0.27.0, "
+        f"{datetime.now():%Y-%m-%d}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="1000,10000,100000")
+    parser.add_argument("--rounds", type=int, default=5, help="passes over the query set per system")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "performance.md")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="cps-bench-"))
+    try:
+        real = real_records(work)
+        rows = []
+        for size in (int(s) for s in args.sizes.split(",")):
+            print(f"benchmarking {size:,} items ...", flush=True)
+            rows.append(run_size(real, size, work, args.rounds))
+            print(table(rows[-1:]), flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    text = table(rows)
+    print(text)
+    report = (
+        f"# Performance\n\nLatest run of `python scripts/benchmark.py --sizes {args.sizes}` on {machine()}.\n\n"
+        f"{text}\n\nRatios are Whoosh's time divided by the peer's. The product's query figures include what a "
+        "page needs (facet counts for five facets, folding of copies, highlighted snippets); the peers run "
+        "the same query with top-20 ranking and, for FTS5 and tantivy, facet counts by council, year, "
+        "committee and type.\n"
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(report, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
