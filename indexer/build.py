@@ -10,8 +10,9 @@ import json
 import os
 import shutil
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
@@ -49,6 +50,7 @@ EXTRACTOR_VERSION = "2"
 INDEX_FORMAT = "7"
 FORMAT_KEY = "__index_format__"
 Progress = Callable[[str], None]
+IN_FLIGHT_PER_WORKER = 4
 # Pages about one agenda item, issue or decision, and a single report, are one item however their
 # text is numbered ("1.0 Purpose of Report" is a section of the report, not an agenda item).
 SINGLE_ITEM_TYPES = {
@@ -235,13 +237,17 @@ def extract_all(
     if workers <= 1 or pdfs < 4:
         yield from zip(sources, (extract_cached(*job) for job in jobs), strict=True)
         return
+    # A bounded window of jobs in flight: memory stays flat however large the corpus is.
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        yield from zip(sources, pool.map(extract_cached_star, jobs, chunksize=1), strict=True)
-
-
-def extract_cached_star(job: tuple[Path, str, str, Path]) -> ExtractedText | IndexerError:
-    """Unpacks a job tuple for ProcessPoolExecutor.map."""
-    return extract_cached(*job)
+        pending: deque[tuple[SourceFile, Future[ExtractedText | IndexerError]]] = deque()
+        for source, job in zip(sources, jobs, strict=True):
+            pending.append((source, pool.submit(extract_cached, *job)))
+            if len(pending) >= workers * IN_FLIGHT_PER_WORKER:
+                done, future = pending.popleft()
+                yield done, future.result()
+        while pending:
+            done, future = pending.popleft()
+            yield done, future.result()
 
 
 def extract_cached(path: Path, relpath: str, file_hash: str, cache_dir: Path) -> ExtractedText | IndexerError:
