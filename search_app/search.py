@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, time
 from itertools import islice
 from pathlib import Path
@@ -20,7 +20,6 @@ from whoosh.index import Index
 from whoosh.qparser import MultifieldParser, QueryParser
 from whoosh.query import (
     And,
-    AndMaybe,
     ConstantScoreQuery,
     DateRange,
     Every,
@@ -274,10 +273,15 @@ def build_query(searcher: Searcher, text: str, expansions: list[Expansion] | Non
         return Every()
     query = parse_words(searcher, text)
     if is_plain_words(text):
-        query = AndMaybe(query, phrase_bonus(text))
+        # Or, not AndMaybe: the phrase implies every word, so the matches are the same, and Whoosh's
+        # union matcher costs half its AndMaybe at 10k items.
+        query = Or([query, phrase_bonus(text)])
     variants = []
     for expansion in expansions or []:
-        for variant in variant_queries(text, expansion):
+        typed = stems_of(expansion.term)
+        # "care leaver" adds nothing to "care leavers": the stemmer already matches it.
+        useful = replace(expansion, added=tuple(a for a in expansion.added if stems_of(a) != typed))
+        for variant in variant_queries(text, useful):
             alternative = parse_words(searcher, variant, BONUS_FIELDS)
             alternative.boost = EXPANSION_BOOST
             variants.append(alternative)
@@ -289,6 +293,11 @@ def build_query(searcher: Searcher, text: str, expansions: list[Expansion] | Non
     for leaf in query.leaves():
         leaf.boost = leaf.boost * TYPED_WORDS_WEIGHT
     return Or([query, *variants])
+
+
+def stems_of(text: str) -> list[str]:
+    """Returns the index's stems of the words in text."""
+    return [token.text for token in STEMMED(text)]
 
 
 def is_plain_words(text: str) -> bool:
