@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from search_app.api import search_index, source_link
 from search_app.errors import ApiError
 from search_app.params import parse_search_args
 from search_app.search import SearchRequest
+from search_app.snippets import query_words, word_pattern
 
 pages = Blueprint("pages", __name__)
 FACET_TITLES = {
@@ -62,14 +62,13 @@ def toggle_filter(req: SearchRequest, facet: str, value: str) -> str:
     return link_with(req, "pages.search", **changes)
 
 
-def highlight_text(text: str, words: list[str]) -> Markup:
-    """Returns escaped text with the query's words marked."""
-    escaped = str(escape(text))
-    stems = [re.escape(w[:5]) for w in words if len(w) >= 3]
-    if not stems:
-        return Markup(escaped)
-    pattern = re.compile(rf"\b((?:{'|'.join(stems)})\w*)", re.IGNORECASE)
-    return Markup(pattern.sub(r"<mark>\1</mark>", escaped))
+def highlight_text(text: str, query: str) -> Markup:
+    """Returns escaped text with the query's words marked, matched as in result snippets."""
+    pattern = word_pattern(query_words([query]))
+    if pattern is None:
+        return Markup(escape(text))
+    marked = pattern.sub(lambda m: "\0" + m.group(0) + "\1", text)
+    return Markup(str(escape(marked)).replace("\0", "<mark>").replace("\1", "</mark>"))
 
 
 @pages.app_context_processor
@@ -109,12 +108,11 @@ def item(item_id: str) -> ResponseReturnValue:
     found = index.get_item(item_id)
     if found is None:
         raise ApiError(404, "not found", "There is no agenda item at this address. It may have been re-indexed.")
-    words = request.args.get("q", "")[:200].split()
     siblings = index.document_items(found["doc_id"])
     return render_template(
         "item.html",
         item=found,
-        body=highlight_text(found["body"], words),
+        body=highlight_text(found["body"], request.args.get("q", "")[:200]),
         siblings=siblings,
         q=request.args.get("q", "")[:200],
         more_like=index.more_like(item_id),

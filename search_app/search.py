@@ -8,13 +8,13 @@ from __future__ import annotations
 import json
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, time
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from whoosh import highlight
 from whoosh.collectors import TimeLimit, TimeLimitCollector
 from whoosh.index import Index
 from whoosh.qparser import MultifieldParser, QueryParser
@@ -54,16 +54,6 @@ MAX_EXPANDING_TERMS = 3
 MIN_WILDCARD_PREFIX = 2
 MAX_EXPANSIONS = 2000
 MAX_FUZZY_DISTANCE = 2
-
-
-class MarkFormatter(highlight.HtmlFormatter):
-    """Highlights matched words as plain <mark> elements; all paper text stays HTML-escaped."""
-
-    def format_token(self, text: str, token: Any, replace: bool = False) -> str:
-        return "<mark>" + highlight.htmlescape(highlight.get_text(text, token, replace)) + "</mark>"
-
-    def format_fragment(self, fragment: Any, replace: bool = False) -> str:
-        return " ".join(super().format_fragment(fragment, replace).split())
 
 
 class QueryError(ValueError):
@@ -134,11 +124,17 @@ class SearchResults:
 
 
 class SearchIndex:
-    """The index being served: opens the current generation once per thread and follows new ones."""
+    """The index being served: opens the current generation once per thread and follows new ones.
+
+    What is derived from a whole generation (facet columns, display names, coverage figures) is
+    worked out once per generation and shared by every thread: it is read-only.
+    """
 
     def __init__(self, index_dir: Path) -> None:
         self.index_dir = index_dir
         self._local = threading.local()
+        self._lock = threading.Lock()
+        self._derived: tuple[Path | None, dict[str, Any]] | None = None
 
     def searcher(self) -> Searcher:
         """Returns this thread's searcher on the current generation, reopened when a build publishes."""
@@ -151,13 +147,21 @@ class SearchIndex:
             self._local.state = (generation, index.searcher())
         return self._local.state[1]  # type: ignore[no-any-return]
 
-    def columns(self) -> dict[str, list[str]]:
-        """Returns the facet columns of this thread's generation, read once per generation."""
+    def derived(self, name: str, compute: Callable[[Searcher], Any]) -> Any:
+        """Returns a value computed once per generation from this thread's searcher and shared."""
         searcher = self.searcher()
-        cached = getattr(self._local, "columns", None)
-        if cached is None or cached[0] is not searcher:
-            self._local.columns = (searcher, read_columns(searcher))
-        return self._local.columns[1]  # type: ignore[no-any-return]
+        generation = self._local.state[0]
+        with self._lock:
+            if self._derived is None or self._derived[0] != generation:
+                self._derived = (generation, {})
+            values = self._derived[1]
+            if name not in values:
+                values[name] = compute(searcher)
+            return values[name]
+
+    def columns(self) -> dict[str, list[Any]]:
+        """Returns the facet columns of the current generation."""
+        return self.derived("columns", read_columns)  # type: ignore[no-any-return]
 
     def search(self, request: SearchRequest) -> SearchResults:
         """Returns the results of a request."""
@@ -209,30 +213,35 @@ class SearchIndex:
         return self.searcher().document(doc_id=relpath) is not None
 
     def display_names(self) -> dict[str, dict[str, str]]:
-        """Returns slug -> display name for councils and committees, worked out once per generation."""
-        generation = current_generation(self.index_dir)
-        cached = getattr(self, "_names", None)
-        if cached is None or cached[0] != generation:
-            names: dict[str, dict[str, str]] = {"council": {}, "committee": {}}
-            for stored in self.searcher().all_stored_fields():
-                names["council"].setdefault(stored["council"], stored.get("council_name", ""))
-                names["committee"].setdefault(stored["committee"], stored.get("committee_name", ""))
-            self._names = (generation, names)
-        return self._names[1]
+        """Returns slug -> display name for councils and committees."""
+        return self.derived("names", read_display_names)  # type: ignore[no-any-return]
 
     def stats(self) -> dict[str, Any]:
         """Returns the item count, councils and date span of the index, for empty states and the home page."""
-        searcher = self.searcher()
-        everything = timed_search(searcher, Every(), limit=None, scored=False)
-        _, facets = count_facets([(0.0, d) for _, d in everything.top_n], self.columns())
-        years = sorted(y for y in facets["year"] if y != "undated")
-        return {
-            "items": searcher.doc_count(),
-            "councils": len(facets["council"]),
-            "first_year": years[0] if years else None,
-            "last_year": years[-1] if years else None,
-            "facets": facets,
-        }
+        columns = self.columns()
+        return self.derived("stats", lambda searcher: coverage(searcher, columns))  # type: ignore[no-any-return]
+
+
+def read_display_names(searcher: Searcher) -> dict[str, dict[str, str]]:
+    """Returns slug -> display name for councils and committees, from the stored fields."""
+    names: dict[str, dict[str, str]] = {"council": {}, "committee": {}}
+    for stored in searcher.all_stored_fields():
+        names["council"].setdefault(stored["council"], stored.get("council_name", ""))
+        names["committee"].setdefault(stored["committee"], stored.get("committee_name", ""))
+    return names
+
+
+def coverage(searcher: Searcher, columns: dict[str, list[Any]]) -> dict[str, Any]:
+    """Returns what the index covers: items, councils, first and last year, and every facet's counts."""
+    _, facets = count_facets([(0.0, docnum) for docnum in searcher.reader().all_doc_ids()], columns)
+    years = sorted(y for y in facets["year"] if y != "undated")
+    return {
+        "items": searcher.doc_count(),
+        "councils": len(facets["council"]),
+        "first_year": years[0] if years else None,
+        "last_year": years[-1] if years else None,
+        "facets": facets,
+    }
 
 
 def parse_words(searcher: Searcher, text: str, fields: dict[str, float] = SEARCH_FIELDS) -> Query:
