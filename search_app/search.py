@@ -8,22 +8,29 @@ from __future__ import annotations
 import json
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from datetime import date, datetime, time
+from datetime import date, datetime
 from itertools import islice
 from pathlib import Path
+from pickle import loads  # noqa: S403 - Whoosh's own posting format, from our own index
 from typing import Any
 
+import numpy as np
+from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3LeafMatcher, _lenfield
 from whoosh.collectors import TimeLimit, TimeLimitCollector
+from whoosh.formats import Positions
 from whoosh.index import Index
+from whoosh.matching import FilterMatcher, Matcher
 from whoosh.qparser import MultifieldParser, QueryParser
 from whoosh.query import (
     And,
-    ConstantScoreQuery,
-    DateRange,
+    AndMaybe,
+    AndNot,
     Every,
     FuzzyTerm,
+    Not,
     NullQuery,
     Or,
     Phrase,
@@ -32,17 +39,37 @@ from whoosh.query import (
     Term,
     Wildcard,
 )
+from whoosh.reading import IndexReader
 from whoosh.searching import Results, Searcher
+from whoosh.util.numeric import byte_to_length
 from whoosh.util.times import long_to_datetime
 
 from indexer.schema import FACET_FIELD_NAMES, FACET_FIELDS, SEARCH_FIELDS, STEMMED
 from indexer.store import current_generation, open_index
 from search_app.expansion import Expansion, find_expansions, variant_queries
+from search_app.scoring import (
+    UNDATED,
+    FacetColumn,
+    Matches,
+    Postings,
+    bm25,
+    exclusion,
+    fold_copies,
+    intersection,
+    multi_valued,
+    no_matches,
+    occurrences,
+    phrase_docnums,
+    rank_by_date,
+    rank_by_score,
+    single_valued,
+    term_matches,
+    union,
+)
 from search_app.snippets import make_snippet, query_words, word_pattern
 
 SORTS = ("relevance", "date", "oldest")
 SNIPPET_CHARS = 240
-MAX_FACET_VALUES = 50
 PHRASE_BOOST = 4.0
 # Phrase bonuses and expansions are positional queries, Whoosh's dearest: they look only where it counts.
 BONUS_FIELDS = SEARCH_FIELDS
@@ -54,6 +81,9 @@ MAX_EXPANDING_TERMS = 3
 MIN_WILDCARD_PREFIX = 2
 MAX_EXPANSIONS = 2000
 MAX_FUZZY_DISTANCE = 2
+# Postings kept in memory per generation (docnum and weight, 8 bytes each; about 300 MB).
+MAX_CACHED_POSTINGS = 40_000_000
+LENGTH_OF_BYTE = np.array([byte_to_length(b) for b in range(256)], dtype=np.float64)
 
 
 class QueryError(ValueError):
@@ -159,13 +189,13 @@ class SearchIndex:
                 values[name] = compute(searcher)
             return values[name]
 
-    def columns(self) -> dict[str, list[Any]]:
-        """Returns the facet columns of the current generation."""
-        return self.derived("columns", read_columns)  # type: ignore[no-any-return]
+    def arrays(self) -> ArrayIndex:
+        """Returns the current generation's postings, lengths and item columns as arrays."""
+        return self.derived("arrays", ArrayIndex)  # type: ignore[no-any-return]
 
     def search(self, request: SearchRequest) -> SearchResults:
         """Returns the results of a request."""
-        return run_search(self.searcher(), request, self.columns())
+        return run_search(self.searcher(), request, self.arrays())
 
     def get_item(self, item_id: str) -> dict[str, Any] | None:
         """Returns an item's stored fields with its full body, or None."""
@@ -180,7 +210,7 @@ class SearchIndex:
 
     def compare(self, request: SearchRequest) -> Comparison:
         """Returns the items matching a request counted by council and year (copies of one item once)."""
-        return run_comparison(self.searcher(), request, self.columns())
+        return run_comparison(self.searcher(), request, self.arrays())
 
     def other_sources(self, item_id: str) -> list[dict[str, Any]]:
         """Returns the other papers holding the same agenda item (same council, date and title)."""
@@ -188,8 +218,7 @@ class SearchIndex:
         docnum = searcher.document_number(id=item_id)
         if docnum is None:
             return []
-        key = self.columns()["dup_key"][docnum]
-        return [other_source(searcher.stored_fields(d)) for d in searcher.document_numbers(dup_key=key) if d != docnum]
+        return [other_source(searcher.stored_fields(d)) for d in copies_of(docnum, self.arrays().columns)]
 
     def more_like(self, item_id: str, top: int = 5) -> list[dict[str, Any]]:
         """Returns items whose text is most like this one's, other papers first, copies left out."""
@@ -197,9 +226,9 @@ class SearchIndex:
         docnum = searcher.document_number(id=item_id)
         if docnum is None:
             return []
-        key = self.columns()["dup_key"][docnum]
+        dup_codes = self.arrays().columns.dup_codes
         hits = searcher.more_like(docnum, "body", top=top * 3, numterms=15)
-        similar = [item_fields(h.fields()) for h in hits if self.columns()["dup_key"][h.docnum] != key]
+        similar = [item_fields(h.fields()) for h in hits if dup_codes[h.docnum] != dup_codes[docnum]]
         return similar[:top]
 
     def same_topic_elsewhere(self, topic: str, council: str, top: int = 5) -> list[dict[str, Any]]:
@@ -218,7 +247,7 @@ class SearchIndex:
 
     def stats(self) -> dict[str, Any]:
         """Returns the item count, councils and date span of the index, for empty states and the home page."""
-        columns = self.columns()
+        columns = self.arrays().columns
         return self.derived("stats", lambda searcher: coverage(searcher, columns))  # type: ignore[no-any-return]
 
 
@@ -231,9 +260,10 @@ def read_display_names(searcher: Searcher) -> dict[str, dict[str, str]]:
     return names
 
 
-def coverage(searcher: Searcher, columns: dict[str, list[Any]]) -> dict[str, Any]:
+def coverage(searcher: Searcher, columns: ItemColumns) -> dict[str, Any]:
     """Returns what the index covers: items, councils, first and last year, and every facet's counts."""
-    _, facets = count_facets([(0.0, docnum) for docnum in searcher.reader().all_doc_ids()], columns)
+    shown = fold_copies(np.flatnonzero(columns.live), columns.dup_codes, columns.earlier)
+    facets = count_facets(shown, columns)
     years = sorted(y for y in facets["year"] if y != "undated")
     return {
         "items": searcher.doc_count(),
@@ -323,37 +353,80 @@ def phrase_bonus(text: str) -> Query:
     return Or([Phrase(name, stems, slop=1, boost=boost * PHRASE_BOOST) for name, boost in BONUS_FIELDS.items()])
 
 
-def build_filter(request: SearchRequest) -> Query | None:
-    """Returns the query that restricts results to the chosen facet values and dates."""
-    parts: list[Query] = []
+def filter_mask(request: SearchRequest, columns: ItemColumns) -> np.ndarray:
+    """Returns which items the request's facet values, dates and "decisions only" let through."""
+    mask = columns.live.copy()
     for facet, values in request.filters.items():
         if values:
-            field_name = FACET_FIELD_NAMES[facet]
-            parts.append(Or([Term(field_name, v) for v in values]))
-    if request.date_from or request.date_to:
-        start = datetime.combine(request.date_from, time.min) if request.date_from else None
-        end = datetime.combine(request.date_to, time.max) if request.date_to else None
-        parts.append(DateRange("date", start, end))
+            mask &= columns.facets[facet].mask(values)
+    if request.date_from:
+        mask &= (columns.days >= request.date_from.toordinal()) & (columns.days != UNDATED)
+    if request.date_to:
+        mask &= columns.days <= request.date_to.toordinal()
     if request.decisions_only:
-        parts.append(Term("has_decisions", True))
-    if not parts:
-        return None
-    return parts[0] if len(parts) == 1 else And(parts)
+        mask &= columns.has_decisions
+    return mask
 
 
-COLUMN_FIELDS = ("council", "year", "committee", "doc_type", "topics", "dup_key", "date")
+@dataclass
+class ItemColumns:
+    """Every item's facet values, copy key, date and flags, as arrays indexed by document number."""
+
+    size: int
+    live: np.ndarray
+    """False for items deleted by an incremental build and not yet merged away."""
+    facets: dict[str, FacetColumn]
+    dup_codes: np.ndarray
+    """Copies of one agenda item (the same council, date and title) share a code."""
+    copies: dict[int, list[int]]
+    """Code -> live docnums, for the codes held by more than one live item."""
+    days: np.ndarray
+    """Meeting date as a proleptic Gregorian ordinal; UNDATED when the paper gives none."""
+    earlier: np.ndarray
+    has_decisions: np.ndarray
 
 
-def read_columns(searcher: Searcher) -> dict[str, list[str]]:
-    """Returns each facet field's value for every document, read from Whoosh's column store."""
+def read_columns(searcher: Searcher) -> ItemColumns:
+    """Returns the item columns of a generation, read from Whoosh's column store and boolean fields."""
     reader = searcher.reader()
-    columns: dict[str, list[Any]] = {
-        name: list(reader.column_reader(name, translate=True)) for name in COLUMN_FIELDS if name != "date"
+    size = reader.doc_count_all()
+    facets = {
+        facet: (multi_valued if facet == "topic" else single_valued)(
+            list(reader.column_reader(FACET_FIELD_NAMES[facet], translate=True))
+        )
+        for facet in FACET_FIELDS
     }
+    codes: dict[str, int] = {}
+    dup_keys = reader.column_reader("dup_key", translate=True)
+    dup_codes = np.array([codes.setdefault(key, len(codes)) for key in dup_keys], dtype=np.int64)
+    live = flag_column(searcher, size, None)
+    holders: dict[int, list[int]] = {}
+    for docnum in np.flatnonzero(live).tolist():
+        holders.setdefault(int(dup_codes[docnum]), []).append(docnum)
     # Undated items hold a sentinel that overflows datetime, so dates are translated one by one.
-    columns["date"] = [column_date(raw) for raw in reader.column_reader("date", translate=False)]
-    columns["earlier_minutes"] = [bool(f.get("earlier_minutes")) for f in searcher.all_stored_fields()]
-    return columns
+    dates = (column_date(raw) for raw in reader.column_reader("date", translate=False))
+    days = np.array([when.toordinal() if when else UNDATED for when in dates], dtype=np.int64)
+    return ItemColumns(
+        size=size,
+        live=live,
+        facets=facets,
+        dup_codes=dup_codes,
+        copies={code: docnums for code, docnums in holders.items() if len(docnums) > 1},
+        days=days,
+        earlier=flag_column(searcher, size, "earlier_minutes"),
+        has_decisions=flag_column(searcher, size, "has_decisions"),
+    )
+
+
+def flag_column(searcher: Searcher, size: int, field_name: str | None) -> np.ndarray:
+    """Returns which live items have a boolean field set (every live item when field_name is None)."""
+    if field_name is None:
+        docnums = list(searcher.reader().all_doc_ids())
+    else:
+        docnums = list(searcher.document_numbers(**{field_name: True}))
+    flags = np.zeros(size, dtype=bool)
+    flags[docnums] = True
+    return flags
 
 
 def column_date(raw: int) -> datetime | None:
@@ -364,41 +437,225 @@ def column_date(raw: int) -> datetime | None:
         return None
 
 
-def count_facets(
-    ranked: list[tuple[float, int]], columns: dict[str, list[Any]]
-) -> tuple[int, dict[str, dict[str, int]]]:
-    """Returns the number of matching items and, per facet, value -> count, copies of one item counted once."""
-    dup_keys = columns["dup_key"]
-    seen_keys: set[str] = set()
-    counts: dict[str, dict[str, int]] = {name: {} for name in FACET_FIELDS}
-    facet_columns = [(facet, columns[FACET_FIELD_NAMES[facet]]) for facet in FACET_FIELDS]
-    for _, docnum in ranked:
-        key = dup_keys[docnum]
-        if key in seen_keys:
-            continue  # copies of one item share council, date and title: count the item once
-        seen_keys.add(key)
-        for facet, column in facet_columns:
-            value = column[docnum]
-            if not value:
-                continue
-            bucket = counts[facet]
-            for one in value.split(",") if facet == "topic" else (value,):
-                bucket[one] = bucket.get(one, 0) + 1
-    ordered = {
-        facet: dict(sorted(values.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_FACET_VALUES])
-        for facet, values in counts.items()
-    }
-    return len(seen_keys), ordered
+def count_facets(shown: np.ndarray, columns: ItemColumns) -> dict[str, dict[str, int]]:
+    """Returns, per facet, value -> number of the shown items (one per agenda item) holding it."""
+    return {facet: columns.facets[facet].counts(shown) for facet in FACET_FIELDS}
+
+
+class ArrayIndex:
+    """A generation's postings, field lengths and item columns as arrays, read from Whoosh on first use.
+
+    Read-only once read, so shared by every thread; the least recently used postings are let go
+    when more than MAX_CACHED_POSTINGS are held.
+    """
+
+    def __init__(self, searcher: Searcher) -> None:
+        self.columns = read_columns(searcher)
+        self.size = self.columns.size
+        self._lock = threading.Lock()
+        self._lengths: dict[str, tuple[np.ndarray, float]] = {}
+        self._cache: OrderedDict[tuple[str, str, bytes], tuple[Any, int]] = OrderedDict()
+        self._held = 0
+
+    def field_lengths(self, reader: IndexReader, fieldname: str) -> tuple[np.ndarray, float]:
+        """Returns each item's length in a field, as Whoosh stores it (one byte), and the average."""
+        if fieldname not in self._lengths:
+            lengths = np.ones(self.size)
+            for segment, base in reader.leaf_readers():
+                column = segment._perdoc._cached_reader(_lenfield(fieldname), LENGTHS_COLUMN)  # noqa: SLF001
+                if column is not None:
+                    count = segment.doc_count_all()
+                    lengths[base : base + count] = LENGTH_OF_BYTE[np.fromiter(column, dtype=np.uint8, count=count)]
+            self._lengths[fieldname] = (lengths, reader.field_length(fieldname) / (self.size or 1) or 1)
+        return self._lengths[fieldname]
+
+    def postings(self, reader: IndexReader, fieldname: str, text: bytes) -> Postings:
+        """Returns a term's postings in a field (empty when no item holds it)."""
+        return self._kept(("postings", fieldname, text), lambda: read_postings(reader, fieldname, text))
+
+    def occurrences(self, reader: IndexReader, fieldname: str, text: bytes) -> np.ndarray:
+        """Returns every occurrence of a term in a field as docnum << 32 | position."""
+        return self._kept(("positions", fieldname, text), lambda: read_occurrences(reader, fieldname, text))
+
+    def _kept(self, key: tuple[str, str, bytes], read: Callable[[], Any]) -> Any:
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key][0]
+        value = read()
+        held = value.docnums.size if isinstance(value, Postings) else value.size
+        with self._lock:
+            self._cache[key] = (value, held)
+            self._held += held
+            while self._held > MAX_CACHED_POSTINGS and len(self._cache) > 1:
+                _, (_, size) = self._cache.popitem(last=False)
+                self._held -= size
+        return value
+
+
+def term_matchers(reader: IndexReader, fieldname: str, text: bytes) -> list[tuple[Matcher, int]]:
+    """Returns each segment's matcher for a term with the segment's first docnum; deletions are left in."""
+    found = []
+    for segment, base in reader.leaf_readers():
+        if (fieldname, text) in segment:
+            matcher = segment.postings(fieldname, text)
+            found.append((matcher.child if isinstance(matcher, FilterMatcher) else matcher, base))
+    return found
+
+
+def read_postings(reader: IndexReader, fieldname: str, text: bytes) -> Postings:
+    """Returns a term's docnums and weights, read a block at a time where Whoosh's codec allows."""
+    docnums: list[Any] = []
+    weights: list[Any] = []
+    for matcher, base in term_matchers(reader, fieldname, text):
+        if isinstance(matcher, W3LeafMatcher):
+            while matcher.is_active():
+                matcher._read_ids()  # noqa: SLF001 - a block's ids and weights at once, 50x faster
+                matcher._read_weights()  # noqa: SLF001
+                docnums.append(np.asarray(matcher._ids, dtype=np.int64) + base)  # noqa: SLF001
+                weights.append(np.asarray(matcher._weights, dtype=np.float64))  # noqa: SLF001
+                matcher._next_block()  # noqa: SLF001
+        else:
+            while matcher.is_active():
+                docnums.append(np.array([matcher.id() + base], dtype=np.int64))
+                weights.append(np.array([matcher.weight()], dtype=np.float64))
+                matcher.next()
+    if not docnums:
+        return Postings(np.zeros(0, dtype=np.int64), np.zeros(0))
+    return Postings(np.concatenate(docnums), np.concatenate(weights))
+
+
+def read_occurrences(reader: IndexReader, fieldname: str, text: bytes) -> np.ndarray:
+    """Returns every position of a term in a field, as docnum << 32 | position, sorted."""
+    docnums: list[int] = []
+    positions: list[list[int]] = []
+    for matcher, base in term_matchers(reader, fieldname, text):
+        if isinstance(matcher, W3LeafMatcher) and type(matcher.format) is Positions:
+            while matcher.is_active():
+                matcher._read_ids()  # noqa: SLF001 - a block at a time, as in read_postings
+                matcher._read_values()  # noqa: SLF001
+                docnums.extend(i + base for i in matcher._ids)  # noqa: SLF001
+                positions.extend(position_deltas(value) for value in matcher._values)  # noqa: SLF001
+                matcher._next_block()  # noqa: SLF001
+        else:
+            while matcher.is_active():
+                docnums.append(matcher.id() + base)
+                positions.append(deltas_of(matcher.value_as("positions")))
+                matcher.next()
+    return occurrences(np.array(docnums, dtype=np.int64), positions)
+
+
+def position_deltas(value: bytes) -> list[int]:
+    """Returns the gaps between a posting's positions as Whoosh's Positions format pickles them."""
+    # The format drops pickle's closing "." to save a byte per posting; see formats.Positions.
+    return loads(value[4:] if value.endswith(b".") else value[4:] + b".")  # type: ignore[no-any-return]
+
+
+def deltas_of(positions: list[int]) -> list[int]:
+    """Returns the gaps between ascending positions, the first counted from 0."""
+    return [b - a for a, b in zip([0, *positions], positions, strict=False)]
+
+
+def evaluate(query: Query, searcher: Searcher, arrays: ArrayIndex) -> Matches | None:
+    """Returns the items a query matches with the scores Whoosh would give them, computed as arrays.
+
+    None for a query holding anything but terms, phrases (as typed, no slop), and/or/not and every:
+    wildcards, fuzzy terms and ranges go to Whoosh itself.
+    """
+    size = arrays.size
+    if isinstance(query, Term):
+        return evaluate_term(query, searcher, arrays)
+    if isinstance(query, Phrase):
+        return evaluate_phrase(query, searcher, arrays) if query.slop == 1 else None
+    if isinstance(query, Every) and not query.fieldname:
+        return Matches(arrays.columns.live.copy(), np.ones(size))
+    if isinstance(query, type(NullQuery)):
+        return no_matches(size)
+    if isinstance(query, AndNot | AndMaybe):
+        kept, other = evaluate(query.a, searcher, arrays), evaluate(query.b, searcher, arrays)
+        if kept is None or other is None:
+            return None
+        if isinstance(query, AndNot):
+            return exclusion(kept, other)
+        return Matches(kept.mask, kept.scores + np.where(kept.mask, other.scores, 0.0))
+    if isinstance(query, And | Or) and not getattr(query, "minmatch", 0) and not getattr(query, "scale", None):
+        return evaluate_compound(query, searcher, arrays)
+    return None
+
+
+def evaluate_compound(query: And | Or, searcher: Searcher, arrays: ArrayIndex) -> Matches | None:
+    """Returns the matches of an And or Or: intersection or union, scores summed, Not parts excluded."""
+    wanted = [sub for sub in query.subqueries if not isinstance(sub, Not)]
+    unwanted = [sub.query for sub in query.subqueries if isinstance(sub, Not)]
+    if unwanted and (isinstance(query, Or) or not wanted):
+        return None
+    parts = [evaluate(sub, searcher, arrays) for sub in wanted]
+    excluded = [evaluate(sub, searcher, arrays) for sub in unwanted]
+    if any(part is None for part in parts + excluded):
+        return None
+    combine = intersection if isinstance(query, And) else union
+    found = combine([p for p in parts if p is not None], arrays.size)
+    for other in excluded:
+        assert other is not None
+        found = exclusion(found, other)
+        found.scores[found.mask] += 1.0  # Whoosh scores a Not inside an And as a match of weight 1
+    if query.boost != 1.0 and len(query.subqueries) > 1:  # Whoosh applies a compound's boost only then
+        found.scores *= query.boost
+    return found
+
+
+def evaluate_term(query: Term, searcher: Searcher, arrays: ArrayIndex) -> Matches:
+    """Returns the items holding a term with their BM25F scores times the term's boost."""
+    field = searcher.schema[query.fieldname] if query.fieldname in searcher.schema else None
+    if field is None:
+        return no_matches(arrays.size)
+    try:
+        text = field.to_bytes(query.text)
+    except ValueError:
+        return no_matches(arrays.size)
+    reader = searcher.reader()
+    postings = arrays.postings(reader, query.fieldname, text)
+    if not field.scorable:
+        return term_matches(arrays.size, postings.docnums, postings.weights * query.boost)
+    scores = term_scores(searcher, arrays, query.fieldname, text, postings)
+    return term_matches(arrays.size, postings.docnums, scores * query.boost if query.boost != 1.0 else scores)
+
+
+def term_scores(searcher: Searcher, arrays: ArrayIndex, fieldname: str, text: bytes, postings: Postings) -> np.ndarray:
+    """Returns the BM25F score of each posting of a term, with Whoosh's idf and average length."""
+    lengths, average = arrays.field_lengths(searcher.reader(), fieldname)
+    return bm25(postings, lengths, average, searcher.idf(fieldname, text))
+
+
+def evaluate_phrase(query: Phrase, searcher: Searcher, arrays: ArrayIndex) -> Matches:
+    """Returns the items where the words stand together, scored as Whoosh does: the words' summed BM25F."""
+    field = searcher.schema[query.fieldname] if query.fieldname in searcher.schema else None
+    reader = searcher.reader()
+    if field is None or not query.words:
+        return no_matches(arrays.size)
+    words = [field.to_bytes(word) for word in query.words]
+    if any((query.fieldname, word) not in reader for word in words):
+        return no_matches(arrays.size)
+    docnums = phrase_docnums([arrays.occurrences(reader, query.fieldname, word) for word in words])
+    scores = np.zeros(docnums.size)
+    for word in words:
+        postings = arrays.postings(reader, query.fieldname, word)
+        every = np.zeros(arrays.size)
+        every[postings.docnums] = term_scores(searcher, arrays, query.fieldname, word, postings)
+        scores = scores + every[docnums]
+    return term_matches(arrays.size, docnums, scores * query.boost if query.boost != 1.0 else scores)
+
+
+def whoosh_matches(searcher: Searcher, query: Query, size: int) -> Matches:
+    """Returns a query's matches as Whoosh's own matchers score them (wildcards, fuzzy terms, ranges)."""
+    results = timed_search(searcher, query, limit=None)
+    docnums = np.array([docnum for _, docnum in results.top_n], dtype=np.int64)
+    scores = np.array([float(score or 0.0) for score, _ in results.top_n])
+    return term_matches(size, docnums, scores)
 
 
 def timed_search(searcher: Searcher, query: Query, **kwargs: Any) -> Results:
     """Runs a search that gives up after SEARCH_SECONDS, raising QueryError rather than hanging a worker."""
-    # The time-limit wrapper feeds documents straight to the inner collector, skipping its filter,
-    # so the filter is joined to the query instead, with a constant score that leaves the ranking as
-    # it was. (Require trips an assertion in Whoosh's quality skipping under AndMaybe.)
-    filter_query = kwargs.pop("filter", None)
-    if filter_query is not None:
-        query = And([query, ConstantScoreQuery(filter_query, 1.0)])
     # use_alarm=False: SIGALRM only works in the main thread, and the server searches in worker threads.
     collector = TimeLimitCollector(searcher.collector(**kwargs), timelimit=SEARCH_SECONDS, use_alarm=False)
     try:
@@ -427,112 +684,111 @@ def check_expansion(searcher: Searcher, query: Query) -> None:
             raise QueryError(f"{node.text!r} matches more than {MAX_EXPANSIONS} different words; add letters")
 
 
-def run_search(
-    searcher: Searcher, request: SearchRequest, columns: dict[str, list[Any]] | None = None
-) -> SearchResults:
-    """Returns a page of results with facet counts for a request, copies of one item folded into one.
-
-    One pass: every matching item is scored (or sorted by date) once; the facet counts, the total and
-    the page all come from that ranked list.
-    """
-    columns = columns or read_columns(searcher)
+def find_matches(
+    searcher: Searcher, request: SearchRequest, arrays: ArrayIndex
+) -> tuple[Matches, list[Expansion], Query]:
+    """Returns every item matching a request (its words and its filters) with scores, and the expansions used."""
     expansions = find_expansions(request.q) if request.expand else []
     query = build_query(searcher, request.q, expansions)
     check_expansion(searcher, query)
-    sort_args: dict[str, Any] = {}
+    found = evaluate(query, searcher, arrays) or whoosh_matches(searcher, query, arrays.size)
+    found.mask &= filter_mask(request, arrays.columns)
+    return found, expansions, query
+
+
+def run_search(searcher: Searcher, request: SearchRequest, arrays: ArrayIndex | None = None) -> SearchResults:
+    """Returns a page of results with facet counts for a request, copies of one item folded into one.
+
+    Every matching item is scored (or dated) at once as arrays; the facet counts, the total and the
+    page all come from that one ranked list.
+    """
+    arrays = arrays or ArrayIndex(searcher)
+    columns = arrays.columns
+    found, expansions, _ = find_matches(searcher, request, arrays)
     if request.sort in ("date", "oldest"):
-        sort_args = {"sortedby": "date", "reverse": request.sort == "date"}
-    results = timed_search(searcher, query, filter=build_filter(request), limit=None, **sort_args)
-    ranked = [(float(score or 0.0), docnum) for score, docnum in results.top_n]
-    total, facets = count_facets(ranked, columns)
-    groups = ranked_groups(ranked, columns)
+        ranked = rank_by_date(found.mask, columns.days, newest_first=request.sort == "date")
+    else:
+        ranked = rank_by_score(found.mask, found.scores)
+    shown = fold_copies(ranked, columns.dup_codes, columns.earlier)
     start = (request.page - 1) * request.per_page
     pattern = word_pattern(query_words([request.q, *(v for e in expansions for v in e.added)]))
-    page = groups[start : start + request.per_page]
     scale = TYPED_WORDS_WEIGHT if expansions else 1.0  # report relevance on the usual BM25 scale
-    hits = [make_hit(searcher, score / scale, docnum, columns, pattern) for score, docnum in page]
+    hits = [
+        make_hit(searcher, float(found.scores[docnum]) / scale, int(docnum), columns, pattern)
+        for docnum in shown[start : start + request.per_page]
+    ]
+    total = int(shown.size)
     suggestion = suggest(searcher, request.q) if request.q.strip() and total < 3 else None
     return SearchResults(
-        request=request, total=total, hits=hits, facets=facets, suggestion=suggestion, expansions=expansions
+        request=request,
+        total=total,
+        hits=hits,
+        facets=count_facets(shown, columns),
+        suggestion=suggestion,
+        expansions=expansions,
     )
 
 
-def run_comparison(searcher: Searcher, request: SearchRequest, columns: dict[str, list[str]]) -> Comparison:
+def run_comparison(searcher: Searcher, request: SearchRequest, arrays: ArrayIndex) -> Comparison:
     """Returns a council-by-year grid of a request's matching items with first, latest and latest decision."""
-    expansions = find_expansions(request.q) if request.expand else []
-    query = build_query(searcher, request.q, expansions)
-    check_expansion(searcher, query)
-    results = timed_search(searcher, query, filter=build_filter(request), limit=None, scored=False)
-    cells: dict[str, dict[str, set[str]]] = {}
-    dated: dict[str, list[tuple[str, int]]] = {}
-    any_item: dict[str, int] = {}
-    for _, docnum in results.top_n:
-        council, year, key = columns["council"][docnum], columns["year"][docnum], columns["dup_key"][docnum]
-        any_item.setdefault(council, docnum)
-        cells.setdefault(council, {}).setdefault(year, set()).add(key)
-        when = columns["date"][docnum]
-        if isinstance(when, datetime):
-            dated.setdefault(council, []).append((when.date().isoformat(), docnum))
-    names = {}
+    columns = arrays.columns
+    found, _, _ = find_matches(searcher, request, arrays)
+    matching = np.flatnonzero(found.mask)
+    councils, years = columns.facets["council"], columns.facets["year"]
+    council_codes, year_codes = councils.item_codes(), years.item_codes()
     rows = []
-    for council, by_year in cells.items():
-        mentions = sorted(dated.get(council, []))
-        decision = latest_decision(searcher, mentions)
-        names[council] = searcher.stored_fields(any_item[council]).get("council_name") or council
+    for council_code in np.unique(council_codes[matching]):
+        if council_code < 0:
+            continue
+        mine = matching[council_codes[matching] == council_code]
+        keys_by_year: dict[str, set[int]] = {}
+        for docnum in mine:
+            year = years.values[year_codes[docnum]] if year_codes[docnum] >= 0 else "undated"
+            keys_by_year.setdefault(year, set()).add(int(columns.dup_codes[docnum]))
+        dated = mine[columns.days[mine] != UNDATED]
+        days = columns.days[dated]
+        stored = searcher.stored_fields(int(mine[0]))
         rows.append(
             CouncilRow(
-                council=council,
-                council_name=names[council],
-                counts={year: len(keys) for year, keys in by_year.items()},
-                total=len(set().union(*by_year.values())),
-                first=mentions[0][0] if mentions else None,
-                latest=mentions[-1][0] if mentions else None,
-                latest_decision=decision,
+                council=councils.values[council_code],
+                council_name=stored.get("council_name") or councils.values[council_code],
+                counts={year: len(keys) for year, keys in keys_by_year.items()},
+                total=len(np.unique(columns.dup_codes[mine])),
+                first=date.fromordinal(int(days.min())).isoformat() if dated.size else None,
+                latest=date.fromordinal(int(days.max())).isoformat() if dated.size else None,
+                latest_decision=latest_decision(searcher, dated[columns.has_decisions[dated]], columns),
             )
         )
     rows.sort(key=lambda r: (-r.total, r.council_name))
-    years = sorted({y for row in rows for y in row.counts}, key=lambda y: (y == "undated", y))
-    return Comparison(request=request, years=years, rows=rows, total=sum(r.total for r in rows))
+    years_shown = sorted({y for row in rows for y in row.counts}, key=lambda y: (y == "undated", y))
+    return Comparison(request=request, years=years_shown, rows=rows, total=sum(r.total for r in rows))
 
 
-def latest_decision(searcher: Searcher, mentions: list[tuple[str, int]]) -> dict[str, Any] | None:
-    """Returns the newest item among mentions that records a decision, with its first decision."""
-    for day, docnum in reversed(mentions):
-        stored = searcher.stored_fields(docnum)
-        if stored.get("decisions"):
-            return {
-                "id": stored["id"],
-                "date": day,
-                "item_title": stored["item_title"],
-                "decision": stored["decisions"].split("\n")[0],
-            }
-    return None
+def latest_decision(searcher: Searcher, decided: np.ndarray, columns: ItemColumns) -> dict[str, Any] | None:
+    """Returns the newest of the dated items that record a decision, with its first decision."""
+    if not decided.size:
+        return None
+    newest = int(decided[np.lexsort((decided, columns.days[decided]))[-1]])
+    stored = searcher.stored_fields(newest)
+    return {
+        "id": stored["id"],
+        "date": date.fromordinal(int(columns.days[newest])).isoformat(),
+        "item_title": stored["item_title"],
+        "decision": stored.get("decisions", "").split("\n")[0],
+    }
 
 
-def ranked_groups(ranked: list[tuple[float, int]], columns: dict[str, list[Any]]) -> list[tuple[float, int]]:
-    """Returns one (score, docnum) per item in rank order.
-
-    Of an item's copies the best-ranked dated original is kept, not its copy in a later pack.
-    """
-    chosen: dict[str, tuple[float, int]] = {}
-    earlier = columns["earlier_minutes"]
-    for score, docnum in ranked:
-        key = columns["dup_key"][docnum]
-        if key not in chosen or (earlier[chosen[key][1]] and not earlier[docnum]):
-            chosen[key] = (score, docnum)
-    return list(chosen.values())
+def copies_of(docnum: int, columns: ItemColumns) -> list[int]:
+    """Returns the other live items that are copies of this one (the same item in other papers)."""
+    return [other for other in columns.copies.get(int(columns.dup_codes[docnum]), []) if other != docnum]
 
 
 def make_hit(
-    searcher: Searcher, score: float, docnum: int, columns: dict[str, list[Any]], pattern: re.Pattern[str] | None
+    searcher: Searcher, score: float, docnum: int, columns: ItemColumns, pattern: re.Pattern[str] | None
 ) -> SearchHit:
     """Returns a SearchHit with a snippet where the query's words cluster and the item's other sources."""
     fields = item_fields(searcher.stored_fields(docnum))
-    others = [
-        other_source(searcher.stored_fields(other))
-        for other in searcher.document_numbers(dup_key=columns["dup_key"][docnum])
-        if other != docnum
-    ]
+    others = [other_source(searcher.stored_fields(other)) for other in copies_of(docnum, columns)]
     snippet = make_snippet(fields["body"] or "\n".join(fields["decisions"]), pattern)
     fields.pop("body")
     fields.pop("provenance")

@@ -1,0 +1,113 @@
+"""The array evaluation of queries against Whoosh's own matchers, on the whole corpus: same items, same scores."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from indexer.build import build_index
+from indexer.store import open_index
+from search_app.expansion import find_expansions
+from search_app.scoring import fold_copies, phrase_docnums, rank_by_date, rank_by_score
+from search_app.search import ArrayIndex, SearchIndex, SearchRequest, build_query, evaluate, filter_mask
+
+QUERIES = [
+    "fostering",
+    "care leavers",
+    "Staying Put",
+    "EET",
+    "NEET care leavers",
+    "UASC",
+    '"corporate parenting"',
+    '"pathway plan" Kent',
+    "virtual school annual report",
+    "not in education employment training",
+    "care NOT fostering",
+    "fostering OR adoption",
+    "title:budget council tax",
+    "(care leavers)^2 housing",
+    "the",
+    "zzzxqv",
+    "",
+]
+
+
+@pytest.mark.parametrize("text", QUERIES)
+def test_array_scores_are_whooshs(full_index: Path, text: str) -> None:
+    with open_index(full_index).searcher() as searcher:
+        arrays = ArrayIndex(searcher)
+        query = build_query(searcher, text, find_expansions(text))
+        found = evaluate(query, searcher, arrays)
+        assert found is not None, "plain words, phrases and boolean operators are evaluated as arrays"
+        expected = {hit.docnum: hit.score for hit in searcher.search(query, limit=None)}
+        got = {int(d): float(found.scores[d]) for d in np.flatnonzero(found.mask & arrays.columns.live)}
+        assert got.keys() == expected.keys()
+        for docnum, score in expected.items():
+            assert got[docnum] == pytest.approx(score, rel=1e-9), docnum
+
+
+def test_wildcards_are_left_to_whoosh(full_index: Path) -> None:
+    index = SearchIndex(full_index)
+    with open_index(full_index).searcher() as searcher:
+        for text in ("foster*", "leav?rs"):
+            query = build_query(searcher, text)
+            assert evaluate(query, searcher, index.arrays()) is None
+            assert index.search(SearchRequest(q=text)).total > 0
+
+
+def test_filters_keep_only_chosen_values_and_dates(full_index: Path) -> None:
+    index = SearchIndex(full_index)
+    columns = index.arrays().columns
+    request = SearchRequest(filters={"council": ["kent", "croydon"], "topic": ["care-leavers"]})
+    mask = filter_mask(request, columns)
+    assert mask.any()
+    councils = columns.facets["council"]
+    held = {councils.values[c] for c in councils.item_codes()[mask]}
+    assert held == {"kent", "croydon"}
+    topics = columns.facets["topic"]
+    assert topics.matrix is not None and topics.matrix[mask, topics.values.index("care-leavers")].all()
+
+
+def test_phrase_needs_the_words_in_order_and_adjacent() -> None:
+    def at(*pairs: tuple[int, int]) -> np.ndarray:
+        return np.array(sorted((d << 32) | p for d, p in pairs), dtype=np.int64)
+
+    care = at((1, 4), (2, 7), (3, 1))
+    leavers = at((1, 5), (2, 9), (3, 0))
+    assert phrase_docnums([care, leavers]).tolist() == [1]
+
+
+def test_ranking_orders_and_folding_keeps_originals() -> None:
+    mask = np.array([True, True, True, True, False])
+    scores = np.array([1.0, 3.0, 3.0, 2.0, 9.0])
+    ranked = rank_by_score(mask, scores)
+    assert ranked.tolist() == [1, 2, 3, 0]
+    # Items 1 and 3 are copies; 1 is an earlier meeting's minutes reprinted, so 3 stands for both, at 1's rank.
+    dup = np.array([0, 1, 2, 1, 4])
+    earlier = np.array([False, True, False, False, False])
+    assert fold_copies(ranked, dup, earlier).tolist() == [3, 2, 0]
+    undated = np.iinfo(np.int64).max
+    days = np.array([5, undated, 7, 6, 1])
+    assert rank_by_date(mask, days, newest_first=True).tolist() == [2, 3, 0, 1]
+    assert rank_by_date(mask, days, newest_first=False).tolist() == [0, 3, 2, 1]
+
+
+def test_items_replaced_by_an_incremental_build_are_not_found(tmp_path: Path, corpus_subset: Path) -> None:
+    corpus = tmp_path / "corpus"
+    shutil.copytree(corpus_subset, corpus)
+    build_index(corpus, tmp_path / "index")
+    paper = next(corpus.rglob("*staying-put*.txt"))
+    paper.write_text(paper.read_text(encoding="utf-8") + "\nA zanzibarian addendum.\n", encoding="utf-8")
+    build_index(corpus, tmp_path / "index")
+    index = SearchIndex(tmp_path / "index")
+    with open_index(tmp_path / "index").searcher() as searcher:
+        assert searcher.reader().has_deletions(), "the old items are deleted, not yet merged away"
+        live = searcher.doc_count()
+    assert index.search(SearchRequest(q="zanzibarian")).total == 1
+    assert index.search(SearchRequest(q="")).total <= live
+    assert index.search(SearchRequest(q="staying put")).total == len(
+        {h.id for h in index.search(SearchRequest(q="staying put", per_page=100)).hits}
+    )
