@@ -1,6 +1,6 @@
 """Load test on loopback: many clients search the production server while full re-indexes run.
 
-Starts `cpsearch serve` (waitress) on 127.0.0.1, works out every query's answer single-threaded,
+Starts `cpsearch serve` (gunicorn) on 127.0.0.1, works out every query's answer single-threaded,
 then runs N client threads for a bounded time while `cpsearch index --full` rebuilds the same index
 in a loop. Prints throughput, p50/p95/p99 latency, errors and wrong answers (responses that differ
 from the single-threaded ones). Exits non-zero if there was any error or wrong answer.
@@ -121,7 +121,7 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, default=ROOT / "corpus")
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=60)
-    parser.add_argument("--threads", type=int, default=8, help="waitress worker threads")
+    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker process")
     parser.add_argument("--no-reindex", action="store_true")
     args = parser.parse_args()
 
@@ -175,7 +175,7 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
     latencies = [x * 1000 for x in stats["latencies"]]
-    print(f"clients: {args.clients}, waitress threads: {args.threads}, duration: {elapsed:.0f} s")
+    print(f"clients: {args.clients}, threads per worker: {args.threads}, duration: {elapsed:.0f} s")
     print(f"full re-indexes completed during the run: {len(runs)} ({', '.join(f'{r:.0f} s' for r in runs)})")
     print(f"requests: {len(latencies)}, throughput: {len(latencies) / elapsed:.1f} req/s")
     if latencies:

@@ -60,19 +60,21 @@ def index(corpus: Path, index_dir: Path, max_mb: int, workers: int | None, full:
 @click.option("--corpus", type=click.Path(path_type=Path), default=DEFAULT_CORPUS, show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8000, show_default=True)
-@click.option("--threads", type=int, default=8, show_default=True)
-def serve(index_dir: Path, corpus: Path, host: str, port: int, threads: int) -> None:
-    """Serve the search pages and JSON API with the waitress WSGI server.
+@click.option("--workers", type=int, default=None, help="worker processes  [default: one per core]")
+@click.option("--threads", type=int, default=4, show_default=True, help="threads per worker process")
+def serve(index_dir: Path, corpus: Path, host: str, port: int, workers: int | None, threads: int) -> None:
+    """Serve the search pages and JSON API with the gunicorn WSGI server.
 
     Example: cpsearch serve --port 8000, then open http://127.0.0.1:8000/
     """
-    from waitress import serve as waitress_serve
+    from search_app.server import default_workers
+    from search_app.server import serve as run_server
 
     if current_generation(index_dir) is None:
         raise click.ClickException(f"no index in {index_dir}: run `cpsearch index --index {index_dir}` first")
-    app = create_app({"INDEX_DIR": str(index_dir.resolve()), "CORPUS_DIR": str(corpus.resolve())})
+    config = {"INDEX_DIR": str(index_dir.resolve()), "CORPUS_DIR": str(corpus.resolve())}
     click.echo(f"Serving Council Papers Search on http://{host}:{port}/ (Ctrl+C stops)")
-    waitress_serve(app, host=host, port=port, threads=threads, ident="cpsearch")
+    run_server(lambda: create_app(config), host, port, workers or default_workers(), threads)
 
 
 @main.command()

@@ -1,4 +1,4 @@
-"""app = create_app(), for a WSGI server: waitress-serve search_app.wsgi:app."""
+"""app = create_app(), for a WSGI server: gunicorn search_app.wsgi:app."""
 
 from search_app import create_app
 

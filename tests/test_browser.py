@@ -28,16 +28,17 @@ CHROMIUM_ARGS = [
 
 @pytest.fixture(scope="module")
 def base_url(index_dir: Path, corpus_subset: Path) -> Iterator[str]:
-    from waitress import create_server
+    from werkzeug.serving import make_server
 
     from search_app import create_app
 
     app: Flask = create_app({"INDEX_DIR": str(index_dir), "CORPUS_DIR": str(corpus_subset)})
-    server = create_server(app, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}"
-    server.close()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
+from urllib.request import urlopen
 
 from click.testing import CliRunner
 from conftest import copy_paper
@@ -45,3 +53,36 @@ def test_full_flag_rebuilds_everything(tmp_path: Path) -> None:
     assert "1 files indexed" in runner.invoke(main, args).output
     assert "0 files indexed (0 items), 1 unchanged" in runner.invoke(main, args).output
     assert "1 files indexed" in runner.invoke(main, [*args, "--full"]).output
+
+
+def test_serve_answers_from_one_worker_process_per_core(index_dir: Path, corpus_subset: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = [sys.executable, "-c", "from search_app.cli import main; main()", "serve", "--index", str(index_dir)]
+    server = subprocess.Popen(
+        [*command, "--corpus", str(corpus_subset), "--port", str(port), "--workers", "2"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        answer = None
+        for _ in range(100):
+            try:
+                with urlopen(f"http://127.0.0.1:{port}/api/search?q=Staying+Put", timeout=5) as response:
+                    answer = json.load(response)
+                break
+            except OSError:
+                time.sleep(0.2)
+        assert answer is not None, "the server never answered"
+        assert any("Staying Put" in d for hit in answer["results"] for d in hit["decisions"])
+        children = Path(f"/proc/{server.pid}/task/{server.pid}/children")
+        for _ in range(50):  # gunicorn starts its workers one after another
+            if len(children.read_text().split()) >= 2:
+                break
+            time.sleep(0.2)
+        assert len(children.read_text().split()) == 2
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)

@@ -1,0 +1,50 @@
+"""The production server: gunicorn, one worker process per core, each with a few threads.
+
+Searches are Python and numpy work; threads of one process take turns on the interpreter lock,
+so a second process is what lets a 2-core machine answer two searches at once.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask
+from gunicorn.app.base import BaseApplication
+
+
+class SearchServer(BaseApplication):  # type: ignore[misc]
+    """Gunicorn run from Python: each worker builds its own app after the fork (no shared index handles)."""
+
+    def __init__(self, make_app: Callable[[], Flask], options: dict[str, Any]) -> None:
+        self.make_app = make_app
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Flask:
+        return self.make_app()
+
+
+def serve(make_app: Callable[[], Flask], host: str, port: int, workers: int, threads: int) -> None:
+    """Serves the app until interrupted."""
+    options = {
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        "threads": threads,
+        "worker_class": "gthread",
+        "timeout": 60,
+        "graceful_timeout": 10,
+        "accesslog": None,
+        "proc_name": "cpsearch",
+    }
+    SearchServer(make_app, options).run()
+
+
+def default_workers() -> int:
+    """Returns one worker per core this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
