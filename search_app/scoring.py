@@ -27,6 +27,14 @@ class Postings:
     weights: np.ndarray
 
 
+@dataclass(frozen=True)
+class ScoredPostings:
+    """One term of one field: the items holding it (ascending) and the score each gets for it."""
+
+    docnums: np.ndarray
+    scores: np.ndarray
+
+
 @dataclass
 class Matches:
     """The items a query matches (mask) and their scores (0 where they do not match)."""
@@ -109,16 +117,23 @@ def union(parts: list[Matches], size: int) -> Matches:
     """Returns items matching any part, scored by the sum of the parts they match."""
     if not parts:
         return no_matches(size)
-    mask = np.logical_or.reduce([p.mask for p in parts])
-    return Matches(mask, np.sum([p.scores for p in parts], axis=0))
+    found = Matches(parts[0].mask.copy(), parts[0].scores.copy())
+    for part in parts[1:]:
+        found.mask |= part.mask
+        found.scores += part.scores
+    return found
 
 
 def intersection(parts: list[Matches], size: int) -> Matches:
     """Returns items matching every part, scored by the sum of their scores."""
     if not parts:
         return no_matches(size)
-    mask = np.logical_and.reduce([p.mask for p in parts])
-    return Matches(mask, np.where(mask, np.sum([p.scores for p in parts], axis=0), 0.0))
+    found = Matches(parts[0].mask.copy(), parts[0].scores.copy())
+    for part in parts[1:]:
+        found.mask &= part.mask
+        found.scores += part.scores
+    found.scores[~found.mask] = 0.0
+    return found
 
 
 def exclusion(kept: Matches, excluded: Matches) -> Matches:
@@ -141,9 +156,12 @@ def occurrences(docnums: np.ndarray, deltas: list[list[int]]) -> np.ndarray:
     return np.sort((np.repeat(docnums, counts) << POSITION_BITS) | (running - before))
 
 
-def phrase_docnums(words: list[np.ndarray]) -> np.ndarray:
-    """Returns the items where the words (their occurrences) stand one after another, in order."""
-    current = words[0]
+def phrase_docnums(words: list[np.ndarray], holders: np.ndarray) -> np.ndarray:
+    """Returns the items where the words (their occurrences) stand one after another, in order.
+
+    Only items in holders (those holding every word) are looked at.
+    """
+    current = words[0][holders[words[0] >> POSITION_BITS]]
     for following in words[1:]:
         if not current.size or not following.size:
             return np.zeros(0, dtype=np.int64)

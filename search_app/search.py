@@ -52,6 +52,7 @@ from search_app.scoring import (
     FacetColumn,
     Matches,
     Postings,
+    ScoredPostings,
     bm25,
     exclusion,
     fold_copies,
@@ -469,9 +470,19 @@ class ArrayIndex:
             self._lengths[fieldname] = (lengths, reader.field_length(fieldname) / (self.size or 1) or 1)
         return self._lengths[fieldname]
 
-    def postings(self, reader: IndexReader, fieldname: str, text: bytes) -> Postings:
-        """Returns a term's postings in a field (empty when no item holds it)."""
-        return self._kept(("postings", fieldname, text), lambda: read_postings(reader, fieldname, text))
+    def scored_postings(self, searcher: Searcher, fieldname: str, text: bytes) -> ScoredPostings:
+        """Returns the items holding a term in a field with their BM25F scores for it (weights where the
+        field is not scored), as Whoosh's scorer gives them: its idf and stored field lengths."""
+
+        def read() -> ScoredPostings:
+            reader = searcher.reader()
+            postings = read_postings(reader, fieldname, text)
+            if not searcher.schema[fieldname].scorable:
+                return ScoredPostings(postings.docnums, postings.weights)
+            lengths, average = self.field_lengths(reader, fieldname)
+            return ScoredPostings(postings.docnums, bm25(postings, lengths, average, searcher.idf(fieldname, text)))
+
+        return self._kept(("postings", fieldname, text), read)
 
     def occurrences(self, reader: IndexReader, fieldname: str, text: bytes) -> np.ndarray:
         """Returns every occurrence of a term in a field as docnum << 32 | position."""
@@ -483,7 +494,7 @@ class ArrayIndex:
                 self._cache.move_to_end(key)
                 return self._cache[key][0]
         value = read()
-        held = value.docnums.size if isinstance(value, Postings) else value.size
+        held = value.docnums.size if isinstance(value, ScoredPostings) else value.size
         with self._lock:
             self._cache[key] = (value, held)
             self._held += held
@@ -613,18 +624,9 @@ def evaluate_term(query: Term, searcher: Searcher, arrays: ArrayIndex) -> Matche
         text = field.to_bytes(query.text)
     except ValueError:
         return no_matches(arrays.size)
-    reader = searcher.reader()
-    postings = arrays.postings(reader, query.fieldname, text)
-    if not field.scorable:
-        return term_matches(arrays.size, postings.docnums, postings.weights * query.boost)
-    scores = term_scores(searcher, arrays, query.fieldname, text, postings)
-    return term_matches(arrays.size, postings.docnums, scores * query.boost if query.boost != 1.0 else scores)
-
-
-def term_scores(searcher: Searcher, arrays: ArrayIndex, fieldname: str, text: bytes, postings: Postings) -> np.ndarray:
-    """Returns the BM25F score of each posting of a term, with Whoosh's idf and average length."""
-    lengths, average = arrays.field_lengths(searcher.reader(), fieldname)
-    return bm25(postings, lengths, average, searcher.idf(fieldname, text))
+    postings = arrays.scored_postings(searcher, query.fieldname, text)
+    scores = postings.scores * query.boost if query.boost != 1.0 else postings.scores
+    return term_matches(arrays.size, postings.docnums, scores)
 
 
 def evaluate_phrase(query: Phrase, searcher: Searcher, arrays: ArrayIndex) -> Matches:
@@ -636,14 +638,17 @@ def evaluate_phrase(query: Phrase, searcher: Searcher, arrays: ArrayIndex) -> Ma
     words = [field.to_bytes(word) for word in query.words]
     if any((query.fieldname, word) not in reader for word in words):
         return no_matches(arrays.size)
-    docnums = phrase_docnums([arrays.occurrences(reader, query.fieldname, word) for word in words])
-    scores = np.zeros(docnums.size)
+    scores = np.zeros(arrays.size)
+    holders = np.ones(arrays.size, dtype=bool)
     for word in words:
-        postings = arrays.postings(reader, query.fieldname, word)
-        every = np.zeros(arrays.size)
-        every[postings.docnums] = term_scores(searcher, arrays, query.fieldname, word, postings)
-        scores = scores + every[docnums]
-    return term_matches(arrays.size, docnums, scores * query.boost if query.boost != 1.0 else scores)
+        postings = arrays.scored_postings(searcher, query.fieldname, word)
+        found = term_matches(arrays.size, postings.docnums, postings.scores)
+        scores += found.scores
+        holders &= found.mask
+    if not holders.any():  # no item holds every word: no positions need reading
+        return no_matches(arrays.size)
+    docnums = phrase_docnums([arrays.occurrences(reader, query.fieldname, word) for word in words], holders)
+    return term_matches(arrays.size, docnums, scores[docnums] * query.boost if query.boost != 1.0 else scores[docnums])
 
 
 def whoosh_matches(searcher: Searcher, query: Query, size: int) -> Matches:

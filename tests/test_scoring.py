@@ -77,7 +77,9 @@ def test_phrase_needs_the_words_in_order_and_adjacent() -> None:
 
     care = at((1, 4), (2, 7), (3, 1))
     leavers = at((1, 5), (2, 9), (3, 0))
-    assert phrase_docnums([care, leavers]).tolist() == [1]
+    everyone = np.ones(4, dtype=bool)
+    assert phrase_docnums([care, leavers], everyone).tolist() == [1]
+    assert phrase_docnums([care, leavers], np.array([True, False, True, True])).tolist() == []
 
 
 def test_ranking_orders_and_folding_keeps_originals() -> None:
