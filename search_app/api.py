@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import fields
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request, url_for
@@ -22,7 +22,8 @@ def search_index() -> SearchIndex:
 
 def hit_json(hit: SearchHit) -> dict[str, Any]:
     """Returns one result as the API contract writes it."""
-    data = asdict(hit)
+    # A shallow copy: asdict's deep copy of every list was a fifth of an API request's time.
+    data = {f.name: getattr(hit, f.name) for f in fields(hit)}
     data["url"] = url_for("pages.item", item_id=hit.id)
     data["source_link"] = source_link(hit.source, hit.page, hit.format)
     return data

@@ -194,6 +194,12 @@ class SearchIndex:
         """Returns the current generation's postings, lengths and item columns as arrays."""
         return self.derived("arrays", ArrayIndex)  # type: ignore[no-any-return]
 
+    def warm(self) -> None:
+        """Reads what every search needs (item columns, field lengths) so the first searches need not."""
+        arrays = self.arrays()
+        for fieldname in SEARCH_FIELDS:
+            arrays.field_lengths(self.searcher().reader(), fieldname)
+
     def search(self, request: SearchRequest) -> SearchResults:
         """Returns the results of a request."""
         return run_search(self.searcher(), request, self.arrays())
@@ -488,6 +494,10 @@ class ArrayIndex:
         """Returns every occurrence of a term in a field as docnum << 32 | position."""
         return self._kept(("positions", fieldname, text), lambda: read_occurrences(reader, fieldname, text))
 
+    def phrase(self, fieldname: str, words: list[bytes], find: Callable[[], np.ndarray]) -> np.ndarray:
+        """Returns the items holding a phrase in a field, found once per generation like a term's postings."""
+        return self._kept(("phrase", fieldname, b" ".join(words)), find)
+
     def _kept(self, key: tuple[str, str, bytes], read: Callable[[], Any]) -> Any:
         with self._lock:
             if key in self._cache:
@@ -647,7 +657,11 @@ def evaluate_phrase(query: Phrase, searcher: Searcher, arrays: ArrayIndex) -> Ma
         holders &= found.mask
     if not holders.any():  # no item holds every word: no positions need reading
         return no_matches(arrays.size)
-    docnums = phrase_docnums([arrays.occurrences(reader, query.fieldname, word) for word in words], holders)
+    docnums = arrays.phrase(
+        query.fieldname,
+        words,
+        lambda: phrase_docnums([arrays.occurrences(reader, query.fieldname, word) for word in words], holders),
+    )
     return term_matches(arrays.size, docnums, scores[docnums] * query.boost if query.boost != 1.0 else scores[docnums])
 
 

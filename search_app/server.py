@@ -27,7 +27,11 @@ class SearchServer(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> Flask:
-        return self.make_app()
+        app = self.make_app()
+        # Before the worker takes requests: at 100,000 items the columns take about 2 s to read, and
+        # searches arriving meanwhile would all wait for them.
+        app.extensions["search_index"].warm()
+        return app
 
 
 def serve(make_app: Callable[[], Flask], host: str, port: int, workers: int, threads: int) -> None:
@@ -41,6 +45,7 @@ def serve(make_app: Callable[[], Flask], host: str, port: int, workers: int, thr
         "graceful_timeout": 10,
         "accesslog": None,
         "proc_name": "cpsearch",
+        "control_socket_disable": True,  # no runtime control needed, and it would write to $HOME
     }
     SearchServer(make_app, options).run()
 

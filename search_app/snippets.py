@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections import deque
 
 from indexer.schema import STEMMED
 
@@ -42,38 +43,44 @@ def word_pattern(stems: list[str]) -> re.Pattern[str] | None:
 
 def make_snippet(text: str, pattern: re.Pattern[str] | None) -> str:
     """Returns about SNIPPET_CHARS of text around the densest cluster of matches, escaped, matches in <mark>."""
-    flat = " ".join(text[:MAX_SCAN_CHARS].split())
-    if pattern is None:
-        return html.escape(flat[:SNIPPET_CHARS])
-    matches = []
-    for match in pattern.finditer(flat):
-        matches.append((match.start(), match.end(), match.group(0).lower()[:STEM_CHARS]))
-        if len(matches) >= MAX_MATCHES:
-            break
-    if not matches:
-        return html.escape(flat[:SNIPPET_CHARS])
-    start = max(0, matches[densest_window(matches)][0] - 60)
-    start = flat.rfind(" ", 0, start) + 1 if start else 0
-    window = flat[start : start + SNIPPET_CHARS]
-    if len(flat) > start + SNIPPET_CHARS and " " in window:
+    scan = text[:MAX_SCAN_CHARS]
+    first = densest_window_start(scan, pattern) if pattern else None
+    start = max(0, first - 60) if first else 0
+    if start:  # begin at a word
+        start = max(scan.rfind(space, 0, start) for space in " \n\t\r") + 1
+    end = start + SNIPPET_CHARS * 3  # room for runs of spaces and newlines, flattened below
+    piece = " ".join(scan[start:end].split())
+    window = piece[:SNIPPET_CHARS]
+    more = len(piece) > len(window) or bool(text[end:].strip())
+    if more and " " in window:
         window = window[: window.rfind(" ")]
-    marked = pattern.sub(lambda m: "\0" + m.group(0) + "\1", window)
-    escaped = html.escape(marked).replace("\0", "<mark>").replace("\1", "</mark>")
-    return ("… " if start else "") + escaped + (" …" if start + len(window) < len(flat) else "")
+    if pattern is not None:
+        window = pattern.sub(lambda m: "\0" + m.group(0) + "\1", window)
+    escaped = html.escape(window).replace("\0", "<mark>").replace("\1", "</mark>")
+    return ("… " if start else "") + escaped + (" …" if more else "")
 
 
-def densest_window(matches: list[tuple[int, int, str]]) -> int:
-    """Returns the index of the match opening the window of SNIPPET_CHARS with the most distinct words."""
+def densest_window_start(text: str, pattern: re.Pattern[str]) -> int | None:
+    """Returns where the first window of SNIPPET_CHARS holding the most distinct query words begins.
+
+    Reading stops at the first window holding every word of the query: a long report that names
+    its subject hundreds of times need not be matched to the end (that was most of a search's time).
+    """
+    wanted = pattern.pattern.count("|") + 1
+    window: deque[tuple[int, int, str]] = deque()
     counts: dict[str, int] = {}
-    best, best_distinct, j = 0, 0, 0
-    for i, (first_start, _, _) in enumerate(matches):
-        while j < len(matches) and matches[j][1] - first_start <= SNIPPET_CHARS:
-            counts[matches[j][2]] = counts.get(matches[j][2], 0) + 1
-            j += 1
-        if len(counts) > best_distinct:
-            best, best_distinct = i, len(counts)
-        word = matches[i][2]
-        counts[word] -= 1
-        if not counts[word]:
-            del counts[word]
-    return best
+    best_start, best = None, 0
+    for found, match in enumerate(pattern.finditer(text)):
+        word = match.group(0).lower()[:STEM_CHARS]
+        window.append((match.start(), match.end(), word))
+        counts[word] = counts.get(word, 0) + 1
+        while match.end() - window[0][0] > SNIPPET_CHARS:
+            _, _, gone = window.popleft()
+            counts[gone] -= 1
+            if not counts[gone]:
+                del counts[gone]
+        if len(counts) > best:
+            best_start, best = window[0][0], len(counts)
+        if best >= wanted or found >= MAX_MATCHES:
+            break
+    return best_start
