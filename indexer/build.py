@@ -36,6 +36,7 @@ from indexer.sources import DEFAULT_MAX_BYTES, find_papers, open_source, read_co
 from indexer.store import (
     build_lock,
     current_generation,
+    die_with_parent,
     discard_unpublished,
     next_generation,
     open_writer,
@@ -155,7 +156,7 @@ def write_generation(
 ) -> None:
     """Writes changed files into a new generation and publishes it; a failure leaves the old one serving."""
     generation = next_generation(index_dir, empty=full)
-    writer = open_writer(generation)
+    writer = open_writer(generation, parallel=full)
     try:
         for relpath in report.removed:
             writer.delete_by_term("doc_id", relpath)
@@ -238,7 +239,7 @@ def extract_all(
         yield from zip(sources, (extract_cached(*job) for job in jobs), strict=True)
         return
     # A bounded window of jobs in flight: memory stays flat however large the corpus is.
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with ProcessPoolExecutor(max_workers=workers, initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
         pending: deque[tuple[SourceFile, Future[ExtractedText | IndexerError]]] = deque()
         for source, job in zip(sources, jobs, strict=True):
             pending.append((source, pool.submit(extract_cached, *job)))

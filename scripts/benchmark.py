@@ -95,7 +95,7 @@ def build_whoosh(records: list[dict[str, Any]], index_dir: Path, queue: Any) -> 
     index_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     generation = next_generation(index_dir, empty=True)
-    writer = open_writer(generation)
+    writer = open_writer(generation, parallel=True)  # as the product's build from scratch
     for fields in records:
         writer.add_document(**{k: v for k, v in fields.items() if v is not None})
     writer.commit()

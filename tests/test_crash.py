@@ -60,3 +60,48 @@ def test_killed_runs_leave_the_previous_index_serving(tmp_path: Path) -> None:
     )
     generations = [p.name for p in index_dir.iterdir() if p.name.startswith("gen-")]
     assert len(generations) <= 2
+
+
+def descendants(pid: int) -> set[int]:
+    """Returns the processes started by pid, and theirs."""
+    try:
+        children = {int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
+    except OSError:
+        return set()
+    return children.union(*(descendants(child) for child in children))
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_a_killed_build_from_scratch_leaves_no_process_behind(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    # Text papers give items fast (the writers start at the first hundred items), PDFs keep it busy.
+    papers = [*CORPUS.glob("*/*.txt"), *CORPUS.glob("*/*.html"), *sorted((CORPUS / "kent").glob("*.pdf"))[:40]]
+    for paper in papers:
+        copy_paper(paper.relative_to(CORPUS).as_posix(), corpus)
+    command = [sys.executable, "-c", "from search_app.cli import main; main()", "index", "--full"]
+    run = subprocess.Popen(
+        [*command, "--corpus", str(corpus), "--index", str(tmp_path / "index")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    started: set[int] = set()
+    for _ in range(300):  # until the extraction workers and the writer processes are running
+        started |= descendants(run.pid)
+        if len(started) >= 4 or run.poll() is not None:  # 2 extraction workers, 2 writers
+            break
+        time.sleep(0.1)
+    assert len(started) >= 4, "expected extraction and writer processes"
+    os.kill(run.pid, signal.SIGKILL)
+    run.wait(timeout=30)
+    for _ in range(50):
+        if not any(alive(pid) for pid in started):
+            break
+        time.sleep(0.2)
+    assert not [pid for pid in started if alive(pid)]
