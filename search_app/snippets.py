@@ -14,7 +14,8 @@ from collections import deque
 from indexer.schema import STEMMED
 
 SNIPPET_CHARS = 240
-MAX_MATCHES = 400
+# Enough matches to find where the words cluster; common words match hundreds of times in long reports.
+MAX_MATCHES = 60
 # Snippets come from the first 20,000 characters (about 3,000 words): enough for any item page, and a
 # page of twenty long reports stays cheap (at 60,000 the snippets were half the time of a search).
 MAX_SCAN_CHARS = 20_000
