@@ -92,7 +92,7 @@ SEARCH_FIELDS = {"item_title": 3.0, "decisions": 3.0, "title": 1.5, "body": 1.0,
 def build_schema() -> Schema:
     """Returns the schema of the item index."""
     return Schema(
-        id=ID(stored=True, unique=True),
+        id=ID(stored=True, unique=True, sortable=True),  # sortable: a stable tie-break for ranking
         dup_key=ID(stored=True, sortable=True),
         doc_id=ID(stored=True),
         content_hash=STORED,

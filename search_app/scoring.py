@@ -173,18 +173,18 @@ def phrase_docnums(words: list[np.ndarray], holders: np.ndarray) -> np.ndarray:
     return docnums[np.concatenate(([True], docnums[1:] != docnums[:-1]))] if docnums.size else docnums
 
 
-def rank_by_score(mask: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """Returns the matching docnums by score, highest first; ties in index order (as Whoosh)."""
+def rank_by_score(mask: np.ndarray, scores: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Returns the matching docnums by score, highest first; ties by `order` (each item's stable place)."""
     docnums = np.flatnonzero(mask)
-    return docnums[np.lexsort((docnums, -scores[docnums]))]
+    return docnums[np.lexsort((order[docnums], -scores[docnums]))]
 
 
-def rank_by_date(mask: np.ndarray, days: np.ndarray, newest_first: bool) -> np.ndarray:
-    """Returns the matching docnums by meeting date, undated items last; ties in index order."""
+def rank_by_date(mask: np.ndarray, days: np.ndarray, order: np.ndarray, newest_first: bool) -> np.ndarray:
+    """Returns the matching docnums by meeting date, undated items last; ties by `order`."""
     docnums = np.flatnonzero(mask)
     when = days[docnums]
     key = np.where(when == UNDATED, UNDATED, -when if newest_first else when)
-    return docnums[np.lexsort((docnums, key))]
+    return docnums[np.lexsort((order[docnums], key))]
 
 
 def fold_copies(ranked: np.ndarray, dup_codes: np.ndarray, earlier: np.ndarray) -> np.ndarray:

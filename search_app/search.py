@@ -82,7 +82,8 @@ MAX_EXPANDING_TERMS = 3
 MIN_WILDCARD_PREFIX = 2
 MAX_EXPANSIONS = 2000
 MAX_FUZZY_DISTANCE = 2
-# Postings kept in memory per generation (docnum and weight, 8 bytes each; about 300 MB).
+# Postings and positions kept in memory per generation and worker process: 16 bytes a posting
+# (docnum and score), 8 a position, so at most about 600 MB.
 MAX_CACHED_POSTINGS = 40_000_000
 LENGTH_OF_BYTE = np.array([byte_to_length(b) for b in range(256)], dtype=np.float64)
 
@@ -269,7 +270,9 @@ def read_display_names(searcher: Searcher) -> dict[str, dict[str, str]]:
 
 def coverage(searcher: Searcher, columns: ItemColumns) -> dict[str, Any]:
     """Returns what the index covers: items, councils, first and last year, and every facet's counts."""
-    shown = fold_copies(np.flatnonzero(columns.live), columns.dup_codes, columns.earlier)
+    shown = fold_copies(
+        rank_by_score(columns.live, np.zeros(columns.size), columns.order), columns.dup_codes, columns.earlier
+    )
     facets = count_facets(shown, columns)
     years = sorted(y for y in facets["year"] if y != "undated")
     return {
@@ -389,6 +392,9 @@ class ItemColumns:
     """Code -> live docnums, for the codes held by more than one live item."""
     days: np.ndarray
     """Meeting date as a proleptic Gregorian ordinal; UNDATED when the paper gives none."""
+    order: np.ndarray
+    """Each item's place in item-id order: equal scores and dates rank alike in every build (document
+    numbers differ between builds, as parallel writers take batches in no fixed order)."""
     earlier: np.ndarray
     has_decisions: np.ndarray
 
@@ -413,8 +419,12 @@ def read_columns(searcher: Searcher) -> ItemColumns:
     # Undated items hold a sentinel that overflows datetime, so dates are translated one by one.
     dates = (column_date(raw) for raw in reader.column_reader("date", translate=False))
     days = np.array([when.toordinal() if when else UNDATED for when in dates], dtype=np.int64)
+    ids = np.array(list(reader.column_reader("id", translate=True)) if reader.has_column("id") else range(size))
+    order = np.empty(size, dtype=np.int64)
+    order[np.argsort(ids, kind="stable")] = np.arange(size)
     return ItemColumns(
         size=size,
+        order=order,
         live=live,
         facets=facets,
         dup_codes=dup_codes,
@@ -725,9 +735,9 @@ def run_search(searcher: Searcher, request: SearchRequest, arrays: ArrayIndex | 
     columns = arrays.columns
     found, expansions, _ = find_matches(searcher, request, arrays)
     if request.sort in ("date", "oldest"):
-        ranked = rank_by_date(found.mask, columns.days, newest_first=request.sort == "date")
+        ranked = rank_by_date(found.mask, columns.days, columns.order, newest_first=request.sort == "date")
     else:
-        ranked = rank_by_score(found.mask, found.scores)
+        ranked = rank_by_score(found.mask, found.scores, columns.order)
     shown = fold_copies(ranked, columns.dup_codes, columns.earlier)
     start = (request.page - 1) * request.per_page
     pattern = word_pattern(query_words([request.q, *(v for e in expansions for v in e.added)]))

@@ -85,16 +85,19 @@ def test_phrase_needs_the_words_in_order_and_adjacent() -> None:
 def test_ranking_orders_and_folding_keeps_originals() -> None:
     mask = np.array([True, True, True, True, False])
     scores = np.array([1.0, 3.0, 3.0, 2.0, 9.0])
-    ranked = rank_by_score(mask, scores)
+    in_index_order = np.arange(5)
+    ranked = rank_by_score(mask, scores, in_index_order)
     assert ranked.tolist() == [1, 2, 3, 0]
+    # Ties follow each item's stable place, not its document number.
+    assert rank_by_score(mask, scores, np.array([0, 9, 1, 2, 3])).tolist() == [2, 1, 3, 0]
     # Items 1 and 3 are copies; 1 is an earlier meeting's minutes reprinted, so 3 stands for both, at 1's rank.
     dup = np.array([0, 1, 2, 1, 4])
     earlier = np.array([False, True, False, False, False])
     assert fold_copies(ranked, dup, earlier).tolist() == [3, 2, 0]
     undated = np.iinfo(np.int64).max
     days = np.array([5, undated, 7, 6, 1])
-    assert rank_by_date(mask, days, newest_first=True).tolist() == [2, 3, 0, 1]
-    assert rank_by_date(mask, days, newest_first=False).tolist() == [0, 3, 2, 1]
+    assert rank_by_date(mask, days, in_index_order, newest_first=True).tolist() == [2, 3, 0, 1]
+    assert rank_by_date(mask, days, in_index_order, newest_first=False).tolist() == [0, 3, 2, 1]
 
 
 def test_items_replaced_by_an_incremental_build_are_not_found(tmp_path: Path, corpus_subset: Path) -> None:
