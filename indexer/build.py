@@ -34,6 +34,7 @@ from indexer.models import (
 from indexer.records import make_records, record_fields
 from indexer.sources import DEFAULT_MAX_BYTES, find_papers, open_source, read_council, read_sidecar
 from indexer.store import (
+    Vocabulary,
     build_lock,
     current_generation,
     die_with_parent,
@@ -48,7 +49,7 @@ from indexer.topics import tag_topics
 # Bump when extraction changes, so cached text from an older extractor is not reused.
 EXTRACTOR_VERSION = "2"
 # Bump when parsing, enrichment or the schema change: an index of another format is rebuilt whole.
-INDEX_FORMAT = "9"
+INDEX_FORMAT = "10"
 FORMAT_KEY = "__index_format__"
 Progress = Callable[[str], None]
 IN_FLIGHT_PER_WORKER = 4
@@ -157,6 +158,7 @@ def write_generation(
     """Writes changed files into a new generation and publishes it; a failure leaves the old one serving."""
     generation = next_generation(index_dir, empty=full)
     writer = open_writer(generation, parallel=full)
+    vocabulary = Vocabulary() if full else Vocabulary.load(generation)
     try:
         for relpath in report.removed:
             writer.delete_by_term("doc_id", relpath)
@@ -176,11 +178,14 @@ def write_generation(
                 continue
             writer.delete_by_term("doc_id", source.relpath)
             for position, record in enumerate(make_records(document)):
-                writer.add_document(**record_fields(record, position))
+                fields = record_fields(record, position)
+                writer.add_document(**fields)
+                vocabulary.add(record.item_title, record.title, record.body, *record.decisions)
                 report.items += 1
             manifest[source.relpath] = source.content_hash
             report.indexed.append(source.relpath)
         writer.commit()
+        vocabulary.save(generation)
         manifest[FORMAT_KEY] = INDEX_FORMAT
     except BaseException:
         writer.cancel()

@@ -109,7 +109,7 @@ def build_schema() -> Schema:
         item_number=STORED,
         item_title=TEXT(stored=True, analyzer=STEMMED),
         position=NUMERIC(stored=True, sortable=True),
-        body=TEXT(stored=True, analyzer=STEMMED, spelling=True),
+        body=TEXT(stored=True, analyzer=STEMMED),  # spelling suggestions: store.Vocabulary
         decisions=TEXT(stored=True, analyzer=STEMMED),
         has_decisions=BOOLEAN(stored=True),
         figures=TEXT(stored=True, analyzer=STEMMED),

@@ -3,6 +3,7 @@
 Layout of an index directory:
     CURRENT          the name of the generation being served, replaced atomically (os.replace)
     gen-000007/      a complete Whoosh index plus manifest.json (source path -> content hash)
+                     and vocabulary.tsv (the words of the text, for spelling suggestions)
     build.lock       held with flock during a build: the kernel frees it if the build is killed
 A build copies the current generation, updates the copy and only then points CURRENT at it,
 so a build that dies at any point leaves the previous generation serving.
@@ -17,6 +18,7 @@ import os
 import re
 import shutil
 import signal
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,6 +32,9 @@ from indexer.schema import build_schema
 
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
+VOCABULARY = "vocabulary.tsv"
+# Words as spelling suggestions see them: letters only, at least three (numbers and codes are not misspelt).
+WORD = re.compile(r"\b[^\W\d_]{3,}\b")
 LOCK = "build.lock"
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 WRITER_PROCESSES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
@@ -61,6 +66,42 @@ def open_index(index_dir: Path) -> Index:
     if generation is None or not whoosh_index.exists_in(str(generation)):
         raise NoIndexError(f"no index in {index_dir}: run `cpsearch index` first")
     return whoosh_index.open_dir(str(generation))
+
+
+class Vocabulary:
+    """The words of the indexed text as written (not stemmed), with how many items hold each: what
+    spelling suggestions are drawn from. Kept as a file in each generation.
+
+    Whoosh's own spelling field indexed every distinct word of every item a second time and was half
+    the time of a build; counting words with one C-level regular expression costs a few percent.
+    A build that only updates keeps the words of replaced items: a suggestion is checked against the
+    index before it is offered.
+    """
+
+    def __init__(self, counts: Counter[str] | None = None) -> None:
+        self.counts: Counter[str] = counts or Counter()
+
+    def add(self, *texts: str) -> None:
+        """Counts the distinct words of one item's texts."""
+        self.counts.update({word for text in texts if text for word in WORD.findall(text.lower())})
+
+    def save(self, generation: Path) -> None:
+        lines = (f"{word}\t{count}\n" for word, count in sorted(self.counts.items()))
+        write_atomically(generation / VOCABULARY, "".join(lines))
+
+    @classmethod
+    def load(cls, generation: Path | None) -> Vocabulary:
+        """Returns a generation's vocabulary (empty when it has none)."""
+        counts: Counter[str] = Counter()
+        try:
+            text = (generation / VOCABULARY).read_text(encoding="utf-8") if generation else ""
+        except OSError:
+            text = ""
+        for line in text.splitlines():
+            word, _, count = line.partition("\t")
+            if count.isdigit():
+                counts[word] = int(count)
+        return cls(counts)
 
 
 def read_manifest(generation: Path | None) -> dict[str, str]:

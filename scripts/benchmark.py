@@ -96,15 +96,18 @@ def scaled_records(real: list[dict[str, Any]], size: int, seed: int = 7) -> list
 
 def build_whoosh(records: list[dict[str, Any]], index_dir: Path, queue: Any) -> None:
     """Child process: writes the records as the product's indexer does, streamed; reports its peak memory."""
-    from indexer.store import next_generation, open_writer
+    from indexer.store import Vocabulary, next_generation, open_writer
 
     index_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     generation = next_generation(index_dir, empty=True)
     writer = open_writer(generation, parallel=True)  # as the product's build from scratch
+    vocabulary = Vocabulary()  # the words for spelling suggestions, counted as the product's build does
     for fields in records:
         writer.add_document(**{k: v for k, v in fields.items() if v is not None})
+        vocabulary.add(fields["item_title"], fields["title"], fields["body"], fields["decisions"])
     writer.commit()
+    vocabulary.save(generation)
     publish(index_dir, generation, {"__index_format__": "benchmark"})
     # The writer processes of a parallel build are children: the peak is the largest of them all.
     peak_mb = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)) / 1024

@@ -23,7 +23,7 @@ from whoosh.collectors import TimeLimit, TimeLimitCollector
 from whoosh.formats import Positions
 from whoosh.index import Index
 from whoosh.matching import FilterMatcher, Matcher
-from whoosh.qparser import MultifieldParser, QueryParser
+from whoosh.qparser import MultifieldParser
 from whoosh.query import (
     And,
     AndMaybe,
@@ -41,11 +41,12 @@ from whoosh.query import (
 )
 from whoosh.reading import IndexReader
 from whoosh.searching import Results, Searcher
+from whoosh.spelling import ListCorrector
 from whoosh.util.numeric import byte_to_length
 from whoosh.util.times import long_to_datetime
 
 from indexer.schema import FACET_FIELD_NAMES, FACET_FIELDS, SEARCH_FIELDS, STEMMED
-from indexer.store import current_generation, open_index
+from indexer.store import Vocabulary, current_generation, open_index
 from search_app.expansion import Expansion, find_expansions, variant_queries
 from search_app.scoring import (
     UNDATED,
@@ -203,7 +204,11 @@ class SearchIndex:
 
     def search(self, request: SearchRequest) -> SearchResults:
         """Returns the results of a request."""
-        return run_search(self.searcher(), request, self.arrays())
+        return run_search(self.searcher(), request, self.arrays(), self.speller)
+
+    def speller(self) -> Speller:
+        """Returns the spelling suggester of the current generation."""
+        return self.derived("speller", lambda _: Speller(Vocabulary.load(self._local.state[0])))  # type: ignore[no-any-return]
 
     def get_item(self, item_id: str) -> dict[str, Any] | None:
         """Returns an item's stored fields with its full body, or None."""
@@ -725,7 +730,12 @@ def find_matches(
     return found, expansions, query
 
 
-def run_search(searcher: Searcher, request: SearchRequest, arrays: ArrayIndex | None = None) -> SearchResults:
+def run_search(
+    searcher: Searcher,
+    request: SearchRequest,
+    arrays: ArrayIndex | None = None,
+    speller: Callable[[], Speller] | None = None,
+) -> SearchResults:
     """Returns a page of results with facet counts for a request, copies of one item folded into one.
 
     Every matching item is scored (or dated) at once as arrays; the facet counts, the total and the
@@ -747,7 +757,8 @@ def run_search(searcher: Searcher, request: SearchRequest, arrays: ArrayIndex | 
         for docnum in shown[start : start + request.per_page]
     ]
     total = int(shown.size)
-    suggestion = suggest(searcher, request.q) if request.q.strip() and total < 3 else None
+    wanted = speller is not None and request.q.strip() and total < 3
+    suggestion = suggest(searcher, request.q, speller()) if wanted and speller else None
     return SearchResults(
         request=request,
         total=total,
@@ -865,11 +876,48 @@ def item_fields(stored: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def suggest(searcher: Searcher, text: str) -> str | None:
+def suggest(searcher: Searcher, text: str, vocabulary: Speller) -> str | None:
     """Returns the query with misspelt words corrected from the index's vocabulary, or None."""
-    parser = QueryParser("body", schema=searcher.schema)
-    try:
-        corrected = searcher.correct_query(parser.parse(text), text, prefix=1)
-    except Exception:  # a suggestion is optional; never fail a search for it
+    if re.search(r"[\"():*?~^]|\w:", text):
+        return None  # operators and fields: not a place to guess
+    changed = False
+    words = []
+    for word in text.split():
+        better = vocabulary.correct(word.lower(), lambda w: held_by_index(searcher, w))
+        if better and better != word.lower():
+            words.append(better)
+            changed = True
+        else:
+            words.append(word)
+    return " ".join(words) if changed else None
+
+
+def held_by_index(searcher: Searcher, word: str) -> bool:
+    """Returns whether any searched field holds the word's stem."""
+    reader = searcher.reader()
+    return any((name, stem.encode()) in reader for name in SEARCH_FIELDS for stem in stems_of(word)[:1])
+
+
+class Speller:
+    """Spelling suggestions from a generation's vocabulary: the nearest word within two edits that
+    starts with the same letter, the most common among the nearest."""
+
+    def __init__(self, vocabulary: Vocabulary) -> None:
+        self.counts = vocabulary.counts
+        self.corrector = ListCorrector(sorted(self.counts))
+
+    def correct(self, word: str, held: Callable[[str], bool]) -> str | None:
+        """Returns a better spelling of a word the index does not hold, or None."""
+        if len(word) < 3 or not word.isalpha() or word in self.counts or held(word):
+            return None
+        nearest = sorted(
+            ((distance, -self.counts[found], found) for distance, found in self.candidates(word)),
+        )
+        for _, _, found in nearest:
+            if held(found):
+                return found
         return None
-    return corrected.string if corrected.string and corrected.string != text else None
+
+    def candidates(self, word: str) -> list[tuple[int, str]]:
+        """Returns (edits, word) for the vocabulary's words within MAX_FUZZY_DISTANCE edits."""
+        return [(0 - score, found) for score, found in self.corrector._suggestions(word, MAX_FUZZY_DISTANCE, 1)]  # noqa: SLF001

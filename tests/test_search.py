@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import date
 from pathlib import Path
 
 import pytest
 
+from indexer.build import build_index
 from search_app.search import QueryError, SearchIndex, SearchRequest
 
 
@@ -69,7 +71,22 @@ def test_field_syntax_and_phrases(index: SearchIndex) -> None:
 
 
 def test_spelling_suggestion(index: SearchIndex) -> None:
-    assert index.search(SearchRequest(q="fostring")).suggestion == "foster"
+    assert index.search(SearchRequest(q="fostring")).suggestion == "fostering"
+    assert index.search(SearchRequest(q="stayng put")).suggestion == "staying put"
+    assert index.search(SearchRequest(q="Staying Put")).suggestion is None
+    # Words the papers hold, and field searches, are never "corrected".
+    assert index.search(SearchRequest(q="xqzvbnm")).suggestion is None
+    assert index.search(SearchRequest(q="title:fostring")).suggestion is None
+
+
+def test_suggestions_come_from_the_words_indexed(tmp_path: Path, corpus_subset: Path) -> None:
+    corpus = tmp_path / "corpus"
+    shutil.copytree(corpus_subset, corpus)
+    build_index(corpus, tmp_path / "index")
+    paper = next(corpus.rglob("*staying-put*.txt"))
+    paper.write_text(paper.read_text(encoding="utf-8") + "\nThe zanzibarian delegation.\n", encoding="utf-8")
+    build_index(corpus, tmp_path / "index")  # an update: the vocabulary grows with the new words
+    assert SearchIndex(tmp_path / "index").search(SearchRequest(q="zanzibarain")).suggestion == "zanzibarian"
 
 
 def test_paging_past_the_end_is_empty(index: SearchIndex) -> None:
