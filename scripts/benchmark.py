@@ -374,7 +374,7 @@ def time_queries_subset(run: Any, rounds: int) -> list[float]:
 def ratio(ours: float, theirs: float) -> str:
     """Returns ours / theirs as "12x", or "0.4x" when ours is the faster."""
     value = ours / theirs
-    return f"{value:.0f}x" if value >= 10 else f"{value:.1f}x"
+    return f"{value:.0f}x" if value >= 10 else f"{value:.1f}x" if value >= 1 else f"{value:.2f}x"
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -419,10 +419,14 @@ How the search reaches these figures, and what is left:
   term is in memory for every query that uses it (up to 40 million postings per process).
 - HTTP: gunicorn runs one worker process per core (4 threads each); a search is Python and numpy
   work, so threads of one process take turns on the interpreter lock and the second process is
-  what answers two searches at once. 8 clients on 2 cores means each waits for about 3 others.
+  what answers two searches at once. A worker takes no more connections than it has threads and
+  closes each after answering, so each request goes to a free worker. 8 clients on 2 cores means
+  each request waits for about 3 others: the HTTP figure is about four times the in-process one.
 - Indexing: Whoosh analyses and writes each item in Python (our items average 806 words). Builds
-  from scratch use one writer process per core, each writing its own segment, and analysis runs
-  in one pass (the same tokens as Whoosh's StemmingAnalyzer at about half the cost).
+  from scratch use one writer process per core, each writing its own segment; analysis runs in
+  one pass (the same tokens as Whoosh's StemmingAnalyzer at about half the cost); and spelling
+  suggestions come from a word list counted during the build instead of Whoosh's spelling field,
+  which indexed every word a second time and was half of the build.
 
 Earlier removals, still in place: a second pass per request, Whoosh's highlighter re-analysing whole
 items (snippets come from one compiled expression, stopping at the first window holding every
