@@ -112,7 +112,7 @@ def build_schema() -> Schema:
         body=TEXT(stored=True, analyzer=STEMMED),  # spelling suggestions: store.Vocabulary
         decisions=TEXT(stored=True, analyzer=STEMMED),
         has_decisions=BOOLEAN(stored=True),
-        figures=TEXT(stored=True, analyzer=STEMMED),
+        figures=STORED,  # sentences quoted from body, which is searched: indexing them again only cost time
         page=STORED,
         source=ID(stored=True),
         source_url=STORED,

@@ -34,7 +34,7 @@ CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 VOCABULARY = "vocabulary.tsv"
 # Words as spelling suggestions see them: letters only, at least three (numbers and codes are not misspelt).
-WORD = re.compile(r"\b[^\W\d_]{3,}\b")
+WORD = re.compile(r"[^\W\d_]{3,}")
 LOCK = "build.lock"
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 WRITER_PROCESSES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

@@ -452,7 +452,8 @@ def targets(rows: list[dict[str, Any]]) -> str:
         "| --- | --- | --- |",
     ]
     for label, value, limit, unit in checks:
-        verdict = "yes" if value <= limit else f"no, {value / limit:.1f}x over"
+        over = value / limit
+        verdict = "yes" if over <= 1 else f"no, {over - 1:.0%} over" if over < 2 else f"no, {over:.1f}x over"
         lines.append(f"| {label} | {value:,.0f} {unit} | {verdict} |")
     return "\n".join(lines)
 
