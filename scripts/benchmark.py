@@ -428,6 +428,15 @@ How the search reaches these figures, and what is left:
   suggestions come from a word list counted during the build instead of Whoosh's spelling field,
   which indexed every word a second time and was half of the build.
 
+Why the build target is missed: Whoosh's writer does per-posting Python work (about 18 million body
+postings, 177 per item, at 100k items): analysing, pooling, sorting and merging its posting runs, writing blocks.
+Both cores are busy for the whole build (one writer process each). Removed: the spelling field
+(half of the build), a second index of quoted figures, analysis through four generators (now one
+pass). Tried and dropped: 1 GB writer pools instead of 256 MB (312 s, three times the memory).
+This machine's speed varies from run to run: the 100k build took 308 s in the run before this one
+and 353 s in this one, the 10k build 19 s and 26 s. Closing the rest needs a writer that is not
+Python; tantivy builds the same items in under 20 s.
+
 Earlier removals, still in place: a second pass per request, Whoosh's highlighter re-analysing whole
 items (snippets come from one compiled expression, stopping at the first window holding every
 word), a second evaluation of the typed query to rank it above glossary expansions (a weight),
