@@ -64,6 +64,19 @@ def index_dir(corpus_subset: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 @pytest.fixture(scope="session")
+def updated_index(corpus_subset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The subset's index after an update that added "A zanzibarian addendum." to one paper."""
+    target = tmp_path_factory.mktemp("updated")
+    corpus = target / "corpus"
+    shutil.copytree(corpus_subset, corpus)
+    build_index(corpus, target / "index")
+    paper = next(corpus.rglob("*staying-put*.txt"))
+    paper.write_text(paper.read_text(encoding="utf-8") + "\nA zanzibarian addendum.\n", encoding="utf-8")
+    build_index(corpus, target / "index")
+    return target / "index"
+
+
+@pytest.fixture(scope="session")
 def full_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The index of the whole corpus/, as `make serve` builds it."""
     target = tmp_path_factory.mktemp("full-index")
