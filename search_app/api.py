@@ -10,7 +10,8 @@ from flask.typing import ResponseReturnValue
 
 from search_app.errors import ApiError
 from search_app.params import parse_search_args
-from search_app.search import SearchHit, SearchIndex, SearchResults
+from search_app.results import SearchHit, SearchResults
+from search_app.search import SearchIndex
 
 api = Blueprint("api", __name__, url_prefix="/api")
 

@@ -11,7 +11,8 @@ from indexer.build import build_index
 from indexer.sources import DEFAULT_MAX_BYTES
 from indexer.store import IndexBusyError, NoIndexError, current_generation
 from search_app import DEFAULTS, create_app
-from search_app.search import QueryError, SearchIndex, SearchRequest
+from search_app.results import QueryError, SearchRequest
+from search_app.search import SearchIndex
 
 DEFAULT_CORPUS = Path("corpus")
 DEFAULT_INDEX = Path("var/index")

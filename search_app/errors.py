@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from search_app.search import QueryError
+from search_app.results import QueryError
 
 
 class ApiError(Exception):

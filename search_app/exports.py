@@ -15,7 +15,7 @@ from flask.typing import ResponseReturnValue
 from indexer.metadata import DOC_TYPE_LABELS
 from search_app.api import search_index
 from search_app.params import parse_search_args
-from search_app.search import SearchHit
+from search_app.results import SearchHit
 
 exports = Blueprint("exports", __name__)
 EXPORT_LIMIT = 2000

@@ -14,7 +14,7 @@ from indexer.topics import topic_labels
 from search_app.api import search_index, source_link
 from search_app.errors import ApiError
 from search_app.params import parse_search_args
-from search_app.search import SearchRequest
+from search_app.results import SearchRequest
 from search_app.snippets import query_words, word_pattern
 
 pages = Blueprint("pages", __name__)

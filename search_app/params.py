@@ -9,7 +9,7 @@ from werkzeug.datastructures import MultiDict
 
 from indexer.schema import FACET_FIELDS
 from search_app.errors import ApiError
-from search_app.search import SORTS, SearchRequest
+from search_app.results import SORTS, SearchRequest
 
 MAX_QUERY_CHARS = 500
 MAX_PAGE = 500

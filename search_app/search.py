@@ -5,12 +5,11 @@ The only module on the read side that imports whoosh; it knows nothing of Flask.
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime
 from itertools import islice
 from pathlib import Path
@@ -48,6 +47,16 @@ from whoosh.util.times import long_to_datetime
 from indexer.schema import FACET_FIELD_NAMES, FACET_FIELDS, SEARCH_FIELDS, STEMMED
 from indexer.store import Vocabulary, current_generation, open_index
 from search_app.expansion import Expansion, find_expansions, variant_queries
+from search_app.results import (
+    Comparison,
+    CouncilRow,
+    QueryError,
+    SearchHit,
+    SearchRequest,
+    SearchResults,
+    item_fields,
+    other_source,
+)
 from search_app.scoring import (
     UNDATED,
     FacetColumn,
@@ -70,7 +79,6 @@ from search_app.scoring import (
 )
 from search_app.snippets import make_snippet, query_words, word_pattern
 
-SORTS = ("relevance", "date", "oldest")
 SNIPPET_CHARS = 240
 PHRASE_BOOST = 4.0
 # Phrase bonuses and expansions are positional queries, Whoosh's dearest: they look only where it counts.
@@ -87,73 +95,6 @@ MAX_FUZZY_DISTANCE = 2
 # (docnum and score), 8 a position, so at most about 600 MB.
 MAX_CACHED_POSTINGS = 40_000_000
 LENGTH_OF_BYTE = np.array([byte_to_length(b) for b in range(256)], dtype=np.float64)
-
-
-class QueryError(ValueError):
-    """A query that cannot be searched, with a message for the person who typed it."""
-
-
-@dataclass
-class SearchRequest:
-    """What a person or program asked for: text, filters, sort and page."""
-
-    q: str = ""
-    filters: dict[str, list[str]] = field(default_factory=dict)
-    """Facet name (council, topic, year, committee, doc_type) -> accepted values, OR-ed within a facet."""
-    date_from: date | None = None
-    date_to: date | None = None
-    decisions_only: bool = False
-    sort: str = "relevance"
-    page: int = 1
-    per_page: int = 20
-    expand: bool = True
-    """Also search the glossary's equivalents of acronyms and phrases (ranked below the words typed)."""
-
-
-@dataclass
-class SearchHit:
-    """One agenda item in a result list, with everything a result shows."""
-
-    id: str
-    doc_id: str
-    council: str
-    council_name: str
-    committee: str
-    committee_name: str
-    date: str | None
-    doc_type: str
-    title: str
-    item_number: str
-    item_title: str
-    topics: list[str]
-    decisions: list[str]
-    figures: list[str]
-    snippet: str
-    source: str
-    page: int
-    source_url: str
-    format: str
-    earlier_minutes: bool
-    """Minutes of an earlier meeting printed in a later pack; date is the earlier meeting's."""
-    score: float
-    other_sources: list[dict[str, Any]] = field(default_factory=list)
-    """The same item in other papers (minutes, item page, a later pack): id, source, page, doc_type, format."""
-
-
-@dataclass
-class SearchResults:
-    """A page of hits with the total, facet counts and a suggestion when the words look misspelt."""
-
-    request: SearchRequest
-    total: int
-    hits: list[SearchHit]
-    facets: dict[str, dict[str, int]]
-    suggestion: str | None = None
-    expansions: list[Expansion] = field(default_factory=list)
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.request.per_page))
 
 
 class SearchIndex:
@@ -296,29 +237,6 @@ def parse_words(searcher: Searcher, text: str, fields: dict[str, float] = SEARCH
         return parser.parse(text)
     except Exception as exc:  # the parser raises assorted types on odd input
         raise QueryError(f"the query could not be read: {exc}") from exc
-
-
-@dataclass
-class CouncilRow:
-    """One council's line of a comparison: items per year, first and latest mention, latest decision."""
-
-    council: str
-    council_name: str
-    counts: dict[str, int]
-    total: int
-    first: str | None
-    latest: str | None
-    latest_decision: dict[str, Any] | None
-
-
-@dataclass
-class Comparison:
-    """Matching items counted by council and year, for researchers comparing councils."""
-
-    request: SearchRequest
-    years: list[str]
-    rows: list[CouncilRow]
-    total: int
 
 
 def build_query(searcher: Searcher, text: str, expansions: list[Expansion] | None = None) -> Query:
@@ -833,47 +751,6 @@ def make_hit(
     fields.pop("body")
     fields.pop("provenance")
     return SearchHit(snippet=snippet, score=round(score, 3), other_sources=others, **fields)
-
-
-def other_source(stored: dict[str, Any]) -> dict[str, Any]:
-    """Returns what a result shows of another paper holding the same item."""
-    return {
-        "id": stored["id"],
-        "source": stored.get("source", ""),
-        "page": int(stored.get("page") or 1),
-        "doc_type": stored.get("doc_type", ""),
-        "format": stored.get("format", ""),
-        "title": stored.get("title", ""),
-        "earlier_minutes": bool(stored.get("earlier_minutes", False)),
-    }
-
-
-def item_fields(stored: dict[str, Any]) -> dict[str, Any]:
-    """Returns stored fields as plain values: ISO date, lists for topics and decisions."""
-    when = stored.get("date")
-    return {
-        "id": stored["id"],
-        "doc_id": stored["doc_id"],
-        "council": stored["council"],
-        "council_name": stored.get("council_name", ""),
-        "committee": stored.get("committee", ""),
-        "committee_name": stored.get("committee_name", ""),
-        "date": when.date().isoformat() if isinstance(when, datetime) else None,
-        "doc_type": stored.get("doc_type", ""),
-        "title": stored.get("title", ""),
-        "item_number": stored.get("item_number", ""),
-        "item_title": stored.get("item_title", ""),
-        "topics": [t for t in stored.get("topics", "").split(",") if t],
-        "decisions": [d for d in stored.get("decisions", "").split("\n") if d],
-        "figures": [f for f in stored.get("figures", "").split("\n") if f],
-        "body": stored.get("body", ""),
-        "source": stored.get("source", ""),
-        "page": int(stored.get("page") or 1),
-        "source_url": stored.get("source_url", ""),
-        "format": stored.get("format", ""),
-        "earlier_minutes": bool(stored.get("earlier_minutes", False)),
-        "provenance": json.loads(stored.get("provenance") or "{}"),
-    }
 
 
 def suggest(searcher: Searcher, text: str, vocabulary: Speller) -> str | None:

@@ -1,0 +1,146 @@
+"""What a search is asked and what it answers: requests, hits, pages of results, comparisons.
+
+Plain dataclasses and conversions from stored fields; no Whoosh, no Flask.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from search_app.expansion import Expansion
+
+SORTS = ("relevance", "date", "oldest")
+
+
+class QueryError(ValueError):
+    """A query that cannot be searched, with a message for the person who typed it."""
+
+
+@dataclass
+class SearchRequest:
+    """What a person or program asked for: text, filters, sort and page."""
+
+    q: str = ""
+    filters: dict[str, list[str]] = field(default_factory=dict)
+    """Facet name (council, topic, year, committee, doc_type) -> accepted values, OR-ed within a facet."""
+    date_from: date | None = None
+    date_to: date | None = None
+    decisions_only: bool = False
+    sort: str = "relevance"
+    page: int = 1
+    per_page: int = 20
+    expand: bool = True
+    """Also search the glossary's equivalents of acronyms and phrases (ranked below the words typed)."""
+
+
+@dataclass
+class SearchHit:
+    """One agenda item in a result list, with everything a result shows."""
+
+    id: str
+    doc_id: str
+    council: str
+    council_name: str
+    committee: str
+    committee_name: str
+    date: str | None
+    doc_type: str
+    title: str
+    item_number: str
+    item_title: str
+    topics: list[str]
+    decisions: list[str]
+    figures: list[str]
+    snippet: str
+    source: str
+    page: int
+    source_url: str
+    format: str
+    earlier_minutes: bool
+    """Minutes of an earlier meeting printed in a later pack; date is the earlier meeting's."""
+    score: float
+    other_sources: list[dict[str, Any]] = field(default_factory=list)
+    """The same item in other papers (minutes, item page, a later pack): id, source, page, doc_type, format."""
+
+
+@dataclass
+class SearchResults:
+    """A page of hits with the total, facet counts and a suggestion when the words look misspelt."""
+
+    request: SearchRequest
+    total: int
+    hits: list[SearchHit]
+    facets: dict[str, dict[str, int]]
+    suggestion: str | None = None
+    expansions: list[Expansion] = field(default_factory=list)
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.request.per_page))
+
+
+@dataclass
+class CouncilRow:
+    """One council's line of a comparison: items per year, first and latest mention, latest decision."""
+
+    council: str
+    council_name: str
+    counts: dict[str, int]
+    total: int
+    first: str | None
+    latest: str | None
+    latest_decision: dict[str, Any] | None
+
+
+@dataclass
+class Comparison:
+    """Matching items counted by council and year, for researchers comparing councils."""
+
+    request: SearchRequest
+    years: list[str]
+    rows: list[CouncilRow]
+    total: int
+
+
+def other_source(stored: dict[str, Any]) -> dict[str, Any]:
+    """Returns what a result shows of another paper holding the same item."""
+    return {
+        "id": stored["id"],
+        "source": stored.get("source", ""),
+        "page": int(stored.get("page") or 1),
+        "doc_type": stored.get("doc_type", ""),
+        "format": stored.get("format", ""),
+        "title": stored.get("title", ""),
+        "earlier_minutes": bool(stored.get("earlier_minutes", False)),
+    }
+
+
+def item_fields(stored: dict[str, Any]) -> dict[str, Any]:
+    """Returns stored fields as plain values: ISO date, lists for topics and decisions."""
+    when = stored.get("date")
+    return {
+        "id": stored["id"],
+        "doc_id": stored["doc_id"],
+        "council": stored["council"],
+        "council_name": stored.get("council_name", ""),
+        "committee": stored.get("committee", ""),
+        "committee_name": stored.get("committee_name", ""),
+        "date": when.date().isoformat() if isinstance(when, datetime) else None,
+        "doc_type": stored.get("doc_type", ""),
+        "title": stored.get("title", ""),
+        "item_number": stored.get("item_number", ""),
+        "item_title": stored.get("item_title", ""),
+        "topics": [t for t in stored.get("topics", "").split(",") if t],
+        "decisions": [d for d in stored.get("decisions", "").split("\n") if d],
+        "figures": [f for f in stored.get("figures", "").split("\n") if f],
+        "body": stored.get("body", ""),
+        "source": stored.get("source", ""),
+        "page": int(stored.get("page") or 1),
+        "source_url": stored.get("source_url", ""),
+        "format": stored.get("format", ""),
+        "earlier_minutes": bool(stored.get("earlier_minutes", False)),
+        "provenance": json.loads(stored.get("provenance") or "{}"),
+    }
