@@ -43,6 +43,7 @@ from indexer.store import (
     open_writer,
     publish,
     read_manifest,
+    usable_cores,
 )
 from indexer.topics import tag_topics
 
@@ -238,7 +239,7 @@ def extract_all(
 ) -> Iterator[tuple[SourceFile, ExtractedText | IndexerError]]:
     """Yields each source with its extracted text or error, in order, PDFs on several cores."""
     jobs = [(s.path, s.relpath, s.content_hash.split(":")[0], cache_dir) for s in sources]
-    workers = workers or os.cpu_count() or 1
+    workers = workers or usable_cores()
     pdfs = sum(1 for s in sources if s.path.suffix.lower() == ".pdf")
     if workers <= 1 or pdfs < 4:
         yield from zip(sources, (extract_cached(*job) for job in jobs), strict=True)

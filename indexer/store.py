@@ -37,7 +37,6 @@ VOCABULARY = "vocabulary.tsv"
 WORD = re.compile(r"[^\W\d_]{3,}")
 LOCK = "build.lock"
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
-WRITER_PROCESSES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 GENERATION = re.compile(r"^gen-(\d{6})$")
 KEEP_GENERATIONS = 2
 
@@ -149,6 +148,11 @@ def next_generation(index_dir: Path, empty: bool = False) -> Path:
     return target
 
 
+def usable_cores() -> int:
+    """Returns how many cores this process may run on (the affinity mask, not the machine's count)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def open_writer(generation: Path, parallel: bool = False) -> IndexWriter:
     """Returns a writer on a generation being built; parallel for a build from scratch.
 
@@ -158,8 +162,8 @@ def open_writer(generation: Path, parallel: bool = False) -> IndexWriter:
     merges small segments as it goes.
     """
     index = whoosh_index.open_dir(str(generation))
-    if parallel and WRITER_PROCESSES > 1:
-        return BoundMpWriter(index, procs=WRITER_PROCESSES, multisegment=True, limitmb=256)
+    if parallel and usable_cores() > 1:
+        return BoundMpWriter(index, procs=usable_cores(), multisegment=True, limitmb=256)
     return index.writer(limitmb=256)
 
 

@@ -9,7 +9,7 @@ import click
 
 from indexer.build import build_index
 from indexer.sources import DEFAULT_MAX_BYTES
-from indexer.store import IndexBusyError, NoIndexError, current_generation
+from indexer.store import IndexBusyError, NoIndexError, current_generation, usable_cores
 from search_app import DEFAULTS, create_app
 from search_app.results import QueryError, SearchRequest
 from search_app.search import SearchIndex
@@ -68,14 +68,13 @@ def serve(index_dir: Path, corpus: Path, host: str, port: int, workers: int | No
 
     Example: cpsearch serve --port 8000, then open http://127.0.0.1:8000/
     """
-    from search_app.server import default_workers
     from search_app.server import serve as run_server
 
     if current_generation(index_dir) is None:
         raise click.ClickException(f"no index in {index_dir}: run `cpsearch index --index {index_dir}` first")
     config = {"INDEX_DIR": str(index_dir.resolve()), "CORPUS_DIR": str(corpus.resolve())}
     click.echo(f"Serving Council Papers Search on http://{host}:{port}/ (Ctrl+C stops)")
-    run_server(lambda: create_app(config), host, port, workers or default_workers(), threads)
+    run_server(lambda: create_app(config), host, port, workers or usable_cores(), threads)
 
 
 @main.command()

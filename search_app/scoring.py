@@ -115,24 +115,24 @@ def term_matches(size: int, docnums: np.ndarray, scores: np.ndarray | float) -> 
 
 def union(parts: list[Matches], size: int) -> Matches:
     """Returns items matching any part, scored by the sum of the parts they match."""
-    if not parts:
-        return no_matches(size)
-    found = Matches(parts[0].mask.copy(), parts[0].scores.copy())
-    for part in parts[1:]:
-        found.mask |= part.mask
-        found.scores += part.scores
-    return found
+    return summed(parts, size, np.logical_or)
 
 
 def intersection(parts: list[Matches], size: int) -> Matches:
     """Returns items matching every part, scored by the sum of their scores."""
+    found = summed(parts, size, np.logical_and)
+    found.scores[~found.mask] = 0.0
+    return found
+
+
+def summed(parts: list[Matches], size: int, join: np.ufunc) -> Matches:
+    """Returns the parts' masks joined with `join` (in place, no stacked copies) and their scores added."""
     if not parts:
         return no_matches(size)
     found = Matches(parts[0].mask.copy(), parts[0].scores.copy())
     for part in parts[1:]:
-        found.mask &= part.mask
+        join(found.mask, part.mask, out=found.mask)
         found.scores += part.scores
-    found.scores[~found.mask] = 0.0
     return found
 
 

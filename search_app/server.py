@@ -6,7 +6,6 @@ so a second process is what lets a 2-core machine answer two searches at once.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -53,8 +52,3 @@ def serve(make_app: Callable[[], Flask], host: str, port: int, workers: int, thr
         "control_socket_disable": True,  # no runtime control needed, and it would write to $HOME
     }
     SearchServer(make_app, options).run()
-
-
-def default_workers() -> int:
-    """Returns one worker per core this process may use."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
