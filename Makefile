@@ -48,13 +48,13 @@ test-browser: install $(CHROMIUM)
 	$(PY) -m pytest -m browser
 
 lint: install
-	$(VENV)/bin/ruff check indexer search_app tests scripts
-	$(VENV)/bin/ruff format --check indexer search_app tests scripts
+	$(VENV)/bin/ruff check indexer search_app harvester tests scripts
+	$(VENV)/bin/ruff format --check indexer search_app harvester tests scripts
 	$(VENV)/bin/mypy
 
 fmt: install
-	$(VENV)/bin/ruff format indexer search_app tests scripts
-	$(VENV)/bin/ruff check --fix indexer search_app tests scripts
+	$(VENV)/bin/ruff format indexer search_app harvester tests scripts
+	$(VENV)/bin/ruff check --fix indexer search_app harvester tests scripts
 
 clean:
 	rm -rf $(VENV) var node_modules search_app/static/govuk

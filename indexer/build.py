@@ -50,7 +50,7 @@ from indexer.topics import tag_topics
 # Bump when extraction changes, so cached text from an older extractor is not reused.
 EXTRACTOR_VERSION = "2"
 # Bump when parsing, enrichment or the schema change: an index of another format is rebuilt whole.
-INDEX_FORMAT = "11"
+INDEX_FORMAT = "12"
 FORMAT_KEY = "__index_format__"
 Progress = Callable[[str], None]
 IN_FLIGHT_PER_WORKER = 4

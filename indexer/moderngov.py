@@ -83,7 +83,10 @@ def extract_web_service(data: bytes, relpath: str) -> ExtractedText:
         number = text_of(node, "fulldisplaynumberformat").rstrip(".") or text_of(node, "agendaitemnumber")
         agenda = html_fragment_text(text_of(node, "agendatext", raw=True))
         minutes = html_fragment_text(text_of(node, "minutesnonemptyhtmlbody", raw=True))
-        body = "\n".join(part for part in (agenda, "Minutes:\n" + minutes if minutes else "") if part)
+        decision = html_fragment_text(text_of(node, "decisionnonemptyhtmlbody", raw=True))
+        # The decision as published ("RESOLVED: (1) to submit ...") comes before the minutes' narrative.
+        parts = (agenda, "Decision:\n" + decision if decision else "", "Minutes:\n" + minutes if minutes else "")
+        body = "\n".join(part for part in parts if part)
         items.append(ExtractedItem(number=number, title=text_of(node, "agendaitemtitle"), text=body))
     committee = next((t.get_text(strip=True) for t in root.find_all("committeetitle") if t.get_text(strip=True)), "")
     meeting_date = parse_uk_date(text_of(root, "meetingdate"))

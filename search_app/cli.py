@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import sys
+from datetime import date, datetime
 from pathlib import Path
 
 import click
 
+from harvester.fetch import USER_AGENT, PoliteClient
+from harvester.harvest import HarvestPlan
+from harvester.harvest import harvest as run_harvest
+from harvester.models import Portal
+from harvester.registry import UnknownCouncil, check_portal, find_council, save_portal
 from indexer.build import build_index
 from indexer.sources import DEFAULT_MAX_BYTES
 from indexer.store import IndexBusyError, NoIndexError, current_generation, usable_cores
@@ -104,6 +110,99 @@ def search(query: str, index_dir: Path, council: tuple[str, ...], limit: int) ->
         click.echo(f"  {where}")
     if results.suggestion:
         click.echo(f"\nDid you mean: {results.suggestion}")
+
+
+def as_date(value: datetime | None) -> date | None:
+    return value.date() if value else None
+
+
+def choose_portals(
+    councils: tuple[str, ...], corpus: Path, system: str | None, base_url: str | None, name: str | None
+) -> list[Portal]:
+    """Returns the portals to harvest; --system and --base-url add or correct one council in council.json."""
+    if (system or base_url) and (len(councils) != 1 or not (system and base_url)):
+        raise click.ClickException("--system and --base-url go together, with exactly one --council")
+    if system and base_url:
+        try:
+            known = find_council(councils[0], corpus)
+        except UnknownCouncil:
+            known = Portal(councils[0].strip().lower(), "", "", "")
+        portal = check_portal(Portal(known.slug, name or known.name or known.slug, system, base_url, known.code))
+        save_portal(corpus, portal)
+        return [portal]
+    try:
+        return [find_council(council, corpus) for council in councils]
+    except UnknownCouncil as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@main.command()
+@click.option("--council", "councils", multiple=True, required=True, help="Slug, LGSF code or name; repeatable.")
+@click.option("--committee", "committees", multiple=True, help="Committee name (its words) or id; repeatable.")
+@click.option(
+    "--since",
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="First meeting date [default: a year ago, or a re-run's trailing window]",
+)
+@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), help="Last meeting date [default: four weeks ahead]")
+@click.option("--system", type=click.Choice(["moderngov", "cmis"]), help="Add or correct the council's system.")
+@click.option("--base-url", help="Add or correct the council's portal address (saved in council.json).")
+@click.option("--name", help="The council's name, for a council the registry does not list.")
+@click.option("--corpus", type=click.Path(path_type=Path), default=DEFAULT_CORPUS, show_default=True)
+@click.option("--index", "index_dir", type=click.Path(path_type=Path), default=DEFAULT_INDEX, show_default=True)
+@click.option("--no-index", is_flag=True, help="Do not update the index afterwards.")
+@click.option(
+    "--delay", type=click.FloatRange(0), default=1.0, show_default=True, help="Seconds between requests to a host."
+)
+@click.option(
+    "--timeout", type=click.FloatRange(0.1), default=60.0, show_default=True, help="Seconds to wait for an answer."
+)
+@click.option(
+    "--retries", type=click.IntRange(1, 10), default=3, show_default=True, help="Attempts on a 5xx or time-out."
+)
+@click.option(
+    "--backoff",
+    type=click.FloatRange(0),
+    default=2.0,
+    show_default=True,
+    help="Seconds before the first retry; doubles.",
+)
+@click.option("--contact", envvar="CPSEARCH_CONTACT", help="An email or URL added to the User-Agent.")
+def harvest(
+    councils: tuple[str, ...],
+    committees: tuple[str, ...],
+    since: datetime | None,
+    until: datetime | None,
+    system: str | None,
+    base_url: str | None,
+    name: str | None,
+    corpus: Path,
+    index_dir: Path,
+    no_index: bool,
+    delay: float,
+    timeout: float,
+    retries: int,
+    backoff: float,
+    contact: str | None,
+) -> None:
+    """Fetch committee papers from councils' ModernGov or CMIS sites into CORPUS, then update the index.
+
+    Example: cpsearch harvest --council croydon --committee "Corporate Parenting" --since 2019-01-01
+    """
+    portals = choose_portals(councils, corpus, system, base_url, name)
+    agent = f"{USER_AGENT[:-1]}; contact: {contact})" if contact else USER_AGENT
+    client = PoliteClient(delay=delay, timeout=timeout, retries=retries, backoff=backoff, user_agent=agent)
+    plan = HarvestPlan(portals, list(committees), as_date(since), as_date(until))
+    report = run_harvest(corpus, plan, client)
+    for line in report.lines():
+        click.echo(line)
+    if report.written and not no_index:
+        build = build_index(corpus, index_dir)
+        click.echo(f"index: {build.summary()}")
+    stopped = [slug for slug, tally in report.councils.items() if tally.blocked]
+    listed = {f.council for f in report.failures if f.what.startswith("listing meetings")}
+    if stopped or listed:
+        raise click.ClickException(f"harvest incomplete: {', '.join(sorted(set(stopped) | listed))} not harvested")
 
 
 __all__ = ["main", "DEFAULTS"]

@@ -30,6 +30,11 @@ def test_indexer_never_imports_the_web_side() -> None:
         assert not imports_of(path) & {"search_app", "flask", "werkzeug"}, path
 
 
+def test_harvester_never_imports_the_web_side_or_whoosh() -> None:
+    for path in modules("harvester"):
+        assert not imports_of(path) & {"search_app", "flask", "werkzeug", "whoosh"}, path
+
+
 def test_search_module_does_not_import_flask() -> None:
     assert "flask" not in imports_of(ROOT / "search_app" / "search.py")
 
