@@ -51,6 +51,7 @@ def results_json(results: SearchResults) -> dict[str, Any]:
         "results": [hit_json(h) for h in results.hits],
         "facets": results.facets,
         "suggestion": results.suggestion,
+        "showing_results_for": results.showing_for,
         "expand": req.expand,
         "expansions": [{"term": e.term, "added": list(e.added)} for e in results.expansions],
     }

@@ -100,7 +100,9 @@ def search(query: str, index_dir: Path, council: tuple[str, ...], limit: int) ->
         raise click.ClickException(str(exc)) from exc
     except QueryError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"{results.total} items match {query!r}")
+    if results.showing_for:
+        click.echo(f"Showing results for {results.showing_for!r} ({query!r} finds almost nothing)")
+    click.echo(f"{results.total} items match {results.showing_for or query!r}")
     for hit in results.hits:
         where = f"{hit.source}, page {hit.page}" if hit.format == "pdf" else hit.source
         click.echo(f"\n{hit.date or 'undated'}  {hit.council_name}  {hit.committee_name}")
@@ -108,7 +110,7 @@ def search(query: str, index_dir: Path, council: tuple[str, ...], limit: int) ->
         for decision in hit.decisions[:2]:
             click.echo(f"  > {decision[:200]}")
         click.echo(f"  {where}")
-    if results.suggestion:
+    if results.suggestion and not results.showing_for:
         click.echo(f"\nDid you mean: {results.suggestion}")
 
 

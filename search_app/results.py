@@ -34,6 +34,8 @@ class SearchRequest:
     per_page: int = 20
     expand: bool = True
     """Also search the glossary's equivalents of acronyms and phrases (ranked below the words typed)."""
+    respell: bool = True
+    """When the words typed find (almost) nothing and a corrected spelling finds more, show its results."""
 
 
 @dataclass
@@ -76,6 +78,8 @@ class SearchResults:
     facets: dict[str, dict[str, int]]
     suggestion: str | None = None
     expansions: list[Expansion] = field(default_factory=list)
+    showing_for: str | None = None
+    """The corrected query whose results are shown instead of the typed one's, or None."""
 
     @property
     def pages(self) -> int:

@@ -91,6 +91,8 @@ MAX_EXPANDING_TERMS = 3
 MIN_WILDCARD_PREFIX = 2
 MAX_EXPANSIONS = 2000
 MAX_FUZZY_DISTANCE = 2
+# One or two results for the typed words give way to a corrected spelling only if it finds ten times as many.
+RESCUE_FACTOR = 10
 # Postings and positions kept in memory per generation and worker process: 16 bytes a posting
 # (docnum and score), 8 a position, so at most about 600 MB.
 MAX_CACHED_POSTINGS = 40_000_000
@@ -677,6 +679,10 @@ def run_search(
     total = int(shown.size)
     wanted = speller is not None and request.q.strip() and total < 3
     suggestion = suggest(searcher, request.q, speller()) if wanted and speller else None
+    if suggestion and request.respell:
+        rescued = run_search(searcher, replace(request, q=suggestion, respell=False), arrays)
+        if rescues(total, rescued.total):
+            return replace(rescued, request=request, suggestion=suggestion, showing_for=suggestion)
     return SearchResults(
         request=request,
         total=total,
@@ -685,6 +691,11 @@ def run_search(
         suggestion=suggestion,
         expansions=expansions,
     )
+
+
+def rescues(typed_total: int, corrected_total: int) -> bool:
+    """Returns whether a corrected spelling's results should be shown instead of the typed words' few."""
+    return corrected_total > 0 if typed_total == 0 else corrected_total >= RESCUE_FACTOR * typed_total
 
 
 def run_comparison(searcher: Searcher, request: SearchRequest, arrays: ArrayIndex) -> Comparison:

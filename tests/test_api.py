@@ -23,6 +23,15 @@ def test_search_contract(client: FlaskClient) -> None:
         assert result["url"] == f"/items/{result['id']}"
 
 
+def test_misspelt_query_answers_for_the_corrected_spelling(client: FlaskClient) -> None:
+    data = client.get("/api/search?q=fostring").get_json()
+    assert data["query"] == "fostring" and data["showing_results_for"] == "fostering" and data["total"] > 0
+    exact = client.get("/api/search?q=fostring&respell=0").get_json()
+    assert exact["total"] == 0 and exact["showing_results_for"] is None and exact["suggestion"] == "fostering"
+    page = client.get("/?q=fostring").get_data(as_text=True)
+    assert "Showing results for <strong>fostering</strong>" in page and "respell=0" in page
+
+
 def test_item_endpoint_returns_full_body(client: FlaskClient) -> None:
     hit = client.get("/api/search?q=Staying+Put&council=croydon").get_json()["results"][0]
     item = client.get(f"/api/items/{hit['id']}").get_json()

@@ -78,6 +78,19 @@ def test_spelling_suggestion(index: SearchIndex) -> None:
     assert index.search(SearchRequest(q="title:fostring")).suggestion is None
 
 
+def test_a_misspelt_query_shows_the_corrected_spelling_results(index: SearchIndex) -> None:
+    typed = index.search(SearchRequest(q="fostring", respell=False))
+    assert typed.total == 0 and typed.showing_for is None and typed.suggestion == "fostering"
+    rescued = index.search(SearchRequest(q="fostring"))
+    corrected = index.search(SearchRequest(q="fostering"))
+    assert rescued.showing_for == "fostering" and rescued.request.q == "fostring"
+    assert rescued.total == corrected.total > 0
+    assert [h.id for h in rescued.hits] == [h.id for h in corrected.hits]
+    assert rescued.facets == corrected.facets
+    # Words that find plenty are never replaced.
+    assert index.search(SearchRequest(q="Staying Put")).showing_for is None
+
+
 def test_suggestions_come_from_the_words_indexed(updated_index: Path) -> None:
     # The word came in with an update: the vocabulary grows with the words of changed papers.
     assert SearchIndex(updated_index).search(SearchRequest(q="zanzibarain")).suggestion == "zanzibarian"
