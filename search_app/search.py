@@ -91,6 +91,10 @@ MAX_EXPANDING_TERMS = 3
 MIN_WILDCARD_PREFIX = 2
 MAX_EXPANSIONS = 2000
 MAX_FUZZY_DISTANCE = 2
+# Queries of 3 to 8 plain words also find items holding all but one of them, ranked below the rest.
+MIN_WORDS_TO_RELAX = 3
+MAX_WORDS_TO_RELAX = 8
+MOST_WORDS_SHARE = 0.999
 # One or two results for the typed words give way to a corrected spelling only if it finds ten times as many.
 RESCUE_FACTOR = 10
 # Postings and positions kept in memory per generation and worker process: 16 bytes a posting
@@ -646,8 +650,29 @@ def find_matches(
     query = build_query(searcher, request.q, expansions)
     check_expansion(searcher, query)
     found = evaluate(query, searcher, arrays) or whoosh_matches(searcher, query, arrays.size)
+    found = add_most_words(found, searcher, request.q, arrays)
     found.mask &= filter_mask(request, arrays.columns)
     return found, expansions, query
+
+
+def add_most_words(found: Matches, searcher: Searcher, text: str, arrays: ArrayIndex) -> Matches:
+    """Returns the matches plus, ranked below every one of them, items holding all but one of 3+ plain words.
+
+    Every word typed must match otherwise, so "placement stability statistical neighbours" hid the
+    minute that says a stable placement rate "was lower compared to statistical neighbours".
+    """
+    words = [word for word in text.split() if stems_of(word)]
+    if not is_plain_words(text) or not MIN_WORDS_TO_RELAX <= len(words) <= MAX_WORDS_TO_RELAX:
+        return found
+    most = Or([parse_words(searcher, " ".join(words[:i] + words[i + 1 :])) for i in range(len(words))])
+    relaxed = evaluate(most, searcher, arrays) or whoosh_matches(searcher, most, arrays.size)
+    extra = relaxed.mask & ~found.mask
+    if not extra.any():
+        return found
+    # Scale the extra items' scores to sit just below the weakest item holding every word.
+    floor = float(found.scores[found.mask].min()) if found.mask.any() else 1.0
+    scaled = relaxed.scores * (floor * MOST_WORDS_SHARE / float(relaxed.scores[extra].max() or 1.0))
+    return Matches(found.mask | extra, np.where(extra, scaled, found.scores))
 
 
 def run_search(

@@ -78,6 +78,21 @@ def test_spelling_suggestion(index: SearchIndex) -> None:
     assert index.search(SearchRequest(q="title:fostring")).suggestion is None
 
 
+def test_items_holding_most_of_the_words_follow_those_holding_all(index: SearchIndex) -> None:
+    def ids(q: str) -> list[str]:
+        return [h.id for h in index.search(SearchRequest(q=q, per_page=100, expand=False)).hits]
+
+    every = ids("Staying Put policy AND review")  # AND keeps its strict meaning
+    relaxed = ids("Staying Put policy review")
+    assert every and relaxed[: len(every)] == every
+    extra = relaxed[len(every) :]
+    assert extra, "items holding three of the four words were hidden"
+    subsets = ("Put policy review", "Staying policy review", "Staying Put review", "Staying Put policy")
+    assert set(extra) <= {i for q in subsets for i in ids(q)}
+    # Two words still need both.
+    assert set(ids("Staying zebra")) == set()
+
+
 def test_a_misspelt_query_shows_the_corrected_spelling_results(index: SearchIndex) -> None:
     typed = index.search(SearchRequest(q="fostring", respell=False))
     assert typed.total == 0 and typed.showing_for is None and typed.suggestion == "fostering"
