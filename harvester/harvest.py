@@ -197,15 +197,19 @@ def harvest_document(
         report.failures.append(HarvestFailure(portal.slug, f"{document.title} ({document.url})", reason))
         tally.documents_failed += 1
         return False
+    digest = content_hash(answer.body)
+    same = ledger.document_with_hash(digest)
+    if same is not None:
+        # The same file under another id (minutes attached to two meetings): kept once, indexed once.
+        ledger.documents[document.key] = {**same, "url": document.url}
+        ledger.save()
+        tally.documents_held += 1
+        return True
     relpath = f"{folder}/{document.key}_{slugify(document.title)[:60] or 'document'}{suffix}"
     meta = sidecar(portal, stub, doc_type_of(document.title), document.title, answer.url)
     write_paper(corpus, relpath, answer.body, meta)
-    ledger.documents[document.key] = {
-        "path": relpath,
-        "sha256": content_hash(answer.body),
-        "url": document.url,
-        "fetched_at": meta["fetched_at"],
-    }
+    ledger.documents[document.key] = {"path": relpath, "sha256": digest, "url": document.url}
+    ledger.documents[document.key]["fetched_at"] = meta["fetched_at"]
     ledger.save()
     report.written.append(relpath)
     tally.documents_fetched += 1

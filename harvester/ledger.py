@@ -55,6 +55,13 @@ class Ledger:
         """Returns whether the document was fetched before and its file is still there."""
         return self.holds(self.documents, key) is not None
 
+    def document_with_hash(self, digest: str) -> dict | None:
+        """Returns the entry of a held document with these exact bytes, if there is one."""
+        for entry in self.documents.values():
+            if entry.get("sha256") == digest and (self.corpus / entry["path"]).exists():
+                return entry
+        return None
+
     def meeting_settled(self, meeting_id: str, meeting_date: date, window_start: date) -> bool:
         """Returns whether a meeting needs no new visit: held whole, and older than the trailing window."""
         entry = self.holds(self.meetings, meeting_id)

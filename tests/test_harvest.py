@@ -298,3 +298,19 @@ def test_a_killed_harvest_resumes_with_nothing_lost_or_doubled(tmp_path) -> None
     assert tree(resumed) == tree(whole)
     assert not list(resumed.rglob(".*.part"))
     assert len(json.loads((resumed / "gloucester/.harvest-ledger.json").read_text())["documents"]) == 5
+
+
+def test_the_same_file_under_two_ids_is_kept_once(tmp_path) -> None:
+    def twin(path: str, query: dict[str, str], hit: int):
+        # Constructed: attachment 65417 serves exactly the bytes of 65416.
+        if query.get("id") == "65417":
+            query = {**query, "id": "65416"}
+        return gloucester(path, query, hit)
+
+    with serve_sites(site=Site(twin)) as running:
+        point_at(tmp_path, "gloucester", "moderngov", running["site"].url, "Gloucester City Council")
+        code, lines = harvest(tmp_path, tmp_path / "index", "gloucester", "--no-index", *RUNS["gloucester"])
+    assert "gloucester: 1 meetings seen, 1 fetched, 0 unchanged; 4 documents fetched, 1 already held, 2 failed" in lines
+    ledger = json.loads((tmp_path / "gloucester/.harvest-ledger.json").read_text())["documents"]
+    assert ledger["65417"]["path"] == ledger["65416"]["path"]
+    assert not list(tmp_path.rglob("65417_*"))
