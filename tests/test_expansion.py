@@ -52,7 +52,13 @@ def test_long_forms_found_in_several_councils(full_client: FlaskClient) -> None:
     for query in ("NEET care leavers", "UASC", "LAC health assessments", "staying close"):
         plain = full_client.get("/api/search", query_string={"q": query, "expand": "0", "per_page": 100}).get_json()
         expanded = full_client.get("/api/search", query_string={"q": query, "per_page": 100}).get_json()
-        assert expanded["total"] > plain["total"], query
+        assert expanded["total"] >= plain["total"], query
+        # The long forms bring up items the typed words alone do not: with three or more words those
+        # items may already be in the plain list (holding all but one word), but far lower down.
+        first_page = {r["id"] for r in plain["results"][:20]}
+        assert {r["id"] for r in expanded["results"][:20]} - first_page, query
+        if len(query.split()) < 3:
+            assert expanded["total"] > plain["total"], query
         assert len(expanded["facets"]["council"]) >= 3, query
         assert expanded["expansions"] and not plain["expansions"]
 
