@@ -109,7 +109,8 @@ def test_compare_draws_the_chart_and_exports(page: object, base_url: str) -> Non
     page.fill("#q", "care leavers")  # type: ignore[attr-defined]
     page.click("button:has-text('Compare')")  # type: ignore[attr-defined]
     assert page.locator("#compare-table tbody tr").count() >= 5  # type: ignore[attr-defined]
-    page.wait_for_function("Chart.getChart(document.getElementById('mentions-chart')) !== undefined")  # type: ignore[attr-defined]
+    drawn = "window.Chart !== undefined && Chart.getChart(document.getElementById('mentions-chart')) !== undefined"
+    page.wait_for_function(drawn)  # type: ignore[attr-defined]
     with page.expect_download() as download:  # type: ignore[attr-defined]
         page.click("text=Download this table (CSV)")  # type: ignore[attr-defined]
     assert Path(download.value.path()).read_text(encoding="utf-8").startswith("council,council_name,")
