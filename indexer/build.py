@@ -17,6 +17,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from indexer.decisions import find_decisions, find_figures
+from indexer.embeddings import EmbeddingsUnavailable, passage_text, shared_encoder
 from indexer.errors import IndexerError, SkipFile
 from indexer.extract import extract_file
 from indexer.items import split_items
@@ -46,6 +47,7 @@ from indexer.store import (
     usable_cores,
 )
 from indexer.topics import tag_topics
+from indexer.vectors import VECTORS, ItemVectors, PendingPaper, embed_papers
 
 # Bump when extraction changes, so cached text from an older extractor is not reused.
 EXTRACTOR_VERSION = "2"
@@ -75,6 +77,7 @@ def build_index(
     workers: int | None = None,
     progress: Progress | None = None,
     full: bool = False,
+    embeddings: bool = True,
 ) -> BuildReport:
     """Builds or updates the index of corpus/ in index_dir; returns what was indexed, skipped and failed.
 
@@ -95,7 +98,7 @@ def build_index(
         report.unchanged = [s.relpath for s in sources if s not in changed]
         report.removed = sorted(set(old_manifest) - {s.relpath for s in sources} - failed_paths(report))
         if full or changed or report.removed or current_generation(index_dir) is None:
-            write_generation(index_dir, changed, report, manifest, old_manifest, workers, progress, full)
+            write_generation(index_dir, changed, report, manifest, old_manifest, workers, progress, full, embeddings)
     report.seconds = time.monotonic() - started
     return report
 
@@ -155,11 +158,13 @@ def write_generation(
     workers: int | None,
     progress: Progress | None,
     full: bool = False,
+    embeddings: bool = True,
 ) -> None:
     """Writes changed files into a new generation and publishes it; a failure leaves the old one serving."""
     generation = next_generation(index_dir, empty=full)
     writer = open_writer(generation, parallel=full)
     vocabulary = Vocabulary() if full else Vocabulary.load(generation)
+    pending: list[PendingPaper] = []
     try:
         for relpath in report.removed:
             writer.delete_by_term("doc_id", relpath)
@@ -178,13 +183,20 @@ def write_generation(
                 record_unreadable(report, source, exc, manifest, old_manifest)
                 continue
             writer.delete_by_term("doc_id", source.relpath)
-            for position, record in enumerate(make_records(document)):
+            records = list(make_records(document))
+            for position, record in enumerate(records):
                 fields = record_fields(record, position)
                 writer.add_document(**fields)
                 vocabulary.add(record.item_title, record.title, record.body, *record.decisions)
                 report.items += 1
+            passages = [passage_text(r.item_title, r.decisions, r.body) for r in records]
+            pending.append(PendingPaper(source.relpath, [r.id for r in records], passages))
             manifest[source.relpath] = source.content_hash
             report.indexed.append(source.relpath)
+        if embeddings:
+            update_vectors(generation, index_dir / "cache" / "vectors", pending, report, full)
+        else:
+            (generation / VECTORS).unlink(missing_ok=True)
         writer.commit()
         vocabulary.save(generation)
         manifest[FORMAT_KEY] = INDEX_FORMAT
@@ -193,6 +205,23 @@ def write_generation(
         shutil.rmtree(generation, ignore_errors=True)
         raise
     publish(index_dir, generation, manifest)
+
+
+def update_vectors(
+    generation: Path, cache_dir: Path, pending: list[PendingPaper], report: BuildReport, full: bool
+) -> None:
+    """Embeds the changed papers' items (or takes them from the cache) and saves the generation's vectors."""
+    vectors = ItemVectors() if full else ItemVectors.load(generation)
+    vectors.drop_papers({p.doc_id for p in pending} | set(report.removed) | failed_paths(report))
+    try:
+        matrices = embed_papers(pending, cache_dir, lambda texts: shared_encoder().encode(texts))
+    except EmbeddingsUnavailable as exc:
+        (generation / VECTORS).unlink(missing_ok=True)
+        report.warnings.append(BuildFailure("(embeddings)", str(exc), "indexed without meaning-based matching"))
+        return
+    for paper, matrix in zip(pending, matrices, strict=True):
+        vectors.add(paper.ids, [paper.doc_id] * len(paper.ids), matrix)
+    vectors.save(generation)
 
 
 def record_unreadable(

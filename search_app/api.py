@@ -53,6 +53,7 @@ def results_json(results: SearchResults) -> dict[str, Any]:
         "suggestion": results.suggestion,
         "showing_results_for": results.showing_for,
         "expand": req.expand,
+        "semantic": req.semantic,
         "expansions": [{"term": e.term, "added": list(e.added)} for e in results.expansions],
     }
 

@@ -37,7 +37,8 @@ def main() -> None:
 )
 @click.option("--workers", type=int, default=None, help="Processes for PDF extraction (default: one per core).")
 @click.option("--full", is_flag=True, help="Rebuild every file instead of only the changed ones.")
-def index(corpus: Path, index_dir: Path, max_mb: int, workers: int | None, full: bool) -> None:
+@click.option("--no-embeddings", is_flag=True, help="Skip the sentence embeddings (no meaning-based matching).")
+def index(corpus: Path, index_dir: Path, max_mb: int, workers: int | None, full: bool, no_embeddings: bool) -> None:
     """Build or update the index of CORPUS in INDEX; only changed files are read again.
 
     Example: cpsearch index --corpus corpus --index var/index
@@ -53,6 +54,7 @@ def index(corpus: Path, index_dir: Path, max_mb: int, workers: int | None, full:
                 workers=workers,
                 progress=lambda _: bar.update(1),
                 full=full,
+                embeddings=not no_embeddings,
             )
         except IndexBusyError as exc:
             raise click.ClickException(str(exc)) from exc

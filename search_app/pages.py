@@ -49,6 +49,7 @@ def link_with(req: SearchRequest, endpoint: str = "pages.search", **changes: Any
     args["decisions"] = "1" if req.decisions_only else None
     args["expand"] = None if req.expand else "0"
     args["respell"] = None if req.respell else "0"
+    args["semantic"] = None if req.semantic else "0"
     for facet, values in req.filters.items():
         args[facet] = list(values)
     args.update(changes)

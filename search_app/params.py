@@ -88,6 +88,7 @@ def parse_search_args(args: MultiDict[str, str]) -> SearchRequest:
         date_to=date_to,
         decisions_only=args.get("decisions", "").strip().lower() in TRUE_WORDS,
         expand=args.get("expand", "1").strip().lower() not in {"0", "false", "no", "off"},
+        semantic=args.get("semantic", "1").strip().lower() not in {"0", "false", "no", "off"},
         respell=args.get("respell", "1").strip().lower() not in {"0", "false", "no", "off"},
         sort=sort,
         page=parse_int(args, "page", 1, 1, MAX_PAGE),

@@ -34,6 +34,8 @@ class SearchRequest:
     per_page: int = 20
     expand: bool = True
     """Also search the glossary's equivalents of acronyms and phrases (ranked below the words typed)."""
+    semantic: bool = True
+    """Also rank in the items nearest the query in meaning (sentence embeddings), fused with the word ranking."""
     respell: bool = True
     """When the words typed find (almost) nothing and a corrected spelling finds more, show its results."""
 
@@ -78,6 +80,8 @@ class SearchResults:
     facets: dict[str, dict[str, int]]
     suggestion: str | None = None
     expansions: list[Expansion] = field(default_factory=list)
+    meaning_used: bool = False
+    """Items close in meaning were ranked in with the word matches."""
     showing_for: str | None = None
     """The corrected query whose results are shown instead of the typed one's, or None."""
 

@@ -44,8 +44,10 @@ from whoosh.spelling import ListCorrector
 from whoosh.util.numeric import byte_to_length
 from whoosh.util.times import long_to_datetime
 
+from indexer.embeddings import EmbeddingsUnavailable, shared_encoder
 from indexer.schema import FACET_FIELD_NAMES, FACET_FIELDS, SEARCH_FIELDS, STEMMED
 from indexer.store import Vocabulary, current_generation, open_index
+from indexer.vectors import ItemVectors
 from search_app.expansion import Expansion, find_expansions, variant_queries
 from search_app.results import (
     Comparison,
@@ -77,6 +79,7 @@ from search_app.scoring import (
     term_matches,
     union,
 )
+from search_app.semantic import DocVectors, align_vectors, fuse, nearest_items, wants_meaning
 from search_app.snippets import make_snippet, query_words, word_pattern
 
 SNIPPET_CHARS = 240
@@ -91,6 +94,8 @@ MAX_EXPANDING_TERMS = 3
 MIN_WILDCARD_PREFIX = 2
 MAX_EXPANSIONS = 2000
 MAX_FUZZY_DISTANCE = 2
+# What meaning-based matching needs: the item vectors by document number and the query encoder.
+MeaningSource = Callable[[], "tuple[DocVectors, Callable[[list[str]], np.ndarray]] | None"] | None
 # Queries of 3 to 8 plain words also find items holding all but one of them, ranked below the rest.
 MIN_WORDS_TO_RELAX = 3
 MAX_WORDS_TO_RELAX = 8
@@ -151,7 +156,11 @@ class SearchIndex:
 
     def search(self, request: SearchRequest) -> SearchResults:
         """Returns the results of a request."""
-        return run_search(self.searcher(), request, self.arrays(), self.speller)
+        return run_search(self.searcher(), request, self.arrays(), self.speller, self.meaning)
+
+    def meaning(self) -> tuple[DocVectors, Callable[[list[str]], np.ndarray]] | None:
+        """Returns the generation's item vectors and the query encoder, or None when either is missing."""
+        return self.derived("meaning", lambda searcher: read_meaning(searcher, self._local.state[0]))  # type: ignore[no-any-return]
 
     def speller(self) -> Speller:
         """Returns the spelling suggester of the current generation."""
@@ -170,7 +179,7 @@ class SearchIndex:
 
     def compare(self, request: SearchRequest) -> Comparison:
         """Returns the items matching a request counted by council and year (copies of one item once)."""
-        return run_comparison(self.searcher(), request, self.arrays())
+        return run_comparison(self.searcher(), request, self.arrays(), self.meaning)
 
     def other_sources(self, item_id: str) -> list[dict[str, Any]]:
         """Returns the other papers holding the same agenda item (same council, date and title)."""
@@ -209,6 +218,21 @@ class SearchIndex:
         """Returns the item count, councils and date span of the index, for empty states and the home page."""
         columns = self.arrays().columns
         return self.derived("stats", lambda searcher: coverage(searcher, columns))  # type: ignore[no-any-return]
+
+
+def read_meaning(
+    searcher: Searcher, generation: Path | None
+) -> tuple[DocVectors, Callable[[list[str]], np.ndarray]] | None:
+    """Returns a generation's item vectors by document number and the encoder for queries, or None."""
+    vectors = ItemVectors.load(generation)
+    if not vectors.ids:
+        return None
+    try:
+        encoder = shared_encoder()
+    except EmbeddingsUnavailable:
+        return None
+    ids = [str(item_id) for item_id in searcher.reader().column_reader("id", translate=True)]
+    return align_vectors(vectors, ids), encoder.encode
 
 
 def read_display_names(searcher: Searcher) -> dict[str, dict[str, str]]:
@@ -675,11 +699,22 @@ def add_most_words(found: Matches, searcher: Searcher, text: str, arrays: ArrayI
     return Matches(found.mask | extra, np.where(extra, scaled, found.scores))
 
 
+def add_meaning(found: Matches, request: SearchRequest, columns: ItemColumns, meaning: MeaningSource) -> Matches:
+    """Returns the word matches fused with the items nearest the query in meaning, where that is wanted."""
+    held = meaning() if meaning and request.semantic and wants_meaning(request.q) else None
+    if held is None:
+        return found
+    vectors, encode = held
+    near, _ = nearest_items(vectors, encode([request.q])[0], filter_mask(request, columns))
+    return fuse(found, rank_by_score(found.mask, found.scores, columns.order), near)
+
+
 def run_search(
     searcher: Searcher,
     request: SearchRequest,
     arrays: ArrayIndex | None = None,
     speller: Callable[[], Speller] | None = None,
+    meaning: MeaningSource = None,
 ) -> SearchResults:
     """Returns a page of results with facet counts for a request, copies of one item folded into one.
 
@@ -689,6 +724,9 @@ def run_search(
     arrays = arrays or ArrayIndex(searcher)
     columns = arrays.columns
     found, expansions, _ = find_matches(searcher, request, arrays)
+    word_total = int(np.count_nonzero(found.mask))
+    word_found = found
+    found = add_meaning(found, request, columns, meaning)
     if request.sort in ("date", "oldest"):
         ranked = rank_by_date(found.mask, columns.days, columns.order, newest_first=request.sort == "date")
     else:
@@ -696,17 +734,18 @@ def run_search(
     shown = fold_copies(ranked, columns.dup_codes, columns.earlier)
     start = (request.page - 1) * request.per_page
     pattern = word_pattern(query_words([request.q, *(v for e in expansions for v in e.added)]))
-    scale = TYPED_WORDS_WEIGHT if expansions else 1.0  # report relevance on the usual BM25 scale
+    # Report relevance on the usual BM25 scale (fused scores are already on their own).
+    scale = TYPED_WORDS_WEIGHT if expansions and word_total == int(np.count_nonzero(found.mask)) else 1.0
     hits = [
         make_hit(searcher, float(found.scores[docnum]) / scale, int(docnum), columns, pattern)
         for docnum in shown[start : start + request.per_page]
     ]
     total = int(shown.size)
-    wanted = speller is not None and request.q.strip() and total < 3
+    wanted = speller is not None and request.q.strip() and word_total < 3
     suggestion = suggest(searcher, request.q, speller()) if wanted and speller else None
     if suggestion and request.respell:
-        rescued = run_search(searcher, replace(request, q=suggestion, respell=False), arrays)
-        if rescues(total, rescued.total):
+        rescued = run_search(searcher, replace(request, q=suggestion, respell=False), arrays, meaning=meaning)
+        if rescues(word_total, rescued.total):
             return replace(rescued, request=request, suggestion=suggestion, showing_for=suggestion)
     return SearchResults(
         request=request,
@@ -715,6 +754,7 @@ def run_search(
         facets=count_facets(shown, columns),
         suggestion=suggestion,
         expansions=expansions,
+        meaning_used=found is not word_found,
     )
 
 
@@ -723,10 +763,13 @@ def rescues(typed_total: int, corrected_total: int) -> bool:
     return corrected_total > 0 if typed_total == 0 else corrected_total >= RESCUE_FACTOR * typed_total
 
 
-def run_comparison(searcher: Searcher, request: SearchRequest, arrays: ArrayIndex) -> Comparison:
+def run_comparison(
+    searcher: Searcher, request: SearchRequest, arrays: ArrayIndex, meaning: MeaningSource = None
+) -> Comparison:
     """Returns a council-by-year grid of a request's matching items with first, latest and latest decision."""
     columns = arrays.columns
     found, _, _ = find_matches(searcher, request, arrays)
+    found = add_meaning(found, request, columns, meaning)
     matching = np.flatnonzero(found.mask)
     councils, years = columns.facets["council"], columns.facets["year"]
     council_codes, year_codes = councils.item_codes(), years.item_codes()

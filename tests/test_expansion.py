@@ -65,7 +65,7 @@ def test_long_forms_found_in_several_councils(full_client: FlaskClient) -> None:
 
 def test_original_words_rank_above_expansions(full_client: FlaskClient) -> None:
     for query in ("UASC", "NEET care leavers", "LAC health assessments", "staying close"):
-        args = {"q": query, "per_page": 100}
+        args = {"q": query, "per_page": 100, "semantic": "0"}
         typed = {
             r["id"] for r in full_client.get("/api/search", query_string={**args, "expand": "0"}).get_json()["results"]
         }

@@ -1,0 +1,102 @@
+"""Sentence embeddings: the published model reproduced, vectors kept with each generation, search by meaning."""
+
+from __future__ import annotations
+
+import shutil
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import indexer.build
+from indexer.build import build_index
+from indexer.embeddings import EmbeddingsUnavailable, Encoder, model_zip, shared_encoder
+from indexer.store import current_generation
+from indexer.vectors import ItemVectors
+from search_app.results import SearchRequest
+from search_app.search import SearchIndex
+
+
+def test_the_published_model_gives_its_published_similarities() -> None:
+    # sentence-transformers' own example for all-MiniLM-L6-v2: 0.6660, 0.1046 and 0.1411.
+    vectors = shared_encoder().encode(
+        ["The weather is lovely today.", "It's so sunny outside!", "He drove to the stadium."]
+    )
+    similarity = vectors @ vectors.T
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert similarity[0, 1] == pytest.approx(0.6660, abs=5e-4)
+    assert similarity[0, 2] == pytest.approx(0.1046, abs=5e-4)
+    assert similarity[1, 2] == pytest.approx(0.1411, abs=5e-4)
+
+
+def test_weights_that_are_not_the_published_ones_are_refused(tmp_path: Path) -> None:
+    tampered = tmp_path / "model.zip"
+    with zipfile.ZipFile(model_zip()) as original, zipfile.ZipFile(tampered, "w") as copy:
+        for name in original.namelist():
+            data = original.read(name)
+            copy.writestr(
+                name, data.replace(b'"lowercase":true', b'"lowercase":false') if name == "tokenizer.json" else data
+            )
+    with pytest.raises(EmbeddingsUnavailable, match="not the published"):
+        Encoder(tampered)
+
+
+def vectors_of(index_dir: Path) -> ItemVectors:
+    return ItemVectors.load(current_generation(index_dir))
+
+
+def test_every_item_has_a_vector_and_updates_keep_them_in_step(
+    corpus_subset: Path, tmp_path: Path, monkeypatch
+) -> None:
+    corpus = tmp_path / "corpus"
+    shutil.copytree(corpus_subset, corpus)
+    index_dir = tmp_path / "index"
+    report = build_index(corpus, index_dir)
+    vectors = vectors_of(index_dir)
+    assert len(vectors.ids) == report.items == vectors.matrix.shape[0]
+    assert len(set(vectors.ids)) == len(vectors.ids)
+    # Deleting a paper drops its vectors; a rebuild from scratch encodes nothing again (the cache holds them).
+    gone = next(corpus.rglob("*staying-put*.txt"))
+    gone.unlink()
+    build_index(corpus, index_dir)
+    assert not any(doc.endswith(gone.name) for doc in vectors_of(index_dir).doc_ids)
+    calls: list[int] = []
+    real = indexer.build.shared_encoder
+
+    class Counting:
+        def encode(self, texts: list[str]) -> np.ndarray:
+            calls.append(len(texts))
+            return real().encode(texts)
+
+    monkeypatch.setattr(indexer.build, "shared_encoder", Counting)
+    rebuilt = build_index(corpus, index_dir, full=True)
+    assert calls == [] and len(vectors_of(index_dir).ids) == rebuilt.items
+
+
+def test_no_embeddings_build_serves_words_only(corpus_subset: Path, tmp_path: Path) -> None:
+    build_index(corpus_subset, tmp_path / "index", embeddings=False)
+    assert vectors_of(tmp_path / "index").ids == []
+    results = SearchIndex(tmp_path / "index").search(SearchRequest(q="young people staying on with foster carers"))
+    words_only = SearchIndex(tmp_path / "index").search(
+        SearchRequest(q="young people staying on with foster carers", semantic=False)
+    )
+    assert [h.id for h in results.hits] == [h.id for h in words_only.hits]
+
+
+def test_meaning_finds_the_paper_in_other_words(index_dir: Path) -> None:
+    index = SearchIndex(index_dir)
+    query = "young adults remaining with their former foster families"
+    words = [h.source for h in index.search(SearchRequest(q=query, semantic=False)).hits]
+    meaning = [h.source for h in index.search(SearchRequest(q=query)).hits]
+    staying_put = "kirklees/cpb_mgAi_18660_staying-put-fostering-policy.txt"
+    assert staying_put not in words
+    assert staying_put in meaning[:3]
+
+
+def test_exact_syntax_gets_no_meaning_matches(index_dir: Path) -> None:
+    index = SearchIndex(index_dir)
+    for query in ('"foster families"', "council:kirklees foster", "foster AND families"):
+        with_meaning = [h.id for h in index.search(SearchRequest(q=query, per_page=100)).hits]
+        without = [h.id for h in index.search(SearchRequest(q=query, per_page=100, semantic=False)).hits]
+        assert with_meaning == without, query
