@@ -52,7 +52,7 @@ from indexer.vectors import VECTORS, ItemVectors, PendingPaper, embed_papers
 # Bump when extraction changes, so cached text from an older extractor is not reused.
 EXTRACTOR_VERSION = "2"
 # Bump when parsing, enrichment or the schema change: an index of another format is rebuilt whole.
-INDEX_FORMAT = "12"
+INDEX_FORMAT = "13"
 FORMAT_KEY = "__index_format__"
 Progress = Callable[[str], None]
 IN_FLIGHT_PER_WORKER = 4

@@ -24,10 +24,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from indexer.build import build_index  # noqa: E402
+from indexer.records import duplicate_key  # noqa: E402
 from indexer.store import current_generation, open_index  # noqa: E402
 from search_app.search import SearchIndex, SearchRequest  # noqa: E402
 
 JUDGMENTS = ROOT / "tests" / "data" / "judgments.json"
+BLIND_QUERIES = ROOT / "tests" / "data" / "blind_queries.json"
+BLIND_JUDGMENTS = ROOT / "tests" / "data" / "blind_judgments.json"
+# A ranked list of items, each as its item id followed by the ids of its copies in other papers.
+IdRanker = Callable[[str], list[list[str]]]
 DEPTH = 20
 
 
@@ -105,6 +110,118 @@ def baseline_ranker(index_dir: Path) -> Ranker:
     return rank
 
 
+def product_ids(index_dir: Path, semantic: bool = True) -> IdRanker:
+    """Returns the product's search as a ranker of item ids (each result with its copies)."""
+    index = SearchIndex(index_dir)
+
+    def rank(query: str) -> list[list[str]]:
+        hits = index.search(SearchRequest(q=query, per_page=DEPTH, semantic=semantic)).hits
+        return [[h.id, *(o["id"] for o in h.other_sources)] for h in hits]
+
+    return rank
+
+
+def baseline_or_ids(index_dir: Path) -> IdRanker:
+    """Returns SQLite FTS5 bm25 with the words ORed (porter stemming) over the same items."""
+    db = sqlite3.connect(":memory:")
+    columns = "title, item_title, body, id UNINDEXED, tokenize='porter unicode61'"
+    db.execute(f"CREATE VIRTUAL TABLE items USING fts5({columns})")
+    with open_index(index_dir).searcher() as searcher:
+        rows = [(f["title"], f["item_title"], f["body"], f["id"]) for f in searcher.all_stored_fields()]
+    db.executemany("INSERT INTO items VALUES (?, ?, ?, ?)", rows)
+
+    def rank(query: str) -> list[list[str]]:
+        words = re.findall(r"[A-Za-z0-9]+", query)
+        match = " OR ".join(f'"{w}"' for w in words)
+        if not match:
+            return []
+        found = db.execute("SELECT id FROM items WHERE items MATCH ? ORDER BY bm25(items) LIMIT ?", (match, DEPTH))
+        return [[item_id] for (item_id,) in found.fetchall()]
+
+    return rank
+
+
+def embedding_ids(index_dir: Path) -> IdRanker:
+    """Returns the embedding ranking alone: the items nearest the query's vector, over every item."""
+    from indexer.embeddings import shared_encoder
+    from indexer.vectors import ItemVectors
+
+    vectors = ItemVectors.load(current_generation(index_dir))
+
+    def rank(query: str) -> list[list[str]]:
+        similarity = vectors.matrix @ shared_encoder().encode([query])[0]
+        return [[vectors.ids[i]] for i in (-similarity).argsort()[:DEPTH]]
+
+    return rank
+
+
+def systems_for_blind(index_dir: Path) -> dict[str, IdRanker]:
+    """Returns the systems pooled and compared on the blind set."""
+    return {
+        "Council Papers Search": product_ids(index_dir),
+        "  without meaning matching": product_ids(index_dir, semantic=False),
+        "BM25 baseline (FTS5, words ORed)": baseline_or_ids(index_dir),
+        "Embedding ranking alone": embedding_ids(index_dir),
+    }
+
+
+def item_groups(index_dir: Path) -> dict[str, str]:
+    """Returns item id -> the key its copies share (same council, date and title), as the product folds them."""
+    with open_index(index_dir).searcher() as searcher:
+        return {
+            f["id"]: duplicate_key(f["council"], f.get("date") and f["date"].date(), f["item_title"], f["id"])
+            for f in searcher.all_stored_fields()
+        }
+
+
+def score_ids(results: list[list[str]], grades: dict[str, int], groups: dict[str, str]) -> dict[str, float]:
+    """Returns nDCG@10, MRR (grade 2 or more) and recall@20 of a ranked id list, each item credited once.
+
+    An item's grade is the best any of its judged copies got; a copy shown again earns nothing.
+    """
+    best: dict[str, int] = {}
+    for item_id, grade in grades.items():
+        group = groups.get(item_id, item_id)
+        best[group] = max(best.get(group, 0), grade)
+    credited: set[str] = set()
+    gains = []
+    for ids in results[:DEPTH]:
+        mine = {groups.get(i, i) for i in ids}
+        gains.append(max((best.get(g, 0) for g in mine - credited), default=0))
+        credited |= mine
+    relevant = {g for g, grade in best.items() if grade > 0}
+    dcg = sum((2**g - 1) / math.log2(i + 2) for i, g in enumerate(gains[:10]))
+    ideal = sorted(best.values(), reverse=True)[:10]
+    idcg = sum((2**g - 1) / math.log2(i + 2) for i, g in enumerate(ideal))
+    first = next((i for i, g in enumerate(gains) if g >= 2), None)
+    return {
+        "ndcg@10": dcg / idcg if idcg else 0.0,
+        "mrr": 1 / (first + 1) if first is not None else 0.0,
+        "recall@20": len(relevant & credited) / len(relevant) if relevant else 0.0,
+    }
+
+
+def evaluate_blind(index_dir: Path) -> dict[str, dict[str, dict[str, float]]]:
+    """Returns per system the mean metrics on the blind set, overall and per user group, and per query."""
+    queries = json.loads(BLIND_QUERIES.read_text(encoding="utf-8"))["queries"]
+    judged = json.loads(BLIND_JUDGMENTS.read_text(encoding="utf-8"))["judgments"]
+    groups = item_groups(index_dir)
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for name, ranker in systems_for_blind(index_dir).items():
+        per_group: dict[str, list[dict[str, float]]] = {}
+        for entry in queries:
+            if entry["id"] not in judged:
+                continue
+            scores = score_ids(ranker(entry["q"]), judged[entry["id"]], groups)
+            for group in ("all", entry["user"], entry["id"]):
+                per_group.setdefault(group, []).append(scores)
+        out[name] = {
+            group: {metric: sum(s[metric] for s in scores) / len(scores) for metric in scores[0]}
+            for group, scores in per_group.items()
+        }
+    return out
+
+
 def evaluate(ranker: Ranker, queries: Iterable[dict]) -> dict[str, dict[str, float]]:
     """Returns mean metrics over all queries and per user group."""
     groups: dict[str, list[dict[str, float]]] = {}
@@ -130,8 +247,19 @@ def ensure_index(index_dir: Path | None) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--index", type=Path, default=ROOT / "var" / "index")
+    parser.add_argument("--blind", action="store_true", help="Also the blind set (tests/data/blind_judgments.json).")
     args = parser.parse_args()
     index_dir = ensure_index(args.index)
+    if args.blind:
+        blind = evaluate_blind(index_dir)
+        count = len(json.loads(BLIND_JUDGMENTS.read_text(encoding="utf-8"))["judgments"])
+        print(f"blind set: {count} judged queries")
+        print(f"{'system':34} {'group':12} {'nDCG@10':>8} {'MRR':>7} {'recall@20':>10}")
+        for name, by_group in blind.items():
+            for group in ("all", "officer", "researcher", "councillor"):
+                m = by_group.get(group)
+                if m:
+                    print(f"{name:34} {group:12} {m['ndcg@10']:8.3f} {m['mrr']:7.3f} {m['recall@20']:10.3f}")
     queries = json.loads(JUDGMENTS.read_text(encoding="utf-8"))["queries"]
     systems = {
         "Council Papers Search": product_ranker(index_dir),

@@ -705,7 +705,9 @@ def add_meaning(found: Matches, request: SearchRequest, columns: ItemColumns, me
     if held is None:
         return found
     vectors, encode = held
-    near, _ = nearest_items(vectors, encode([request.q])[0], filter_mask(request, columns))
+    # Nearest among every item, then filtered: a filter narrows the same results it counted in the facets.
+    near, _ = nearest_items(vectors, encode([request.q])[0], columns.live)
+    near = near[filter_mask(request, columns)[near]]
     return fuse(found, rank_by_score(found.mask, found.scores, columns.order), near)
 
 
