@@ -5,6 +5,7 @@ The only module on the read side that imports whoosh; it knows nothing of Flask.
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 from collections import OrderedDict
@@ -98,8 +99,15 @@ MAX_FUZZY_DISTANCE = 2
 MeaningSource = Callable[[], "tuple[DocVectors, Callable[[list[str]], np.ndarray]] | None"] | None
 # Queries of 3 to 8 plain words also find items holding all but one of them, ranked below the rest.
 MIN_WORDS_TO_RELAX = 3
-MAX_WORDS_TO_RELAX = 8
+MAX_WORDS_TO_RELAX = 12
+MOST_WORDS_NEEDED = 0.6
 MOST_WORDS_SHARE = 0.999
+# Words that make a question of a search ("what did we decide about ...", "how many ..."): dropped
+# from plain-word queries, as a person asking does not mean the item must hold them.
+QUESTION_WORDS = frozenset(
+    "what which who whom whose when where why how did does do has have had is are was were been any many "
+    "much our we us i me my you there about tell show find give list please".split()
+)
 # One or two results for the typed words give way to a corrected spelling only if it finds ten times as many.
 RESCUE_FACTOR = 10
 # Postings and positions kept in memory per generation and worker process: 16 bytes a posting
@@ -670,32 +678,49 @@ def find_matches(
     searcher: Searcher, request: SearchRequest, arrays: ArrayIndex
 ) -> tuple[Matches, list[Expansion], Query]:
     """Returns every item matching a request (its words and its filters) with scores, and the expansions used."""
-    expansions = find_expansions(request.q) if request.expand else []
-    query = build_query(searcher, request.q, expansions)
+    text = question_words_removed(request.q)
+    expansions = find_expansions(text) if request.expand else []
+    query = build_query(searcher, text, expansions)
     check_expansion(searcher, query)
     found = evaluate(query, searcher, arrays) or whoosh_matches(searcher, query, arrays.size)
-    found = add_most_words(found, searcher, request.q, arrays)
+    found = add_most_words(found, searcher, text, arrays)
     found.mask &= filter_mask(request, arrays.columns)
     return found, expansions, query
 
 
+def question_words_removed(text: str) -> str:
+    """Returns plain words without the words of a question ("what did we decide about ..."), else text."""
+    if not is_plain_words(text):
+        return text
+    kept = [word for word in text.split() if word.lower().strip("?,.!") not in QUESTION_WORDS]
+    return " ".join(kept) if kept else text
+
+
 def add_most_words(found: Matches, searcher: Searcher, text: str, arrays: ArrayIndex) -> Matches:
-    """Returns the matches plus, ranked below every one of them, items holding all but one of 3+ plain words.
+    """Returns the matches plus, ranked below every one of them, items holding most of 3 or more plain words.
 
     Every word typed must match otherwise, so "placement stability statistical neighbours" hid the
-    minute that says a stable placement rate "was lower compared to statistical neighbours".
+    minute that says a stable placement rate "was lower compared to statistical neighbours". An item
+    qualifies with MOST_WORDS_NEEDED of the words; it is scored by the words it holds (BM25 of each,
+    summed) times the share of the words it holds, as Lucene's classic coordination factor did.
     """
-    words = [word for word in text.split() if stems_of(word)]
+    words = list(dict.fromkeys(word for word in text.split() if stems_of(word)))
     if not is_plain_words(text) or not MIN_WORDS_TO_RELAX <= len(words) <= MAX_WORDS_TO_RELAX:
         return found
-    most = Or([parse_words(searcher, " ".join(words[:i] + words[i + 1 :])) for i in range(len(words))])
-    relaxed = evaluate(most, searcher, arrays) or whoosh_matches(searcher, most, arrays.size)
-    extra = relaxed.mask & ~found.mask
+    held = np.zeros(arrays.size, dtype=np.int64)
+    summed = np.zeros(arrays.size)
+    for word in words:
+        query = parse_words(searcher, word)
+        single = evaluate(query, searcher, arrays) or whoosh_matches(searcher, query, arrays.size)
+        held += single.mask
+        summed += np.where(single.mask, single.scores, 0.0)
+    extra = (held >= max(2, math.ceil(MOST_WORDS_NEEDED * len(words)))) & ~found.mask
     if not extra.any():
         return found
+    relaxed = summed * held / len(words)
     # Scale the extra items' scores to sit just below the weakest item holding every word.
     floor = float(found.scores[found.mask].min()) if found.mask.any() else 1.0
-    scaled = relaxed.scores * (floor * MOST_WORDS_SHARE / float(relaxed.scores[extra].max() or 1.0))
+    scaled = relaxed * (floor * MOST_WORDS_SHARE / float(relaxed[extra].max() or 1.0))
     return Matches(found.mask | extra, np.where(extra, scaled, found.scores))
 
 
