@@ -161,6 +161,7 @@ class SearchIndex:
         arrays = self.arrays()
         for fieldname in SEARCH_FIELDS:
             arrays.field_lengths(self.searcher().reader(), fieldname)
+        self.meaning()  # item vectors and the query encoder
 
     def search(self, request: SearchRequest) -> SearchResults:
         """Returns the results of a request."""

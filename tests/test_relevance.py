@@ -12,7 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from evaluate import baseline_ranker, evaluate, product_ranker  # noqa: E402
+from evaluate import BLIND_JUDGMENTS, baseline_ranker, evaluate, evaluate_blind, item_groups, product_ranker  # noqa: E402
 
 JUDGMENTS = json.loads((ROOT / "tests" / "data" / "judgments.json").read_text(encoding="utf-8"))
 FLOORS = json.loads((ROOT / "tests" / "data" / "relevance_floors.json").read_text(encoding="utf-8"))
@@ -30,8 +30,27 @@ def test_judged_query_set_is_big_enough_and_points_at_real_papers() -> None:
 
 
 def test_floors_are_never_lowered_silently() -> None:
-    highest = {m: max(h["floors"][m] for h in FLOORS["history"]) for m in FLOORS["floors"]}
-    assert FLOORS["floors"] == highest, "a floor is below one recorded in history"
+    for key in ("floors", "blind_floors"):
+        highest = {m: max(h[key][m] for h in FLOORS["history"] if key in h) for m in FLOORS[key]}
+        assert FLOORS[key] == highest, f"a {key} value is below one recorded in history"
+
+
+def test_blind_judgments_name_items_that_exist(full_index: Path) -> None:
+    judged = json.loads(BLIND_JUDGMENTS.read_text(encoding="utf-8"))["judgments"]
+    assert len(judged) >= 40
+    known = set(item_groups(full_index))
+    missing = {item for grades in judged.values() for item in grades} - known
+    assert not missing, f"{len(missing)} judged items are not in the index (ids changed?)"
+
+
+def test_blind_set_stays_above_its_floors(full_index: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    results = evaluate_blind(full_index)
+    product = results["Council Papers Search"]["all"]
+    with capsys.disabled():
+        for name, by_group in results.items():
+            print(f"\nblind set: {name.strip()} {by_group['all']}")
+    for metric, floor in FLOORS["blind_floors"].items():
+        assert product[metric] >= floor, f"blind {metric} {product[metric]:.3f} fell below its floor {floor}"
 
 
 def test_product_beats_floors_and_baseline(full_index: Path, capsys: pytest.CaptureFixture[str]) -> None:
