@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
 from pathlib import Path
 
+from harvester.ledger import write_atomic
 from harvester.models import Portal
 
 REGISTRY = Path(__file__).resolve().parent / "councils.csv"
@@ -108,11 +108,7 @@ def save_portal(corpus: Path, portal: Portal) -> None:
     data = read_council_json(corpus, portal.slug)
     data.setdefault("name", portal.name)
     data["portal"] = {"system": portal.system, "base_url": portal.base_url}
-    path = corpus / portal.slug / "council.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(".council.json.part")
-    temp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(temp, path)
+    write_atomic(corpus / portal.slug / "council.json", (json.dumps(data, indent=2) + "\n").encode())
 
 
 def ensure_council_json(corpus: Path, portal: Portal) -> None:

@@ -203,11 +203,11 @@ def publish(index_dir: Path, generation: Path, manifest: dict[str, str]) -> None
     remove_old_generations(index_dir)
 
 
-def write_atomically(path: Path, text: str) -> None:
+def write_atomically(path: Path, content: str | bytes) -> None:
     """Writes a file so that readers see the old or the new content, never a part."""
     tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        fh.write(text)
+    with tmp.open("wb") as fh:
+        fh.write(content.encode("utf-8") if isinstance(content, str) else content)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from indexer.embeddings import DIMENSIONS, MODEL_NAME
+from indexer.store import write_atomically
 
 VECTORS = "vectors.npz"
 VECTORS_VERSION = "1"
@@ -46,9 +46,7 @@ class ItemVectors:
             doc_ids=np.array(self.doc_ids, dtype=str),
             matrix=self.matrix.astype(np.float32),
         )
-        temp = generation / f".{VECTORS}.tmp{os.getpid()}"
-        temp.write_bytes(buffer.getvalue())
-        os.replace(temp, generation / VECTORS)
+        write_atomically(generation / VECTORS, buffer.getvalue())
 
     def drop_papers(self, doc_ids: set[str]) -> None:
         """Removes the vectors of every item of these papers."""
@@ -105,11 +103,10 @@ def embed_papers(
 
 
 def write_cache(path: Path, matrix: np.ndarray) -> None:
+    buffer = io.BytesIO()
+    np.save(buffer, matrix.astype(np.float32))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        temp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        with temp.open("wb") as fh:
-            np.save(fh, matrix.astype(np.float32))
-        os.replace(temp, path)
+        write_atomically(path, buffer.getvalue())
     except OSError:
         pass  # a cache that cannot be written only costs time
