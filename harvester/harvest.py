@@ -21,8 +21,7 @@ from harvester.models import DocumentLink, HarvestFailure, HarvestReport, Meetin
 from harvester.moderngov import ModernGovReader
 from harvester.registry import ensure_council_json, save_portal
 from harvester.selection import WEEKS_BACK, trailing_window
-from indexer.metadata import slugify
-from indexer.patterns import DOC_TYPE_WORDS
+from indexer.metadata import doc_type_named, slugify
 
 FIRST_RUN_DAYS = 365
 HTML_TYPES = {"text/html", "application/xhtml+xml"}
@@ -206,7 +205,7 @@ def harvest_document(
         tally.documents_held += 1
         return True
     relpath = f"{folder}/{document.key}_{slugify(document.title)[:60] or 'document'}{suffix}"
-    meta = sidecar(portal, stub, doc_type_of(document.title), document.title, answer.url)
+    meta = sidecar(portal, stub, doc_type_named(document.title) or "report", document.title, answer.url)
     write_paper(corpus, relpath, answer.body, meta)
     ledger.documents[document.key] = {"path": relpath, "sha256": digest, "url": document.url}
     ledger.documents[document.key]["fetched_at"] = meta["fetched_at"]
@@ -234,14 +233,6 @@ def sidecar(portal: Portal, stub: MeetingStub, doc_type: str, title: str, url: s
         "fetched_at": now_iso(),
         "harvest": {"system": portal.system, "meeting_id": stub.id, "committee_id": stub.committee.id},
     }
-
-
-def doc_type_of(title: str) -> str:
-    """Returns the document type its title announces ("Printed minutes", "Public reports pack"), else report."""
-    for pattern, doc_type in DOC_TYPE_WORDS:
-        if pattern.search(title):
-            return doc_type
-    return "report"
 
 
 def check_document(answer: Answer) -> str:

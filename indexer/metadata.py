@@ -170,10 +170,12 @@ def doc_type_from(lines: list[str], name: str, text: str = "") -> str:
         return "meeting-page"
     if re.search(r"mgAi_", name):
         return "item-page"
-    for pattern, doc_type in DOC_TYPE_WORDS:
-        if pattern.search(name.replace("_", " ")):
-            return doc_type
-    return "document"
+    return doc_type_named(name.replace("_", " ")) or "document"
+
+
+def doc_type_named(title: str) -> str | None:
+    """Returns the doc_type a title or file name announces ("Printed minutes", "Public reports pack"), or None."""
+    return next((doc_type for pattern, doc_type in DOC_TYPE_WORDS if pattern.search(title)), None)
 
 
 def title_from_opening(lines: list[str]) -> str:
