@@ -36,6 +36,8 @@ class CmisReader:
         self.meetings_url = meetings_page(portal.base_url)
         self.client = client
         self.notes: list[str] = []
+        self.moved_to = ""
+        """CMIS meeting pages redirect within the site as a matter of course: no move is reported."""
 
     def find_meetings(self, wanted: list[str], start: date, end: date) -> Iterator[MeetingStub]:
         """Yields the meetings of the wanted committees between start and end, oldest first."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -28,9 +29,13 @@ HTML_TYPES = {"text/html", "application/xhtml+xml"}
 
 
 class PortalReader(Protocol):
-    notes: list[str]
+    """What harvest needs of a portal: its meetings, each meeting's paper, and what it noticed."""
 
-    def find_meetings(self, wanted: list[str], start: date, end: date) -> object: ...
+    notes: list[str]
+    moved_to: str
+    """The new base URL when the site redirected us elsewhere, else ''."""
+
+    def find_meetings(self, wanted: list[str], start: date, end: date) -> Iterator[MeetingStub]: ...
 
     def fetch_meeting(self, stub: MeetingStub) -> MeetingPaper: ...
 
@@ -77,7 +82,7 @@ def harvest_council(
     reach_key = ",".join(sorted(c.lower() for c in plan.committees)) or "*"
     start, end = date_range(plan, ledger.reached.get(reach_key))
     try:
-        stubs = list(reader.find_meetings(plan.committees, start, end))  # type: ignore[call-overload]
+        stubs = list(reader.find_meetings(plan.committees, start, end))
     except HostBlocked as exc:
         tally.blocked = exc.reason
         return
@@ -121,9 +126,9 @@ def date_range(plan: HarvestPlan, reached: str | None) -> tuple[date, date]:
     return start, plan.until or window_end
 
 
-def note_move(corpus: Path, portal: Portal, reader: object, notes: list[str]) -> None:
+def note_move(corpus: Path, portal: Portal, reader: PortalReader, notes: list[str]) -> None:
     """Records a base URL that redirected elsewhere, and saves the new one in council.json."""
-    moved_to = getattr(reader, "moved_to", "")
+    moved_to = reader.moved_to
     if moved_to and moved_to != portal.base_url:
         notes.append(f"base URL {portal.base_url} moved to {moved_to}; harvested there and saved in council.json")
         save_portal(corpus, Portal(portal.slug, portal.name, portal.system, moved_to, portal.code))

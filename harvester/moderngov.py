@@ -117,10 +117,10 @@ def root_url(base_url: str) -> str:
 
 def is_xml(body: bytes, root: str) -> bool:
     """Returns whether body is an XML document whose root element is root."""
-    head = body[:600].lstrip(b"\xef\xbb\xbf \r\n\t").lower()
-    return (
-        head.startswith(b"<?xml") and f"<{root}".encode() in body[:2000].lower() or head.startswith(f"<{root}".encode())
-    )
+    head = body[:2000].lstrip(b"\xef\xbb\xbf \r\n\t").lower()
+    opening = f"<{root}".encode()
+    # After an XML declaration the root may follow comments; without one it must come first.
+    return opening in head if head.startswith(b"<?xml") else head.startswith(opening)
 
 
 def read_meeting_stubs(body: bytes, committee: Committee) -> list[MeetingStub]:
