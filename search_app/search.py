@@ -677,16 +677,18 @@ def check_expansion(searcher: Searcher, query: Query) -> None:
 
 def find_matches(
     searcher: Searcher, request: SearchRequest, arrays: ArrayIndex
-) -> tuple[Matches, list[Expansion], Query]:
-    """Returns every item matching a request (its words and its filters) with scores, and the expansions used."""
+) -> tuple[Matches, list[Expansion], np.ndarray]:
+    """Returns every item matching a request (its words and its filters) with scores, the expansions used
+    and the items its filters allow."""
     text = question_words_removed(request.q)
     expansions = find_expansions(text) if request.expand else []
     query = build_query(searcher, text, expansions)
     check_expansion(searcher, query)
     found = evaluate(query, searcher, arrays) or whoosh_matches(searcher, query, arrays.size)
     found = add_most_words(found, searcher, text, arrays)
-    found.mask &= filter_mask(request, arrays.columns)
-    return found, expansions, query
+    allowed = filter_mask(request, arrays.columns)
+    found.mask &= allowed
+    return found, expansions, allowed
 
 
 def question_words_removed(text: str) -> str:
@@ -725,7 +727,9 @@ def add_most_words(found: Matches, searcher: Searcher, text: str, arrays: ArrayI
     return Matches(found.mask | extra, np.where(extra, scaled, found.scores))
 
 
-def add_meaning(found: Matches, request: SearchRequest, columns: ItemColumns, meaning: MeaningSource) -> Matches:
+def add_meaning(
+    found: Matches, request: SearchRequest, columns: ItemColumns, allowed: np.ndarray, meaning: MeaningSource
+) -> Matches:
     """Returns the word matches fused with the items nearest the query in meaning, where that is wanted."""
     held = meaning() if meaning and request.semantic and wants_meaning(request.q) else None
     if held is None:
@@ -733,7 +737,7 @@ def add_meaning(found: Matches, request: SearchRequest, columns: ItemColumns, me
     vectors, encode = held
     # Nearest among every item, then filtered: a filter narrows the same results it counted in the facets.
     near, _ = nearest_items(vectors, encode([request.q])[0], columns.live)
-    near = near[filter_mask(request, columns)[near]]
+    near = near[allowed[near]]
     return fuse(found, rank_by_score(found.mask, found.scores, columns.order), near)
 
 
@@ -751,10 +755,10 @@ def run_search(
     """
     arrays = arrays or ArrayIndex(searcher)
     columns = arrays.columns
-    found, expansions, _ = find_matches(searcher, request, arrays)
+    found, expansions, allowed = find_matches(searcher, request, arrays)
     word_total = int(np.count_nonzero(found.mask))
     word_found = found
-    found = add_meaning(found, request, columns, meaning)
+    found = add_meaning(found, request, columns, allowed, meaning)
     if request.sort in ("date", "oldest"):
         ranked = rank_by_date(found.mask, columns.days, columns.order, newest_first=request.sort == "date")
     else:
@@ -796,8 +800,8 @@ def run_comparison(
 ) -> Comparison:
     """Returns a council-by-year grid of a request's matching items with first, latest and latest decision."""
     columns = arrays.columns
-    found, _, _ = find_matches(searcher, request, arrays)
-    found = add_meaning(found, request, columns, meaning)
+    found, _, allowed = find_matches(searcher, request, arrays)
+    found = add_meaning(found, request, columns, allowed, meaning)
     matching = np.flatnonzero(found.mask)
     councils, years = columns.facets["council"], columns.facets["year"]
     council_codes, year_codes = councils.item_codes(), years.item_codes()
