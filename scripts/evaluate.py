@@ -87,21 +87,30 @@ def product_ranker(index_dir: Path) -> Ranker:
     return rank
 
 
+def fts5_items(index_dir: Path) -> sqlite3.Connection:
+    """Returns an in-memory SQLite FTS5 table (porter stemming) of the index's items, with source and id."""
+    db = sqlite3.connect(":memory:")
+    columns = "title, item_title, body, source UNINDEXED, id UNINDEXED, tokenize='porter unicode61'"
+    db.execute(f"CREATE VIRTUAL TABLE items USING fts5({columns})")
+    with open_index(index_dir).searcher() as searcher:
+        rows = [(f["title"], f["item_title"], f["body"], f["source"], f["id"]) for f in searcher.all_stored_fields()]
+    db.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?)", rows)
+    return db
+
+
+def fts5_match(query: str, joiner: str) -> str:
+    """Returns the typed words as an FTS5 query, each word quoted, joined by ' ' (AND) or ' OR '."""
+    return joiner.join(f'"{w}"' for w in re.findall(r"[A-Za-z0-9]+", query))
+
+
 def baseline_ranker(index_dir: Path) -> Ranker:
     """Returns SQLite FTS5 bm25 over the same items as a ranker."""
-    db = sqlite3.connect(":memory:")
-    db.execute(
-        "CREATE VIRTUAL TABLE items USING fts5(title, item_title, body, source UNINDEXED, tokenize='porter unicode61')"
-    )
-    with open_index(index_dir).searcher() as searcher:
-        rows = [(f["title"], f["item_title"], f["body"], f["source"]) for f in searcher.all_stored_fields()]
-    db.executemany("INSERT INTO items VALUES (?, ?, ?, ?)", rows)
+    db = fts5_items(index_dir)
 
     def rank(query: str) -> list[Result]:
-        words = re.findall(r"[A-Za-z0-9]+", query)
-        if not words:
+        match = fts5_match(query, " ")
+        if not match:
             return []
-        match = " ".join(f'"{w}"' for w in words)
         found = db.execute(
             "SELECT item_title, source FROM items WHERE items MATCH ? ORDER BY bm25(items) LIMIT ?", (match, DEPTH)
         ).fetchall()
@@ -123,16 +132,10 @@ def product_ids(index_dir: Path, semantic: bool = True) -> IdRanker:
 
 def baseline_or_ids(index_dir: Path) -> IdRanker:
     """Returns SQLite FTS5 bm25 with the words ORed (porter stemming) over the same items."""
-    db = sqlite3.connect(":memory:")
-    columns = "title, item_title, body, id UNINDEXED, tokenize='porter unicode61'"
-    db.execute(f"CREATE VIRTUAL TABLE items USING fts5({columns})")
-    with open_index(index_dir).searcher() as searcher:
-        rows = [(f["title"], f["item_title"], f["body"], f["id"]) for f in searcher.all_stored_fields()]
-    db.executemany("INSERT INTO items VALUES (?, ?, ?, ?)", rows)
+    db = fts5_items(index_dir)
 
     def rank(query: str) -> list[list[str]]:
-        words = re.findall(r"[A-Za-z0-9]+", query)
-        match = " OR ".join(f'"{w}"' for w in words)
+        match = fts5_match(query, " OR ")
         if not match:
             return []
         found = db.execute("SELECT id FROM items WHERE items MATCH ? ORDER BY bm25(items) LIMIT ?", (match, DEPTH))
@@ -251,28 +254,26 @@ def main() -> None:
     args = parser.parse_args()
     index_dir = ensure_index(args.index)
     if args.blind:
-        blind = evaluate_blind(index_dir)
         count = len(json.loads(BLIND_JUDGMENTS.read_text(encoding="utf-8"))["judgments"])
         print(f"blind set: {count} judged queries")
-        print(f"{'system':34} {'group':12} {'nDCG@10':>8} {'MRR':>7} {'recall@20':>10}")
-        for name, by_group in blind.items():
-            for group in ("all", "officer", "researcher", "councillor"):
-                m = by_group.get(group)
-                if m:
-                    print(f"{name:34} {group:12} {m['ndcg@10']:8.3f} {m['mrr']:7.3f} {m['recall@20']:10.3f}")
+        print_table(evaluate_blind(index_dir))
     queries = json.loads(JUDGMENTS.read_text(encoding="utf-8"))["queries"]
     systems = {
         "Council Papers Search": product_ranker(index_dir),
         "BM25 baseline (SQLite FTS5)": baseline_ranker(index_dir),
     }
-    results = {name: evaluate(ranker, queries) for name, ranker in systems.items()}
     print(f"{len(queries)} judged queries, {sum(len(q['relevant']) for q in queries)} judgments")
-    print(f"{'system':32} {'group':12} {'nDCG@10':>8} {'MRR':>7} {'recall@20':>10}")
+    print_table({name: evaluate(ranker, queries) for name, ranker in systems.items()})
+
+
+def print_table(results: dict[str, dict[str, dict[str, float]]]) -> None:
+    """Prints each system's metrics overall and per user group."""
+    print(f"{'system':34} {'group':12} {'nDCG@10':>8} {'MRR':>7} {'recall@20':>10}")
     for name, by_group in results.items():
         for group in ("all", "officer", "researcher", "councillor"):
             m = by_group.get(group)
             if m:
-                print(f"{name:32} {group:12} {m['ndcg@10']:8.3f} {m['mrr']:7.3f} {m['recall@20']:10.3f}")
+                print(f"{name:34} {group:12} {m['ndcg@10']:8.3f} {m['mrr']:7.3f} {m['recall@20']:10.3f}")
 
 
 if __name__ == "__main__":
