@@ -31,6 +31,8 @@ from search_app.search import SearchIndex, SearchRequest  # noqa: E402
 JUDGMENTS = ROOT / "tests" / "data" / "judgments.json"
 BLIND_QUERIES = ROOT / "tests" / "data" / "blind_queries.json"
 BLIND_JUDGMENTS = ROOT / "tests" / "data" / "blind_judgments.json"
+HELDOUT_QUERIES = ROOT / "tests" / "data" / "heldout_queries.json"
+HELDOUT_JUDGMENTS = ROOT / "tests" / "data" / "heldout_judgments.json"
 # A ranked list of items, each as its item id followed by the ids of its copies in other papers.
 IdRanker = Callable[[str], list[list[str]]]
 DEPTH = 20
@@ -204,10 +206,12 @@ def score_ids(results: list[list[str]], grades: dict[str, int], groups: dict[str
     }
 
 
-def evaluate_blind(index_dir: Path) -> dict[str, dict[str, dict[str, float]]]:
-    """Returns per system the mean metrics on the blind set, overall and per user group, and per query."""
-    queries = json.loads(BLIND_QUERIES.read_text(encoding="utf-8"))["queries"]
-    judged = json.loads(BLIND_JUDGMENTS.read_text(encoding="utf-8"))["judgments"]
+def evaluate_blind(
+    index_dir: Path, queries_file: Path = BLIND_QUERIES, judgments_file: Path = BLIND_JUDGMENTS
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Returns per system the mean metrics on a blind set, overall and per user group, and per query."""
+    queries = json.loads(queries_file.read_text(encoding="utf-8"))["queries"]
+    judged = json.loads(judgments_file.read_text(encoding="utf-8"))["judgments"]
     groups = item_groups(index_dir)
     out: dict[str, dict[str, dict[str, float]]] = {}
     for name, ranker in systems_for_blind(index_dir).items():
@@ -251,12 +255,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--index", type=Path, default=ROOT / "var" / "index")
     parser.add_argument("--blind", action="store_true", help="Also the blind set (tests/data/blind_judgments.json).")
+    parser.add_argument("--heldout", action="store_true", help="Also the held-out set (heldout_judgments.json).")
     args = parser.parse_args()
     index_dir = ensure_index(args.index)
     if args.blind:
         count = len(json.loads(BLIND_JUDGMENTS.read_text(encoding="utf-8"))["judgments"])
         print(f"blind set: {count} judged queries")
         print_table(evaluate_blind(index_dir))
+    if args.heldout:
+        count = len(json.loads(HELDOUT_JUDGMENTS.read_text(encoding="utf-8"))["judgments"])
+        print(f"held-out set: {count} judged queries with a relevant item")
+        print_table(evaluate_blind(index_dir, HELDOUT_QUERIES, HELDOUT_JUDGMENTS))
     queries = json.loads(JUDGMENTS.read_text(encoding="utf-8"))["queries"]
     systems = {
         "Council Papers Search": product_ranker(index_dir),

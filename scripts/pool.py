@@ -6,6 +6,7 @@ The judge sees each item's title, council, date and the passages holding the que
 
 Example: .venv/bin/python scripts/pool.py --out var/pool.json
          .venv/bin/python scripts/pool.py --show var/pool.json --query b01
+         .venv/bin/python scripts/pool.py --queries tests/data/heldout_queries.json --depth 10 --out var/hpool.json
 """
 
 from __future__ import annotations
@@ -28,15 +29,15 @@ QUERIES = ROOT / "tests" / "data" / "blind_queries.json"
 DEPTH = 20
 
 
-def pool(index_dir: Path) -> dict[str, list[str]]:
-    """Returns query id -> shuffled item ids found in any system's top DEPTH."""
-    queries = json.loads(QUERIES.read_text(encoding="utf-8"))["queries"]
+def pool(index_dir: Path, queries_file: Path = QUERIES, depth: int = DEPTH) -> dict[str, list[str]]:
+    """Returns query id -> shuffled item ids found in any system's top `depth`."""
+    queries = json.loads(queries_file.read_text(encoding="utf-8"))["queries"]
     systems = systems_for_blind(index_dir)
     pooled: dict[str, list[str]] = {}
     for entry in queries:
         found: set[str] = set()
         for ranker in systems.values():
-            for ids in ranker(entry["q"])[:DEPTH]:
+            for ids in ranker(entry["q"])[:depth]:
                 found.add(ids[0])
         items = sorted(found)
         random.Random(entry["id"]).shuffle(items)
@@ -58,9 +59,9 @@ def best_passage(text: str, query: str, width: int = 170) -> str:
     return " ".join(text[max(0, best - 20) : best + width].split())
 
 
-def show(index_dir: Path, pool_file: Path, query_id: str) -> None:
+def show(index_dir: Path, pool_file: Path, query_id: str, queries_file: Path = QUERIES) -> None:
     """Prints one query's pooled items as the judge sees them: numbered, with no system named."""
-    queries = {q["id"]: q for q in json.loads(QUERIES.read_text(encoding="utf-8"))["queries"]}
+    queries = {q["id"]: q for q in json.loads(queries_file.read_text(encoding="utf-8"))["queries"]}
     items = json.loads(pool_file.read_text(encoding="utf-8"))[query_id]
     query = queries[query_id]["q"]
     print(f"## {query_id} ({queries[query_id]['user']}): {query}")
@@ -78,14 +79,16 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     parser.add_argument("--show", type=Path)
     parser.add_argument("--query", action="append", default=[])
+    parser.add_argument("--queries", type=Path, default=QUERIES, help="the query set (blind_queries.json)")
+    parser.add_argument("--depth", type=int, default=DEPTH, help="how many of each system's results are pooled")
     args = parser.parse_args()
     index_dir = ensure_index(args.index)
     if args.out:
-        args.out.write_text(json.dumps(pool(index_dir), indent=1), encoding="utf-8")
+        args.out.write_text(json.dumps(pool(index_dir, args.queries, args.depth), indent=1), encoding="utf-8")
         print(f"pooled into {args.out}")
     if args.show:
         for query_id in args.query:
-            show(index_dir, args.show, query_id)
+            show(index_dir, args.show, query_id, args.queries)
 
 
 if __name__ == "__main__":
