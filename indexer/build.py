@@ -17,7 +17,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from indexer.decisions import find_decisions, find_figures
-from indexer.embeddings import EmbeddingsUnavailable, passage_text, shared_encoder
+from indexer.embeddings import EmbeddingsUnavailable, passage_texts, shared_encoder
 from indexer.errors import IndexerError, SkipFile
 from indexer.extract import extract_file
 from indexer.items import split_items
@@ -47,12 +47,12 @@ from indexer.store import (
     usable_cores,
 )
 from indexer.topics import tag_topics
-from indexer.vectors import VECTORS, ItemVectors, PendingPaper, embed_papers
+from indexer.vectors import PASSAGES, VECTORS, ItemVectors, PendingPaper, embed_papers
 
 # Bump when extraction changes, so cached text from an older extractor is not reused.
 EXTRACTOR_VERSION = "2"
 # Bump when parsing, enrichment or the schema change: an index of another format is rebuilt whole.
-INDEX_FORMAT = "13"
+INDEX_FORMAT = "14"
 FORMAT_KEY = "__index_format__"
 Progress = Callable[[str], None]
 IN_FLIGHT_PER_WORKER = 4
@@ -189,14 +189,14 @@ def write_generation(
                 writer.add_document(**fields)
                 vocabulary.add(record.item_title, record.title, record.body, *record.decisions)
                 report.items += 1
-            passages = [passage_text(r.item_title, r.decisions, r.body) for r in records]
+            passages = [passage_texts(r.item_title, r.decisions, r.body) for r in records]
             pending.append(PendingPaper(source.relpath, [r.id for r in records], passages))
             manifest[source.relpath] = source.content_hash
             report.indexed.append(source.relpath)
         if embeddings:
             update_vectors(generation, index_dir / "cache" / "vectors", pending, report, full)
         else:
-            (generation / VECTORS).unlink(missing_ok=True)
+            drop_vectors(generation)
         writer.commit()
         vocabulary.save(generation)
         manifest[FORMAT_KEY] = INDEX_FORMAT
@@ -216,11 +216,11 @@ def update_vectors(
     try:
         matrices = embed_papers(pending, cache_dir, lambda texts: shared_encoder().encode(texts))
     except EmbeddingsUnavailable as exc:
-        (generation / VECTORS).unlink(missing_ok=True)
+        drop_vectors(generation)
         report.warnings.append(BuildFailure("(embeddings)", str(exc), "indexed without meaning-based matching"))
         return
     for paper, matrix in zip(pending, matrices, strict=True):
-        vectors.add(paper.ids, [paper.doc_id] * len(paper.ids), matrix)
+        vectors.add(paper.ids, [paper.doc_id] * len(paper.ids), paper.counts(), matrix)
     vectors.save(generation)
 
 
@@ -318,3 +318,9 @@ def load_extracted(cache_file: Path) -> ExtractedText:
         metadata=data.get("metadata", {}),
         items=items,
     )
+
+
+def drop_vectors(generation: Path) -> None:
+    """Removes a generation's vectors, so that it serves words only."""
+    for name in (VECTORS, PASSAGES):
+        (generation / name).unlink(missing_ok=True)

@@ -28,6 +28,12 @@ DIMENSIONS = 384
 MAX_TOKENS = 256
 """The model's own limit (sentence_bert_config.json): longer text is cut to its first 256 word pieces."""
 BATCH = 16
+# Windows an item's text is embedded in besides its opening: 150 words (about 200 word pieces, inside
+# the model's 256) every 120, so a passage cut at one edge is whole in the next; at most MAX_WINDOWS
+# (about 3,900 words) an item, which bounds the cost of a 200-page appendix.
+WINDOW_WORDS = 150
+WINDOW_STEP = 120
+MAX_WINDOWS = 32
 _ENCODER: Encoder | None = None
 _LOCK = threading.Lock()
 
@@ -155,3 +161,19 @@ def shared_encoder() -> Encoder:
 def passage_text(item_title: str, decisions: list[str], body: str) -> str:
     """Returns what is embedded for an item: its title, its decisions, then its text (the model reads 256 pieces)."""
     return "\n".join(part for part in (item_title, " ".join(decisions), body) if part)
+
+
+def passage_texts(item_title: str, decisions: list[str], body: str) -> list[str]:
+    """Returns every text embedded for an item: the item as a whole (title, decisions, opening), then
+    windows of WINDOW_WORDS words across the rest of its text, each under the item's title.
+
+    The model reads only 256 word pieces, so a 40-page report's vector says nothing of page 3; a
+    window per stretch lets its best passage be found (MaxP, Dai and Callan 2019).
+    """
+    words = body.split()
+    texts = [passage_text(item_title, decisions, body)]
+    if len(words) <= WINDOW_WORDS:
+        return texts
+    for start in range(0, len(words) - WINDOW_WORDS + WINDOW_STEP, WINDOW_STEP)[:MAX_WINDOWS]:
+        texts.append(f"{item_title}\n{' '.join(words[start : start + WINDOW_WORDS])}")
+    return texts

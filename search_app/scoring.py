@@ -101,6 +101,39 @@ def bm25(postings: Postings, lengths: np.ndarray, average_length: float, idf: fl
     return idf * ((tf * (K1 + 1)) / (tf + K1 * ((1 - B) + B * fl / average_length)))
 
 
+@dataclass(frozen=True)
+class FieldPostings:
+    """One term's postings in one field, with the field's item lengths, their average and the field's weight."""
+
+    postings: Postings
+    lengths: np.ndarray
+    average_length: float
+    weight: float
+
+
+def bm25f(fields: list[FieldPostings], size: int) -> ScoredPostings:
+    """Returns each item's BM25F score for one term over several fields (Robertson and Zaragoza 2009).
+
+    Each field's term frequency is normalised by that field's length and weighted, and the sum saturates
+    once: a word in the title and again in the text counts for more than either, but not for two words.
+    Whoosh instead scores every field as its own BM25 and adds them, so an item holding a common word in
+    four fields outscored one holding a rare word in its text. The idf counts items holding the term in
+    any field.
+    """
+    pseudo = np.zeros(size)
+    holds = np.zeros(size, dtype=bool)
+    for field in fields:
+        docnums = field.postings.docnums
+        norm = (1 - B) + B * field.lengths[docnums] / field.average_length
+        pseudo[docnums] += field.weight * field.postings.weights / norm  # a field's docnums are unique
+        holds[docnums] = True
+    docnums = np.flatnonzero(holds)
+    held = docnums.size
+    idf = np.log(1 + (size - held + 0.5) / (held + 0.5))
+    frequency = pseudo[docnums]
+    return ScoredPostings(docnums, idf * frequency * (K1 + 1) / (frequency + K1))
+
+
 def no_matches(size: int) -> Matches:
     return Matches(np.zeros(size, dtype=bool), np.zeros(size))
 

@@ -5,7 +5,6 @@ The only module on the read side that imports whoosh; it knows nothing of Flask.
 
 from __future__ import annotations
 
-import math
 import re
 import threading
 from collections import OrderedDict
@@ -63,10 +62,12 @@ from search_app.results import (
 from search_app.scoring import (
     UNDATED,
     FacetColumn,
+    FieldPostings,
     Matches,
     Postings,
     ScoredPostings,
     bm25,
+    bm25f,
     exclusion,
     fold_copies,
     intersection,
@@ -80,7 +81,7 @@ from search_app.scoring import (
     term_matches,
     union,
 )
-from search_app.semantic import DocVectors, align_vectors, fuse, nearest_items, wants_meaning
+from search_app.semantic import DocVectors, align_vectors, fuse, wants_meaning
 from search_app.snippets import make_snippet, query_words, word_pattern
 
 SNIPPET_CHARS = 240
@@ -97,11 +98,10 @@ MAX_EXPANSIONS = 2000
 MAX_FUZZY_DISTANCE = 2
 # What meaning-based matching needs: the item vectors by document number and the query encoder.
 MeaningSource = Callable[[], "tuple[DocVectors, Callable[[list[str]], np.ndarray]] | None"] | None
-# Queries of 3 to 8 plain words also find items holding all but one of them, ranked below the rest.
-MIN_WORDS_TO_RELAX = 3
-MAX_WORDS_TO_RELAX = 12
-MOST_WORDS_NEEDED = 0.6
-MOST_WORDS_SHARE = 0.999
+# Plain words rank every item holding any of them by BM25F, the words' scores added, so an item holding
+# three of four words, the rare one among them, is not hidden behind the ones holding all four. Items
+# where the words stand together as typed score PHRASE_BONUS more.
+PHRASE_BONUS = 0.5
 # Words that make a question of a search ("what did we decide about ...", "how many ..."): dropped
 # from plain-word queries, as a person asking does not mean the item must hold them.
 QUESTION_WORDS = frozenset(
@@ -188,7 +188,7 @@ class SearchIndex:
 
     def compare(self, request: SearchRequest) -> Comparison:
         """Returns the items matching a request counted by council and year (copies of one item once)."""
-        return run_comparison(self.searcher(), request, self.arrays(), self.meaning)
+        return run_comparison(self.searcher(), request, self.arrays())
 
     def other_sources(self, item_id: str) -> list[dict[str, Any]]:
         """Returns the other papers holding the same agenda item (same council, date and title)."""
@@ -233,7 +233,7 @@ def read_meaning(
     searcher: Searcher, generation: Path | None
 ) -> tuple[DocVectors, Callable[[list[str]], np.ndarray]] | None:
     """Returns a generation's item vectors by document number and the encoder for queries, or None."""
-    vectors = ItemVectors.load(generation)
+    vectors = ItemVectors.load(generation, mapped=True)
     if not vectors.ids:
         return None
     try:
@@ -462,6 +462,21 @@ class ArrayIndex:
 
         return self._kept(("postings", fieldname, text), read)
 
+    def word_scores(self, searcher: Searcher, stem: str) -> ScoredPostings:
+        """Returns the items holding a stemmed word in any searched field with its BM25F score."""
+
+        def read() -> ScoredPostings:
+            reader = searcher.reader()
+            fields = []
+            for fieldname, weight in SEARCH_FIELDS.items():
+                postings = read_postings(reader, fieldname, searcher.schema[fieldname].to_bytes(stem))
+                if postings.docnums.size:
+                    lengths, average = self.field_lengths(reader, fieldname)
+                    fields.append(FieldPostings(postings, lengths, average, weight))
+            return bm25f(fields, self.size)
+
+        return self._kept(("bm25f", "", stem.encode()), read)
+
     def occurrences(self, reader: IndexReader, fieldname: str, text: bytes) -> np.ndarray:
         """Returns every occurrence of a term in a field as docnum << 32 | position."""
         return self._kept(("positions", fieldname, text), lambda: read_occurrences(reader, fieldname, text))
@@ -675,20 +690,33 @@ def check_expansion(searcher: Searcher, query: Query) -> None:
             raise QueryError(f"{node.text!r} matches more than {MAX_EXPANSIONS} different words; add letters")
 
 
-def find_matches(
-    searcher: Searcher, request: SearchRequest, arrays: ArrayIndex
-) -> tuple[Matches, list[Expansion], np.ndarray]:
-    """Returns every item matching a request (its words and its filters) with scores, the expansions used
-    and the items its filters allow."""
+@dataclass
+class WordMatches:
+    """What a request's words and filters match: the items and their scores (filters not yet applied),
+    the items holding every word typed, those a count should count (every word, or a glossary equivalent
+    of the query), the expansions used, the items the filters allow and the factor scores were multiplied by."""
+
+    found: Matches
+    every_word: np.ndarray
+    counted: np.ndarray
+    expansions: list[Expansion]
+    allowed: np.ndarray
+    scale: float = 1.0
+
+
+def find_matches(searcher: Searcher, request: SearchRequest, arrays: ArrayIndex) -> WordMatches:
+    """Returns every item a request's words match, with scores, and what its filters allow."""
     text = question_words_removed(request.q)
     expansions = find_expansions(text) if request.expand else []
+    allowed = filter_mask(request, arrays.columns)
+    if is_bare_words(text):
+        found, every_word, counted = bare_word_matches(searcher, text, expansions, arrays)
+        return WordMatches(found, every_word, counted, expansions, allowed)
     query = build_query(searcher, text, expansions)
     check_expansion(searcher, query)
     found = evaluate(query, searcher, arrays) or whoosh_matches(searcher, query, arrays.size)
-    found = add_most_words(found, searcher, text, arrays)
-    allowed = filter_mask(request, arrays.columns)
-    found.mask &= allowed
-    return found, expansions, allowed
+    scale = TYPED_WORDS_WEIGHT if expansions else 1.0
+    return WordMatches(found, found.mask, found.mask, expansions, allowed, scale)
 
 
 def question_words_removed(text: str) -> str:
@@ -699,46 +727,83 @@ def question_words_removed(text: str) -> str:
     return " ".join(kept) if kept else text
 
 
-def add_most_words(found: Matches, searcher: Searcher, text: str, arrays: ArrayIndex) -> Matches:
-    """Returns the matches plus, ranked below every one of them, items holding most of 3 or more plain words.
+def is_bare_words(text: str) -> bool:
+    """Returns whether text is one or more words with no quotes, operators or field:value."""
+    return bool(text.strip()) and not re.search(r'["():*?~^]|\b(?:AND|OR|NOT)\b', text)
 
-    Every word typed must match otherwise, so "placement stability statistical neighbours" hid the
-    minute that says a stable placement rate "was lower compared to statistical neighbours". An item
-    qualifies with MOST_WORDS_NEEDED of the words; it is scored by the words it holds (BM25 of each,
-    summed) times the share of the words it holds, as Lucene's classic coordination factor did.
+
+def bare_word_matches(
+    searcher: Searcher, text: str, expansions: list[Expansion], arrays: ArrayIndex
+) -> tuple[Matches, np.ndarray, np.ndarray]:
+    """Returns the items holding any of the words, scored by BM25F (the words' scores added), those holding
+    every word, and those plus the items holding a glossary equivalent of the query.
+
+    Every word had to match before, so "placement stability statistical neighbours" hid the minute that
+    says a stable placement rate "was lower compared to statistical neighbours". BM25F's sum already ranks
+    an item holding more of the words higher, rare words counting most; a strict tier of items holding
+    every word, or Lucene's coordination factor on top, ranked worse on both judged sets (docs/relevance.md).
     """
-    words = list(dict.fromkeys(word for word in text.split() if stems_of(word)))
-    if not is_plain_words(text) or not MIN_WORDS_TO_RELAX <= len(words) <= MAX_WORDS_TO_RELAX:
-        return found
+    stems = list(dict.fromkeys(stems_of(text)))
+    scores = np.zeros(arrays.size)
     held = np.zeros(arrays.size, dtype=np.int64)
-    summed = np.zeros(arrays.size)
-    for word in words:
-        query = parse_words(searcher, word)
-        single = evaluate(query, searcher, arrays) or whoosh_matches(searcher, query, arrays.size)
-        held += single.mask
-        summed += np.where(single.mask, single.scores, 0.0)
-    extra = (held >= max(2, math.ceil(MOST_WORDS_NEEDED * len(words)))) & ~found.mask
-    if not extra.any():
-        return found
-    relaxed = summed * held / len(words)
-    # Scale the extra items' scores to sit just below the weakest item holding every word.
-    floor = float(found.scores[found.mask].min()) if found.mask.any() else 1.0
-    scaled = relaxed * (floor * MOST_WORDS_SHARE / float(relaxed[extra].max() or 1.0))
-    return Matches(found.mask | extra, np.where(extra, scaled, found.scores))
+    for stem in stems:
+        postings = arrays.word_scores(searcher, stem)
+        scores[postings.docnums] += postings.scores
+        held[postings.docnums] += 1
+    found = Matches(held > 0, scores)
+    if len(stems) > 1:
+        together = evaluate(phrase_bonus(text), searcher, arrays)
+        if together is not None:
+            found.scores[together.mask] *= 1 + PHRASE_BONUS
+    every_word = held == len(stems) if stems else np.zeros(arrays.size, dtype=bool)
+    expanded, equivalent = add_expansions(found, searcher, text, expansions, arrays)
+    return expanded, every_word, every_word | equivalent
 
 
-def add_meaning(
-    found: Matches, request: SearchRequest, columns: ItemColumns, allowed: np.ndarray, meaning: MeaningSource
-) -> Matches:
-    """Returns the word matches fused with the items nearest the query in meaning, where that is wanted."""
+def add_expansions(
+    found: Matches, searcher: Searcher, text: str, expansions: list[Expansion], arrays: ArrayIndex
+) -> tuple[Matches, np.ndarray]:
+    """Returns the matches with the items holding the query with a glossary equivalent in place of the form
+    typed ("looked after children" for "LAC"), and which items those are.
+
+    Such an item scores the better of the words typed and the equivalent query, where the equivalent
+    counts for as many words as the form it stands for: "not in education, employment or training" for
+    "NEET" is one word's worth (the mean of its five), "LAC" for "children in care" two.
+    """
+    equivalent = np.zeros(arrays.size, dtype=bool)
+    for expansion in expansions:
+        typed = stems_of(expansion.term)
+        others = [stem for stem in dict.fromkeys(stems_of(text)) if stem not in typed]
+        for added in (a for a in expansion.added if stems_of(a) != typed):
+            [variant] = variant_queries(text, replace(expansion, added=(added,))) or [""]
+            if not variant:
+                continue
+            query = parse_words(searcher, variant, BONUS_FIELDS)
+            matched = evaluate(query, searcher, arrays) or whoosh_matches(searcher, query, arrays.size)
+            scores = np.zeros(arrays.size)
+            for stem in others:
+                postings = arrays.word_scores(searcher, stem)
+                scores[postings.docnums] += postings.scores
+            phrase = list(dict.fromkeys(stems_of(added)))
+            for stem in phrase:
+                postings = arrays.word_scores(searcher, stem)
+                scores[postings.docnums] += postings.scores * len(typed) / len(phrase)
+            better = np.where(matched.mask, scores, 0.0)
+            found = Matches(found.mask | matched.mask, np.maximum(found.scores, better))
+            equivalent |= matched.mask
+    return found, equivalent
+
+
+def add_meaning(words: WordMatches, request: SearchRequest, columns: ItemColumns, meaning: MeaningSource) -> Matches:
+    """Returns the word matches fused with the items nearest the query in meaning, where that is wanted.
+
+    Fused over every item, then filtered: a filter narrows the same ranking it counted in the facets.
+    """
     held = meaning() if meaning and request.semantic and wants_meaning(request.q) else None
     if held is None:
-        return found
+        return words.found
     vectors, encode = held
-    # Nearest among every item, then filtered: a filter narrows the same results it counted in the facets.
-    near, _ = nearest_items(vectors, encode([request.q])[0], columns.live)
-    near = near[allowed[near]]
-    return fuse(found, rank_by_score(found.mask, found.scores, columns.order), near)
+    return fuse(words.found, vectors, encode([request.q])[0], columns.live)
 
 
 def run_search(
@@ -755,29 +820,32 @@ def run_search(
     """
     arrays = arrays or ArrayIndex(searcher)
     columns = arrays.columns
-    found, expansions, allowed = find_matches(searcher, request, arrays)
-    word_total = int(np.count_nonzero(found.mask))
-    word_found = found
-    found = add_meaning(found, request, columns, allowed, meaning)
+    words = find_matches(searcher, request, arrays)
+    found = add_meaning(words, request, columns, meaning)
+    meaning_used = found is not words.found
+    found.mask &= words.allowed
     if request.sort in ("date", "oldest"):
         ranked = rank_by_date(found.mask, columns.days, columns.order, newest_first=request.sort == "date")
     else:
         ranked = rank_by_score(found.mask, found.scores, columns.order)
     shown = fold_copies(ranked, columns.dup_codes, columns.earlier)
     start = (request.page - 1) * request.per_page
-    pattern = word_pattern(query_words([request.q, *(v for e in expansions for v in e.added)]))
+    pattern = word_pattern(query_words([request.q, *(v for e in words.expansions for v in e.added)]))
     # Report relevance on the usual BM25 scale (fused scores are already on their own).
-    scale = TYPED_WORDS_WEIGHT if expansions and word_total == int(np.count_nonzero(found.mask)) else 1.0
+    scale = 1.0 if meaning_used else words.scale
     hits = [
         make_hit(searcher, float(found.scores[docnum]) / scale, int(docnum), columns, pattern)
         for docnum in shown[start : start + request.per_page]
     ]
     total = int(shown.size)
-    wanted = speller is not None and request.q.strip() and word_total < 3
+    # Spelling is judged by the items holding every word typed: "fostring recruitment" finds plenty
+    # holding "recruitment", none holding both.
+    typed_total = int(np.count_nonzero(words.every_word & words.allowed))
+    wanted = speller is not None and request.q.strip() and typed_total < 3
     suggestion = suggest(searcher, request.q, speller()) if wanted and speller else None
     if suggestion and request.respell:
         rescued = run_search(searcher, replace(request, q=suggestion, respell=False), arrays, meaning=meaning)
-        if rescues(word_total, rescued.total):
+        if rescues(typed_total, rescued.total):
             return replace(rescued, request=request, suggestion=suggestion, showing_for=suggestion)
     return SearchResults(
         request=request,
@@ -785,8 +853,8 @@ def run_search(
         hits=hits,
         facets=count_facets(shown, columns),
         suggestion=suggestion,
-        expansions=expansions,
-        meaning_used=found is not word_found,
+        expansions=words.expansions,
+        meaning_used=meaning_used,
     )
 
 
@@ -795,14 +863,13 @@ def rescues(typed_total: int, corrected_total: int) -> bool:
     return corrected_total > 0 if typed_total == 0 else corrected_total >= RESCUE_FACTOR * typed_total
 
 
-def run_comparison(
-    searcher: Searcher, request: SearchRequest, arrays: ArrayIndex, meaning: MeaningSource = None
-) -> Comparison:
+def run_comparison(searcher: Searcher, request: SearchRequest, arrays: ArrayIndex) -> Comparison:
     """Returns a council-by-year grid of a request's matching items with first, latest and latest decision."""
     columns = arrays.columns
-    found, _, allowed = find_matches(searcher, request, arrays)
-    found = add_meaning(found, request, columns, allowed, meaning)
-    matching = np.flatnonzero(found.mask)
+    words = find_matches(searcher, request, arrays)
+    # Counted over the items holding every word typed (or a glossary equivalent), not every item holding
+    # any of them: a count per council and year is only worth reading if each item counted is about it.
+    matching = np.flatnonzero(words.counted & words.allowed)
     councils, years = columns.facets["council"], columns.facets["year"]
     council_codes, year_codes = councils.item_codes(), years.item_codes()
     rows = []

@@ -31,8 +31,10 @@ def test_judged_query_set_is_big_enough_and_points_at_real_papers() -> None:
 
 def test_floors_are_never_lowered_silently() -> None:
     for key in ("floors", "blind_floors"):
-        highest = {m: max(h[key][m] for h in FLOORS["history"] if key in h) for m in FLOORS[key]}
-        assert FLOORS[key] == highest, f"a {key} value is below one recorded in history"
+        entries = [h for h in FLOORS["history"] if key in h]
+        since = max((n for n, h in enumerate(entries) if h.get("lowered_because")), default=0)
+        highest = {m: max(h[key][m] for h in entries[since:]) for m in FLOORS[key]}
+        assert FLOORS[key] == highest, f"a {key} value is below one recorded in history without a reason"
 
 
 def test_blind_judgments_name_items_that_exist(full_index: Path) -> None:
@@ -51,6 +53,10 @@ def test_blind_set_stays_above_its_floors(full_index: Path, capsys: pytest.Captu
             print(f"\nblind set: {name.strip()} {by_group['all']}")
     for metric, floor in FLOORS["blind_floors"].items():
         assert product[metric] >= floor, f"blind {metric} {product[metric]:.3f} fell below its floor {floor}"
+    # What the issue asked of search by meaning: 0.1 nDCG@10 over plain BM25 with the words ORed, and its recall.
+    baseline = results["BM25 baseline (FTS5, words ORed)"]["all"]
+    assert product["ndcg@10"] >= baseline["ndcg@10"] + 0.1
+    assert product["recall@20"] >= baseline["recall@20"]
 
 
 def test_product_beats_floors_and_baseline(full_index: Path, capsys: pytest.CaptureFixture[str]) -> None:
