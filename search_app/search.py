@@ -313,8 +313,7 @@ def stems_of(text: str) -> list[str]:
 
 def is_plain_words(text: str) -> bool:
     """Returns whether text is two or more bare words: no quotes, operators or field:value."""
-    words = text.split()
-    return len(words) > 1 and not re.search(r'["():*?~^]|\b(?:AND|OR|NOT)\b', text)
+    return len(text.split()) > 1 and is_bare_words(text)
 
 
 def phrase_bonus(text: str) -> Query:
@@ -744,12 +743,7 @@ def bare_word_matches(
     every word, or Lucene's coordination factor on top, ranked worse on both judged sets (docs/relevance.md).
     """
     stems = list(dict.fromkeys(stems_of(text)))
-    scores = np.zeros(arrays.size)
-    held = np.zeros(arrays.size, dtype=np.int64)
-    for stem in stems:
-        postings = arrays.word_scores(searcher, stem)
-        scores[postings.docnums] += postings.scores
-        held[postings.docnums] += 1
+    scores, held = summed_word_scores(searcher, stems, arrays)
     found = Matches(held > 0, scores)
     if len(stems) > 1:
         together = evaluate(phrase_bonus(text), searcher, arrays)
@@ -758,6 +752,19 @@ def bare_word_matches(
     every_word = held == len(stems) if stems else np.zeros(arrays.size, dtype=bool)
     expanded, equivalent = add_expansions(found, searcher, text, expansions, arrays)
     return expanded, every_word, every_word | equivalent
+
+
+def summed_word_scores(
+    searcher: Searcher, stems: list[str], arrays: ArrayIndex, weight: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Returns every item's BM25F scores for the stems added up (times weight), and how many of them it holds."""
+    scores = np.zeros(arrays.size)
+    held = np.zeros(arrays.size, dtype=np.int64)
+    for stem in stems:
+        postings = arrays.word_scores(searcher, stem)
+        scores[postings.docnums] += postings.scores * weight
+        held[postings.docnums] += 1
+    return scores, held
 
 
 def add_expansions(
@@ -775,22 +782,15 @@ def add_expansions(
         typed = stems_of(expansion.term)
         others = [stem for stem in dict.fromkeys(stems_of(text)) if stem not in typed]
         for added in (a for a in expansion.added if stems_of(a) != typed):
-            [variant] = variant_queries(text, replace(expansion, added=(added,))) or [""]
-            if not variant:
-                continue
-            query = parse_words(searcher, variant, BONUS_FIELDS)
-            matched = evaluate(query, searcher, arrays) or whoosh_matches(searcher, query, arrays.size)
-            scores = np.zeros(arrays.size)
-            for stem in others:
-                postings = arrays.word_scores(searcher, stem)
-                scores[postings.docnums] += postings.scores
-            phrase = list(dict.fromkeys(stems_of(added)))
-            for stem in phrase:
-                postings = arrays.word_scores(searcher, stem)
-                scores[postings.docnums] += postings.scores * len(typed) / len(phrase)
-            better = np.where(matched.mask, scores, 0.0)
-            found = Matches(found.mask | matched.mask, np.maximum(found.scores, better))
-            equivalent |= matched.mask
+            for variant in variant_queries(text, replace(expansion, added=(added,))):
+                query = parse_words(searcher, variant, BONUS_FIELDS)
+                matched = evaluate(query, searcher, arrays) or whoosh_matches(searcher, query, arrays.size)
+                phrase = list(dict.fromkeys(stems_of(added)))
+                scores = summed_word_scores(searcher, others, arrays)[0]
+                scores += summed_word_scores(searcher, phrase, arrays, len(typed) / len(phrase))[0]
+                better = np.where(matched.mask, scores, 0.0)
+                found = Matches(found.mask | matched.mask, np.maximum(found.scores, better))
+                equivalent |= matched.mask
     return found, equivalent
 
 

@@ -108,3 +108,18 @@ def test_items_replaced_by_an_incremental_build_are_not_found(updated_index: Pat
     assert index.search(SearchRequest(q="staying put")).total == len(
         {h.id for h in index.search(SearchRequest(q="staying put", per_page=100)).hits}
     )
+
+
+def test_folding_matches_a_plain_reading_of_the_rule() -> None:
+    # For each item in order of its best-ranked copy: its best-ranked copy that is not earlier minutes
+    # reprinted in a later pack, else its best-ranked copy.
+    rng = np.random.default_rng(7)
+    for _ in range(500):
+        size = int(rng.integers(0, 40))
+        codes, earlier = rng.integers(0, size // 2 + 1, size), rng.random(size) < 0.3
+        ranked = rng.permutation(size)[: int(rng.integers(0, size + 1))]
+        expected: dict[int, list[int]] = {}
+        for docnum in ranked.tolist():
+            expected.setdefault(int(codes[docnum]), []).append(docnum)
+        want = [next((d for d in copies if not earlier[d]), copies[0]) for copies in expected.values()]
+        assert fold_copies(ranked, codes, earlier).tolist() == want
