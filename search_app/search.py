@@ -44,7 +44,7 @@ from whoosh.spelling import ListCorrector
 from whoosh.util.numeric import byte_to_length
 from whoosh.util.times import long_to_datetime
 
-from indexer.embeddings import EmbeddingsUnavailable, shared_encoder
+from indexer.embeddings import EmbeddingsUnavailable, query_vector, shared_encoder
 from indexer.schema import FACET_FIELD_NAMES, FACET_FIELDS, SEARCH_FIELDS, STEMMED
 from indexer.store import Vocabulary, current_generation, open_index
 from indexer.vectors import ItemVectors
@@ -97,7 +97,7 @@ MIN_WILDCARD_PREFIX = 2
 MAX_EXPANSIONS = 2000
 MAX_FUZZY_DISTANCE = 2
 # What meaning-based matching needs: the item vectors by document number and the query encoder.
-MeaningSource = Callable[[], "tuple[DocVectors, Callable[[list[str]], np.ndarray]] | None"] | None
+MeaningSource = Callable[[], "tuple[DocVectors, Callable[[str], np.ndarray]] | None"] | None
 # Plain words rank every item holding any of them by BM25F, the words' scores added, so an item holding
 # three of four words, the rare one among them, is not hidden behind the ones holding all four. Items
 # where the words stand together as typed score PHRASE_BONUS more.
@@ -167,7 +167,7 @@ class SearchIndex:
         """Returns the results of a request."""
         return run_search(self.searcher(), request, self.arrays(), self.speller, self.meaning)
 
-    def meaning(self) -> tuple[DocVectors, Callable[[list[str]], np.ndarray]] | None:
+    def meaning(self) -> tuple[DocVectors, Callable[[str], np.ndarray]] | None:
         """Returns the generation's item vectors and the query encoder, or None when either is missing."""
         return self.derived("meaning", lambda searcher: read_meaning(searcher, self._local.state[0]))  # type: ignore[no-any-return]
 
@@ -229,19 +229,17 @@ class SearchIndex:
         return self.derived("stats", lambda searcher: coverage(searcher, columns))  # type: ignore[no-any-return]
 
 
-def read_meaning(
-    searcher: Searcher, generation: Path | None
-) -> tuple[DocVectors, Callable[[list[str]], np.ndarray]] | None:
-    """Returns a generation's item vectors by document number and the encoder for queries, or None."""
+def read_meaning(searcher: Searcher, generation: Path | None) -> tuple[DocVectors, Callable[[str], np.ndarray]] | None:
+    """Returns a generation's item vectors by document number and the query encoder, or None."""
     vectors = ItemVectors.load(generation, mapped=True)
     if not vectors.ids:
         return None
     try:
-        encoder = shared_encoder()
+        shared_encoder()
     except EmbeddingsUnavailable:
         return None
     ids = [str(item_id) for item_id in searcher.reader().column_reader("id", translate=True)]
-    return align_vectors(vectors, ids), encoder.encode
+    return align_vectors(vectors, ids), query_vector
 
 
 def read_display_names(searcher: Searcher) -> dict[str, dict[str, str]]:
@@ -803,7 +801,7 @@ def add_meaning(words: WordMatches, request: SearchRequest, columns: ItemColumns
     if held is None:
         return words.found
     vectors, encode = held
-    return fuse(words.found, vectors, encode([request.q])[0], columns.live)
+    return fuse(words.found, vectors, encode(request.q), columns.live)
 
 
 def run_search(

@@ -29,6 +29,13 @@ MEANING_SHARE = 0.5
 # Rocchio feedback: the query's vector plus FEEDBACK_WEIGHT times the mean of the best FEEDBACK_ITEMS.
 FEEDBACK_ITEMS = 3
 FEEDBACK_WEIGHT = 0.5
+# Above EXACT_UP_TO items, the first look over every item uses vectors cut to their REDUCED_DIMS main
+# directions (found from the items themselves): at 100,000 items the full product with every 384-number
+# vector reads 150 MB a query, 12 ms on one core. The CANDIDATES best by that look, and every item whose
+# meaning is then used to rank (the pool), are scored again with their whole vectors.
+EXACT_UP_TO = 20_000
+REDUCED_DIMS = 96
+CANDIDATES = 1_000
 # Quotes, operators, wildcards and field:value ask for exact words: no meaning-based matches for those.
 EXACT_SYNTAX = re.compile(r'["():*?~^]|\b(?:AND|OR|NOT)\b|\w:')
 
@@ -36,13 +43,16 @@ EXACT_SYNTAX = re.compile(r'["():*?~^]|\b(?:AND|OR|NOT)\b|\w:')
 @dataclass(frozen=True)
 class DocVectors:
     """Vectors in document-number order: each item's whole-item vector (zero and not held where it has none),
-    and where its passages start in `passages` and how many there are."""
+    and where its passages start in `passages` and how many there are. For large indexes, `reduced` holds
+    the vectors in the `basis` of their main directions (None below EXACT_UP_TO items)."""
 
     matrix: np.ndarray
     held: np.ndarray
     passages: np.ndarray
     starts: np.ndarray
     counts: np.ndarray
+    basis: np.ndarray | None = None
+    reduced: np.ndarray | None = None
 
 
 def align_vectors(vectors: ItemVectors, ids_by_docnum: list[str]) -> DocVectors:
@@ -57,7 +67,31 @@ def align_vectors(vectors: ItemVectors, ids_by_docnum: list[str]) -> DocVectors:
     matrix[held] = vectors.matrix[rows[held]]
     starts[held] = vectors.starts()[rows[held]]
     counts[held] = vectors.counts[rows[held]]
-    return DocVectors(matrix, held, vectors.passages, starts, counts)
+    if int(held.sum()) <= EXACT_UP_TO:
+        return DocVectors(matrix, held, vectors.passages, starts, counts)
+    basis = main_directions(matrix[held])
+    reduced = np.ascontiguousarray(matrix @ basis, dtype=np.float32)
+    return DocVectors(matrix, held, vectors.passages, starts, counts, basis, reduced)
+
+
+def main_directions(matrix: np.ndarray, sample: int = 20_000) -> np.ndarray:
+    """Returns the REDUCED_DIMS directions that keep most of the vectors' dot products (the top eigenvectors
+    of their uncentred second moment, from an even sample of rows), shape (384, REDUCED_DIMS)."""
+    rows = matrix[:: max(1, len(matrix) // sample)].astype(np.float64)
+    _, eigenvectors = np.linalg.eigh(rows.T @ rows)  # ascending eigenvalues
+    return np.ascontiguousarray(eigenvectors[:, ::-1][:, :REDUCED_DIMS], dtype=np.float32)
+
+
+def whole_similarity(vectors: DocVectors, query: np.ndarray, usable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Returns every item's similarity to the query (exact, or from the reduced vectors outside the best
+    CANDIDATES) and the NEAREST usable items, best first."""
+    if vectors.reduced is None or vectors.basis is None:
+        whole = vectors.matrix @ query
+        return whole, top(whole, usable, NEAREST)
+    whole = vectors.reduced @ (query @ vectors.basis)
+    candidates = top(whole, usable, CANDIDATES)
+    whole[candidates] = vectors.matrix[candidates] @ query
+    return whole, candidates[np.argsort(-whole[candidates], kind="stable")[:NEAREST]]
 
 
 def wants_meaning(text: str) -> bool:
@@ -92,9 +126,9 @@ def fuse(words: Matches, vectors: DocVectors, query: np.ndarray, live: np.ndarra
     a product with every item's vector is the dearest step of a search at 100,000 items.
     """
     usable = vectors.held & live
-    whole = vectors.matrix @ query
-    near = top(whole, usable, NEAREST)
+    whole, near = whole_similarity(vectors, query, usable)
     pool = np.union1d(near, top(words.scores, words.mask & usable, RESCORED))
+    whole[pool] = vectors.matrix[pool] @ query
     meaning = np.where(usable, whole, np.float32(-1.0))
     meaning[pool] = np.maximum(whole[pool], best_passages(vectors, query, pool))
     fused = blend(words, meaning, near, usable)
