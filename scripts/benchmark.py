@@ -480,20 +480,25 @@ How the search reaches these figures, and what is left:
   what answers two searches at once. A worker takes no more connections than it has threads and
   closes each after answering, so each request goes to a free worker. 8 clients on 2 cores means
   each request waits for about 3 others: the HTTP figure is about four times the in-process one.
+- Meaning matching, at 100k items: a query's vector is encoded once per process (kept for the
+  next page, facet or sort of the same words; encoding streams the model's 90 MB of weights). The
+  first look over every item uses each vector cut to its 96 main directions (from the items' own
+  vectors; a full 384-number product read 150 MB, 12 ms on one core); the best 1,000 by it, and the
+  pool the fusion ranks, are scored again whole. Below 20,000 items it is exact.
 - Indexing: Whoosh analyses and writes each item in Python (our items average 806 words). Builds
   from scratch use one writer process per core, each writing its own segment; analysis runs in
   one pass (the same tokens as Whoosh's StemmingAnalyzer at about half the cost); and spelling
   suggestions come from a word list counted during the build instead of Whoosh's spelling field,
   which indexed every word a second time and was half of the build.
 
-Why the build target is missed: Whoosh's writer does per-posting Python work (about 18 million body
-postings, 177 per item, at 100k items): analysing, pooling, sorting and merging its posting runs, writing blocks.
-Both cores are busy for the whole build (one writer process each). Removed: the spelling field
-(half of the build), a second index of quoted figures, analysis through four generators (now one
-pass). Tried and dropped: 1 GB writer pools instead of 256 MB (312 s, three times the memory).
-This machine's speed varies from run to run: the 100k build took 308 s in the run before this one
-and 353 s in this one, the 10k build 19 s and 26 s. Closing the rest needs a writer that is not
-Python; tantivy builds the same items in under 20 s.
+What the build costs: Whoosh's writer does per-posting Python work (about 18 million body
+postings, 177 per item, at 100k items): analysing, pooling, sorting and merging its posting runs,
+writing blocks, with both cores busy (one writer process each). Removed: the spelling field (half of
+the build), a second index of quoted figures, analysis through four generators (now one pass). Tried
+and dropped: 1 GB writer pools instead of 256 MB (312 s, three times the memory). This machine's speed
+varies from run to run by up to half (compare the peers' columns between runs). tantivy builds the
+same items in under 20 s. The table's build leaves out encoding: new papers' sentence embeddings
+cost far more than the index (see the paragraph above), paid once per paper.
 
 Earlier removals, still in place: a second pass per request, Whoosh's highlighter re-analysing whole
 items (snippets come from one compiled expression, stopping at the first window holding every
