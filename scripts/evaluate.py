@@ -148,13 +148,13 @@ def baseline_or_ids(index_dir: Path) -> IdRanker:
 
 def embedding_ids(index_dir: Path) -> IdRanker:
     """Returns the embedding ranking alone: the items nearest the query's vector, over every item."""
-    from indexer.embeddings import shared_encoder
+    from indexer.embeddings import query_vector
     from indexer.vectors import ItemVectors
 
     vectors = ItemVectors.load(current_generation(index_dir))
 
     def rank(query: str) -> list[list[str]]:
-        similarity = vectors.matrix @ shared_encoder().encode([query])[0]
+        similarity = vectors.matrix @ query_vector(query)
         return [[vectors.ids[i]] for i in (-similarity).argsort()[:DEPTH]]
 
     return rank

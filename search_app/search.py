@@ -235,7 +235,7 @@ def read_meaning(searcher: Searcher, generation: Path | None) -> tuple[DocVector
     if not vectors.ids:
         return None
     try:
-        shared_encoder()
+        shared_encoder()  # loads the model now, not during the first search; query_vector uses it
     except EmbeddingsUnavailable:
         return None
     ids = [str(item_id) for item_id in searcher.reader().column_reader("id", translate=True)]

@@ -128,7 +128,8 @@ def fuse(words: Matches, vectors: DocVectors, query: np.ndarray, live: np.ndarra
     usable = vectors.held & live
     whole, near = whole_similarity(vectors, query, usable)
     pool = np.union1d(near, top(words.scores, words.mask & usable, RESCORED))
-    whole[pool] = vectors.matrix[pool] @ query
+    if vectors.reduced is not None:  # the best word matches may have only their reduced similarity
+        whole[pool] = vectors.matrix[pool] @ query
     meaning = np.where(usable, whole, np.float32(-1.0))
     meaning[pool] = np.maximum(whole[pool], best_passages(vectors, query, pool))
     fused = blend(words, meaning, near, usable)
