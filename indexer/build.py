@@ -38,21 +38,20 @@ from indexer.store import (
     Vocabulary,
     build_lock,
     current_generation,
-    die_with_parent,
     discard_unpublished,
     next_generation,
     open_writer,
     publish,
     read_manifest,
-    usable_cores,
 )
 from indexer.topics import tag_topics
 from indexer.vectors import PASSAGES, VECTORS, ItemVectors, PendingPaper, embed_papers
+from indexer.workers import die_with_parent, usable_cores
 
 # Bump when extraction changes, so cached text from an older extractor is not reused.
 EXTRACTOR_VERSION = "2"
 # Bump when parsing, enrichment or the schema change: an index of another format is rebuilt whole.
-INDEX_FORMAT = "14"
+INDEX_FORMAT = "15"
 FORMAT_KEY = "__index_format__"
 Progress = Callable[[str], None]
 IN_FLIGHT_PER_WORKER = 4
@@ -167,7 +166,7 @@ def write_generation(
     pending: list[PendingPaper] = []
     try:
         for relpath in report.removed:
-            writer.delete_by_term("doc_id", relpath)
+            writer.delete_paper(relpath)
         for relpath, hash_ in old_manifest.items():
             if relpath not in report.removed:
                 manifest.setdefault(relpath, hash_)
@@ -182,11 +181,10 @@ def write_generation(
             except IndexerError as exc:
                 record_unreadable(report, source, exc, manifest, old_manifest)
                 continue
-            writer.delete_by_term("doc_id", source.relpath)
+            writer.delete_paper(source.relpath)
             records = list(make_records(document))
             for position, record in enumerate(records):
-                fields = record_fields(record, position)
-                writer.add_document(**fields)
+                writer.add_record(record_fields(record, position))
                 vocabulary.add(record.item_title, record.title, record.body, *record.decisions)
                 report.items += 1
             passages = [passage_texts(r.item_title, r.decisions, r.body) for r in records]

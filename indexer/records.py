@@ -1,17 +1,20 @@
-"""Document -> IndexRecords: stable ids, facet values, the source path and page of each item."""
+"""Document -> IndexRecords -> stored fields, and stored fields back to plain values: the record written and
+read in one place (stable ids, facet values, the source path and page of each item)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import date, datetime
+from typing import Any
 
 from indexer.metadata import slugify
 from indexer.models import Document, IndexRecord
 
 DECISION_SEPARATOR = "\n"
+TOPIC_SEPARATOR = ","
 
 
 def item_id(relpath: str, position: int) -> str:
@@ -82,7 +85,7 @@ def record_fields(record: IndexRecord, position: int) -> dict[str, object]:
         "committee_name": record.committee_name,
         "doc_type": record.doc_type,
         "year": str(record.date.year) if record.date else "undated",
-        "topics": ",".join(record.topics),
+        "topics": TOPIC_SEPARATOR.join(record.topics),
         "title": record.title,
         "item_number": record.item_number,
         "item_title": record.item_title,
@@ -101,3 +104,49 @@ def record_fields(record: IndexRecord, position: int) -> dict[str, object]:
     if when:
         fields["date"] = when
     return fields
+
+
+def split_topics(value: str) -> list[str]:
+    """Returns the topic slugs of a stored or column topics value."""
+    return [topic for topic in value.split(TOPIC_SEPARATOR) if topic]
+
+
+def read_item(stored: Mapping[str, Any]) -> dict[str, Any]:
+    """Returns an item's stored fields as plain values: ISO date, lists for topics, decisions and figures."""
+    when = stored.get("date")
+    return {
+        "id": stored["id"],
+        "doc_id": stored["doc_id"],
+        "council": stored["council"],
+        "council_name": stored.get("council_name", ""),
+        "committee": stored.get("committee", ""),
+        "committee_name": stored.get("committee_name", ""),
+        "date": when.date().isoformat() if isinstance(when, datetime) else None,
+        "doc_type": stored.get("doc_type", ""),
+        "title": stored.get("title", ""),
+        "item_number": stored.get("item_number", ""),
+        "item_title": stored.get("item_title", ""),
+        "topics": split_topics(stored.get("topics", "")),
+        "decisions": [d for d in stored.get("decisions", "").split(DECISION_SEPARATOR) if d],
+        "figures": [f for f in stored.get("figures", "").split(DECISION_SEPARATOR) if f],
+        "body": stored.get("body", ""),
+        "source": stored.get("source", ""),
+        "page": int(stored.get("page") or 1),
+        "source_url": stored.get("source_url", ""),
+        "format": stored.get("format", ""),
+        "earlier_minutes": bool(stored.get("earlier_minutes", False)),
+        "provenance": json.loads(stored.get("provenance") or "{}"),
+    }
+
+
+def read_other_source(stored: Mapping[str, Any]) -> dict[str, Any]:
+    """Returns what a result shows of another paper holding the same item."""
+    return {
+        "id": stored["id"],
+        "source": stored.get("source", ""),
+        "page": int(stored.get("page") or 1),
+        "doc_type": stored.get("doc_type", ""),
+        "format": stored.get("format", ""),
+        "title": stored.get("title", ""),
+        "earlier_minutes": bool(stored.get("earlier_minutes", False)),
+    }

@@ -26,13 +26,17 @@ sys.path.insert(0, str(ROOT))
 from indexer.build import build_index  # noqa: E402
 from indexer.records import duplicate_key  # noqa: E402
 from indexer.store import current_generation, open_index  # noqa: E402
-from search_app.search import SearchIndex, SearchRequest  # noqa: E402
+from search_app.results import SearchRequest  # noqa: E402
+from search_app.service import SearchIndex  # noqa: E402
 
 JUDGMENTS = ROOT / "tests" / "data" / "judgments.json"
 BLIND_QUERIES = ROOT / "tests" / "data" / "blind_queries.json"
 BLIND_JUDGMENTS = ROOT / "tests" / "data" / "blind_judgments.json"
 HELDOUT_QUERIES = ROOT / "tests" / "data" / "heldout_queries.json"
 HELDOUT_JUDGMENTS = ROOT / "tests" / "data" / "heldout_judgments.json"
+HELDOUT2_QUERIES = ROOT / "tests" / "data" / "heldout2_queries.json"
+HELDOUT2_JUDGMENTS = ROOT / "tests" / "data" / "heldout2_judgments.json"
+METRICS = ("ndcg@10", "mrr", "p@1", "recall@20")
 # A ranked list of items, each as its item id followed by the ids of its copies in other papers.
 IdRanker = Callable[[str], list[list[str]]]
 DEPTH = 20
@@ -64,7 +68,7 @@ def grade_of(result: Result, rules: list[dict], used: set[int]) -> int:
 
 
 def score_query(results: list[Result], rules: list[dict]) -> dict[str, float]:
-    """Returns nDCG@10, reciprocal rank (grade 2 or more) and recall@20 of one ranked list."""
+    """Returns nDCG@10, reciprocal rank and precision at 1 (grade 2 or more) and recall@20 of one ranked list."""
     used: set[int] = set()
     grades = [grade_of(r, rules, used) for r in results[:DEPTH]]
     dcg = sum((2**g - 1) / math.log2(i + 2) for i, g in enumerate(grades[:10]))
@@ -74,6 +78,7 @@ def score_query(results: list[Result], rules: list[dict]) -> dict[str, float]:
     return {
         "ndcg@10": dcg / idcg if idcg else 0.0,
         "mrr": 1 / (first + 1) if first is not None else 0.0,
+        "p@1": 1.0 if grades and grades[0] >= 2 else 0.0,
         "recall@20": len(used) / len(rules),
     }
 
@@ -94,8 +99,9 @@ def fts5_items(index_dir: Path) -> sqlite3.Connection:
     db = sqlite3.connect(":memory:")
     columns = "title, item_title, body, source UNINDEXED, id UNINDEXED, tokenize='porter unicode61'"
     db.execute(f"CREATE VIRTUAL TABLE items USING fts5({columns})")
-    with open_index(index_dir).searcher() as searcher:
-        rows = [(f["title"], f["item_title"], f["body"], f["source"], f["id"]) for f in searcher.all_stored_fields()]
+    reader = open_index(index_dir)
+    rows = [(f["title"], f["item_title"], f["body"], f["source"], f["id"]) for f in reader.stored_records()]
+    reader.close()
     db.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?)", rows)
     return db
 
@@ -172,15 +178,18 @@ def systems_for_blind(index_dir: Path) -> dict[str, IdRanker]:
 
 def item_groups(index_dir: Path) -> dict[str, str]:
     """Returns item id -> the key its copies share (same council, date and title), as the product folds them."""
-    with open_index(index_dir).searcher() as searcher:
-        return {
-            f["id"]: duplicate_key(f["council"], f.get("date") and f["date"].date(), f["item_title"], f["id"])
-            for f in searcher.all_stored_fields()
-        }
+    reader = open_index(index_dir)
+    groups = {
+        f["id"]: duplicate_key(f["council"], f.get("date") and f["date"].date(), f["item_title"], f["id"])
+        for f in reader.stored_records()
+    }
+    reader.close()
+    return groups
 
 
 def score_ids(results: list[list[str]], grades: dict[str, int], groups: dict[str, str]) -> dict[str, float]:
-    """Returns nDCG@10, MRR (grade 2 or more) and recall@20 of a ranked id list, each item credited once.
+    """Returns nDCG@10, MRR and precision at 1 (grade 2 or more) and recall@20 of a ranked id list, each
+    item credited once.
 
     An item's grade is the best any of its judged copies got; a copy shown again earns nothing.
     """
@@ -202,6 +211,7 @@ def score_ids(results: list[list[str]], grades: dict[str, int], groups: dict[str
     return {
         "ndcg@10": dcg / idcg if idcg else 0.0,
         "mrr": 1 / (first + 1) if first is not None else 0.0,
+        "p@1": 1.0 if gains and gains[0] >= 2 else 0.0,
         "recall@20": len(relevant & credited) / len(relevant) if relevant else 0.0,
     }
 
@@ -220,7 +230,8 @@ def evaluate_blind(
             if entry["id"] not in judged:
                 continue
             scores = score_ids(ranker(entry["q"]), judged[entry["id"]], groups)
-            for group in ("all", entry["user"], entry["id"]):
+            kind = ["specific"] if entry.get("specific") else ["general"] if "specific" in entry else []
+            for group in ("all", entry["user"], *kind, entry["id"]):
                 per_group.setdefault(group, []).append(scores)
         out[name] = {
             group: {metric: sum(s[metric] for s in scores) / len(scores) for metric in scores[0]}
@@ -256,16 +267,30 @@ def main() -> None:
     parser.add_argument("--index", type=Path, default=ROOT / "var" / "index")
     parser.add_argument("--blind", action="store_true", help="Also the blind set (tests/data/blind_judgments.json).")
     parser.add_argument("--heldout", action="store_true", help="Also the held-out set (heldout_judgments.json).")
+    parser.add_argument(
+        "--heldout2", action="store_true", help="Also the second held-out set (heldout2_judgments.json, issue 22)."
+    )
+    parser.add_argument("--per-query", type=Path, help="Write every system's figures per query to this JSON file.")
     args = parser.parse_args()
     index_dir = ensure_index(args.index)
+    per_query: dict[str, object] = {}
     if args.blind:
         count = len(json.loads(BLIND_JUDGMENTS.read_text(encoding="utf-8"))["judgments"])
         print(f"blind set: {count} judged queries")
-        print_table(evaluate_blind(index_dir))
+        per_query["blind"] = evaluate_blind(index_dir)
+        print_table(per_query["blind"])  # type: ignore[arg-type]
     if args.heldout:
         count = len(json.loads(HELDOUT_JUDGMENTS.read_text(encoding="utf-8"))["judgments"])
         print(f"held-out set: {count} judged queries with a relevant item")
-        print_table(evaluate_blind(index_dir, HELDOUT_QUERIES, HELDOUT_JUDGMENTS))
+        per_query["heldout"] = evaluate_blind(index_dir, HELDOUT_QUERIES, HELDOUT_JUDGMENTS)
+        print_table(per_query["heldout"])  # type: ignore[arg-type]
+    if args.heldout2:
+        judged = json.loads(HELDOUT2_JUDGMENTS.read_text(encoding="utf-8"))["judgments"]
+        print(f"second held-out set: {len(judged)} judged queries with a relevant item")
+        per_query["heldout2"] = evaluate_blind(index_dir, HELDOUT2_QUERIES, HELDOUT2_JUDGMENTS)
+        print_table(per_query["heldout2"], ("all", "specific", "general"))  # type: ignore[arg-type]
+    if args.per_query:
+        args.per_query.write_text(json.dumps(per_query, indent=1), encoding="utf-8")
     queries = json.loads(JUDGMENTS.read_text(encoding="utf-8"))["queries"]
     systems = {
         "Council Papers Search": product_ranker(index_dir),
@@ -275,14 +300,19 @@ def main() -> None:
     print_table({name: evaluate(ranker, queries) for name, ranker in systems.items()})
 
 
-def print_table(results: dict[str, dict[str, dict[str, float]]]) -> None:
-    """Prints each system's metrics overall and per user group."""
-    print(f"{'system':34} {'group':12} {'nDCG@10':>8} {'MRR':>7} {'recall@20':>10}")
+def print_table(
+    results: dict[str, dict[str, dict[str, float]]],
+    groups: tuple[str, ...] = ("all", "officer", "researcher", "councillor"),
+) -> None:
+    """Prints each system's metrics overall and per group of queries."""
+    print(f"{'system':34} {'group':12} {'nDCG@10':>8} {'MRR':>7} {'P@1':>6} {'recall@20':>10}")
     for name, by_group in results.items():
-        for group in ("all", "officer", "researcher", "councillor"):
+        for group in groups:
             m = by_group.get(group)
             if m:
-                print(f"{name:34} {group:12} {m['ndcg@10']:8.3f} {m['mrr']:7.3f} {m['recall@20']:10.3f}")
+                print(
+                    f"{name:34} {group:12} {m['ndcg@10']:8.3f} {m['mrr']:7.3f} {m['p@1']:6.3f} {m['recall@20']:10.3f}"
+                )
 
 
 if __name__ == "__main__":

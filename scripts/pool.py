@@ -65,12 +65,14 @@ def show(index_dir: Path, pool_file: Path, query_id: str, queries_file: Path = Q
     items = json.loads(pool_file.read_text(encoding="utf-8"))[query_id]
     query = queries[query_id]["q"]
     print(f"## {query_id} ({queries[query_id]['user']}): {query}")
-    with open_index(index_dir).searcher() as searcher:
-        for n, item_id in enumerate(items):
-            fields = searcher.document(id=item_id) or {}
-            title = fields.get("item_title", "")[:80]
-            passage = best_passage(fields.get("body", "") or fields.get("decisions", ""), query)
-            print(f"[{n}] {fields.get('council')} {fields.get('date', '')!s:.4} | {title} :: {passage}")
+    reader = open_index(index_dir)
+    for n, item_id in enumerate(items):
+        docnum = reader.docnum_of(item_id)
+        fields = reader.stored(docnum) if docnum is not None else {}
+        title = fields.get("item_title", "")[:80]
+        passage = best_passage(fields.get("body", "") or fields.get("decisions", ""), query)
+        print(f"[{n}] {fields.get('council')} {fields.get('date', '')!s:.4} | {title} :: {passage}")
+    reader.close()
 
 
 def main() -> None:

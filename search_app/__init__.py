@@ -12,7 +12,7 @@ from search_app.api import api
 from search_app.errors import register_error_handlers
 from search_app.exports import exports
 from search_app.pages import pages
-from search_app.search import SearchIndex
+from search_app.service import SearchIndex
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS = {

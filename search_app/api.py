@@ -5,20 +5,15 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request, url_for
+from flask import Blueprint, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
 
 from search_app.errors import ApiError
 from search_app.params import parse_search_args
 from search_app.results import SearchHit, SearchResults
-from search_app.search import SearchIndex
+from search_app.views import search_index, source_link
 
 api = Blueprint("api", __name__, url_prefix="/api")
-
-
-def search_index() -> SearchIndex:
-    """Returns the app's SearchIndex."""
-    return current_app.extensions["search_index"]  # type: ignore[no-any-return]
 
 
 def hit_json(hit: SearchHit) -> dict[str, Any]:
@@ -28,12 +23,6 @@ def hit_json(hit: SearchHit) -> dict[str, Any]:
     data["url"] = url_for("pages.item", item_id=hit.id)
     data["source_link"] = source_link(hit.source, hit.page, hit.format)
     return data
-
-
-def source_link(source: str, page: int, fmt: str) -> str:
-    """Returns the link that opens a source file, at its page for a PDF."""
-    link = url_for("pages.source_file", relpath=source)
-    return f"{link}#page={page}" if fmt == "pdf" else link
 
 
 def results_json(results: SearchResults) -> dict[str, Any]:

@@ -15,10 +15,11 @@ from harvester.models import Portal
 from harvester.registry import UnknownCouncil, check_portal, find_council, save_portal
 from indexer.build import build_index
 from indexer.sources import DEFAULT_MAX_BYTES
-from indexer.store import IndexBusyError, NoIndexError, current_generation, usable_cores
+from indexer.store import IndexBusyError, NoIndexError, current_generation
+from indexer.workers import usable_cores
 from search_app import DEFAULTS, create_app
 from search_app.results import QueryError, SearchRequest
-from search_app.search import SearchIndex
+from search_app.service import SearchIndex
 
 DEFAULT_CORPUS = Path("corpus")
 DEFAULT_INDEX = Path("var/index")

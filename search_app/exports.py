@@ -13,9 +13,9 @@ from flask import Blueprint, Response, request, url_for
 from flask.typing import ResponseReturnValue
 
 from indexer.metadata import DOC_TYPE_LABELS
-from search_app.api import search_index
 from search_app.params import parse_search_args
 from search_app.results import SearchHit
+from search_app.views import search_index
 
 exports = Blueprint("exports", __name__)
 EXPORT_LIMIT = 2000

@@ -11,11 +11,11 @@ from markupsafe import Markup, escape
 
 from indexer.metadata import DOC_TYPE_LABELS
 from indexer.topics import topic_labels
-from search_app.api import search_index, source_link
 from search_app.errors import ApiError
 from search_app.params import parse_search_args
 from search_app.results import SearchRequest
 from search_app.snippets import query_words, word_pattern
+from search_app.views import search_index, source_link
 
 pages = Blueprint("pages", __name__)
 FACET_TITLES = {
@@ -38,7 +38,7 @@ def facet_label(facet: str, value: str, names: dict[str, dict[str, str]]) -> str
 
 def facet_names() -> dict[str, dict[str, str]]:
     """Returns slug -> display name for councils and committees, read once per index generation."""
-    return current_app.extensions["search_index"].display_names()  # type: ignore[no-any-return]
+    return search_index().display_names()
 
 
 def link_with(req: SearchRequest, endpoint: str = "pages.search", **changes: Any) -> str:

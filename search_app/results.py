@@ -1,13 +1,12 @@
 """What a search is asked and what it answers: requests, hits, pages of results, comparisons.
 
-Plain dataclasses and conversions from stored fields; no Whoosh, no Flask.
+Plain dataclasses; no index backend, no Flask.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from search_app.expansion import Expansion
@@ -111,44 +110,3 @@ class Comparison:
     years: list[str]
     rows: list[CouncilRow]
     total: int
-
-
-def other_source(stored: dict[str, Any]) -> dict[str, Any]:
-    """Returns what a result shows of another paper holding the same item."""
-    return {
-        "id": stored["id"],
-        "source": stored.get("source", ""),
-        "page": int(stored.get("page") or 1),
-        "doc_type": stored.get("doc_type", ""),
-        "format": stored.get("format", ""),
-        "title": stored.get("title", ""),
-        "earlier_minutes": bool(stored.get("earlier_minutes", False)),
-    }
-
-
-def item_fields(stored: dict[str, Any]) -> dict[str, Any]:
-    """Returns stored fields as plain values: ISO date, lists for topics and decisions."""
-    when = stored.get("date")
-    return {
-        "id": stored["id"],
-        "doc_id": stored["doc_id"],
-        "council": stored["council"],
-        "council_name": stored.get("council_name", ""),
-        "committee": stored.get("committee", ""),
-        "committee_name": stored.get("committee_name", ""),
-        "date": when.date().isoformat() if isinstance(when, datetime) else None,
-        "doc_type": stored.get("doc_type", ""),
-        "title": stored.get("title", ""),
-        "item_number": stored.get("item_number", ""),
-        "item_title": stored.get("item_title", ""),
-        "topics": [t for t in stored.get("topics", "").split(",") if t],
-        "decisions": [d for d in stored.get("decisions", "").split("\n") if d],
-        "figures": [f for f in stored.get("figures", "").split("\n") if f],
-        "body": stored.get("body", ""),
-        "source": stored.get("source", ""),
-        "page": int(stored.get("page") or 1),
-        "source_url": stored.get("source_url", ""),
-        "format": stored.get("format", ""),
-        "earlier_minutes": bool(stored.get("earlier_minutes", False)),
-        "provenance": json.loads(stored.get("provenance") or "{}"),
-    }

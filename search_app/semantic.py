@@ -9,14 +9,13 @@ collection calls the thing asked about.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
 
 from indexer.embeddings import DIMENSIONS
 from indexer.vectors import ItemVectors
-from search_app.scoring import Matches
+from search_app.evaluate import Matches
 
 # Items taken by meaning: the NEAREST by whole-item vector, each then scored by its best passage;
 # items no word matches are shown only when that passage is at least MIN_SIMILARITY close (cosine).
@@ -36,8 +35,6 @@ FEEDBACK_WEIGHT = 0.5
 EXACT_UP_TO = 20_000
 REDUCED_DIMS = 96
 CANDIDATES = 1_000
-# Quotes, operators, wildcards and field:value ask for exact words: no meaning-based matches for those.
-EXACT_SYNTAX = re.compile(r'["():*?~^]|\b(?:AND|OR|NOT)\b|\w:')
 
 
 @dataclass(frozen=True)
@@ -92,11 +89,6 @@ def whole_similarity(vectors: DocVectors, query: np.ndarray, usable: np.ndarray)
     candidates = top(whole, usable, CANDIDATES)
     whole[candidates] = vectors.matrix[candidates] @ query
     return whole, candidates[np.argsort(-whole[candidates], kind="stable")[:NEAREST]]
-
-
-def wants_meaning(text: str) -> bool:
-    """Returns whether a query is plain words, where matches by meaning help."""
-    return bool(text.strip()) and not EXACT_SYNTAX.search(text)
 
 
 def best_passages(vectors: DocVectors, query: np.ndarray, docnums: np.ndarray) -> np.ndarray:

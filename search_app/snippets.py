@@ -11,7 +11,7 @@ import html
 import re
 from collections import deque
 
-from indexer.schema import STEMMED
+from indexer.analysis import stems_of
 
 SNIPPET_CHARS = 240
 # Enough matches to find where the words cluster; common words match hundreds of times in long reports.
@@ -28,7 +28,7 @@ def query_words(texts: list[str]) -> list[str]:
     for text in texts:
         plain = re.sub(r"\b\w+:", " ", text)
         # Both the word as typed and its stem: Porter turns "staying" into "stai".
-        for word in [*re.findall(r"\w{2,}", plain.lower()), *(t.text for t in STEMMED(plain))]:
+        for word in [*re.findall(r"\w{2,}", plain.lower()), *stems_of(plain)]:
             if word not in stems:
                 stems.append(word)
     return stems

@@ -29,11 +29,12 @@ def small_corpus(tmp_path: Path) -> Path:
 
 
 def item_ids(index_dir: Path) -> dict[str, set[str]]:
-    with open_index(index_dir).searcher() as searcher:
-        ids: dict[str, set[str]] = {}
-        for fields in searcher.all_stored_fields():
-            ids.setdefault(fields["doc_id"], set()).add(fields["id"])
-        return ids
+    reader = open_index(index_dir)
+    ids: dict[str, set[str]] = {}
+    for fields in reader.stored_records():
+        ids.setdefault(fields["doc_id"], set()).add(fields["id"])
+    reader.close()
+    return ids
 
 
 def test_bad_files_are_reported_and_the_rest_indexed(small_corpus: Path, tmp_path: Path) -> None:
@@ -130,10 +131,10 @@ def test_impossible_sidecar_date_is_a_warning_and_the_text_decides(small_corpus:
     report = build_index(small_corpus, tmp_path / "index")
     assert [(w.relpath, w.action) for w in report.warnings] == [(PAPERS[2], "indexed with metadata from the text")]
     assert "2024-02-30" in report.warnings[0].reason
-    with open_index(tmp_path / "index").searcher() as searcher:
-        fields = searcher.document(doc_id=PAPERS[2])
-        assert fields["date"].date().isoformat() == "2024-12-10"
-        assert '"date": "text"' in fields["provenance"] and '"committee": "sidecar"' in fields["provenance"]
+    reader = open_index(tmp_path / "index")
+    fields = next(f for f in reader.stored_records() if f["doc_id"] == PAPERS[2])
+    assert fields["date"].date().isoformat() == "2024-12-10"
+    assert '"date": "text"' in fields["provenance"] and '"committee": "sidecar"' in fields["provenance"]
 
 
 def test_unreadable_file_is_reported(small_corpus: Path, tmp_path: Path) -> None:

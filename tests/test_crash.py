@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from conftest import CORPUS, copy_paper
 
-from search_app.search import SearchIndex, SearchRequest
+from search_app.results import SearchRequest
+from search_app.service import SearchIndex
 
 pytestmark = pytest.mark.slow
 

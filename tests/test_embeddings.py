@@ -16,7 +16,7 @@ from indexer.store import current_generation
 from indexer.vectors import ItemVectors
 from search_app import semantic
 from search_app.results import SearchRequest
-from search_app.search import SearchIndex
+from search_app.service import SearchIndex
 
 
 def test_the_published_model_gives_its_published_similarities() -> None:

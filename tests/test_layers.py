@@ -1,4 +1,4 @@
-"""Import direction: indexer never imports search_app or flask; only three modules import whoosh."""
+"""Import direction, package by package: who may import what, and Whoosh in one module only."""
 
 from __future__ import annotations
 
@@ -7,43 +7,76 @@ from importlib import metadata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-WHOOSH_SEAM = {"indexer/schema.py", "indexer/store.py", "search_app/search.py"}
+PACKAGES = ("indexer", "search_app", "harvester")
+WEB = {"flask", "werkzeug", "jinja2", "markupsafe"}
+# The blueprints and what only they use; everything else in search_app is the search side.
+VIEWS = {"api", "pages", "exports", "views", "errors", "params", "server", "wsgi", "cli", "__init__"}
+# The modules that may open the index backend: the store that opens generations, and analysis for the stemmer.
+BACKEND = "indexer.whoosh_backend"
+BACKEND_USERS = {"indexer/store.py", "indexer/analysis.py"}
 
 
 def imports_of(path: Path) -> set[str]:
+    """Returns the dotted names a module imports (both `import a.b` and `from a.b import c` give a.b)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     names = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            names.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module.split(".")[0])
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
     return names
+
+
+def tops(names: set[str]) -> set[str]:
+    return {name.split(".")[0] for name in names}
 
 
 def modules(package: str) -> list[Path]:
     return sorted((ROOT / package).glob("*.py"))
 
 
-def test_indexer_never_imports_the_web_side() -> None:
+def relative(path: Path) -> str:
+    return str(path.relative_to(ROOT))
+
+
+def test_indexer_imports_neither_the_web_side_nor_the_harvester() -> None:
     for path in modules("indexer"):
-        assert not imports_of(path) & {"search_app", "flask", "werkzeug"}, path
+        assert not tops(imports_of(path)) & {"search_app", "harvester", *WEB}, path
 
 
-def test_harvester_never_imports_the_web_side_or_whoosh() -> None:
+def test_harvester_never_imports_the_web_side_or_the_index_backend() -> None:
     for path in modules("harvester"):
-        assert not imports_of(path) & {"search_app", "flask", "werkzeug", "whoosh"}, path
+        imported = imports_of(path)
+        assert not tops(imported) & {"search_app", "whoosh", *WEB}, path
+        assert BACKEND not in imported and "indexer.store" not in imported, path
 
 
-def test_search_module_does_not_import_flask() -> None:
-    assert "flask" not in imports_of(ROOT / "search_app" / "search.py")
+def test_the_search_side_knows_no_web_framework() -> None:
+    for path in modules("search_app"):
+        if path.stem not in VIEWS:
+            assert not tops(imports_of(path)) & WEB, path
 
 
-def test_whoosh_stays_behind_its_seam() -> None:
-    importers = {
-        str(p.relative_to(ROOT)) for pkg in ("indexer", "search_app") for p in modules(pkg) if "whoosh" in imports_of(p)
-    }
-    assert importers <= WHOOSH_SEAM
+def test_views_do_not_reach_into_the_backend_or_the_engine() -> None:
+    engine = {f"search_app.{m}" for m in ("postings", "evaluate", "pipeline", "ranking", "query", "facets")}
+    for path in modules("search_app"):
+        if path.stem in VIEWS:
+            imported = imports_of(path)
+            assert not imported & {BACKEND, "indexer.backend", *engine}, (path, imported & engine)
+
+
+def test_only_the_harvest_command_imports_the_harvester() -> None:
+    users = {relative(p) for p in modules("search_app") if "harvester" in tops(imports_of(p))}
+    assert users <= {"search_app/cli.py"}
+
+
+def test_whoosh_is_imported_by_one_module() -> None:
+    importers = {relative(p) for pkg in PACKAGES for p in modules(pkg) if "whoosh" in tops(imports_of(p))}
+    assert importers == {"indexer/whoosh_backend.py"}
+    users = {relative(p) for pkg in PACKAGES for p in modules(pkg) if any(n.startswith(BACKEND) for n in imports_of(p))}
+    assert users <= BACKEND_USERS
 
 
 def test_exactly_one_installed_package_provides_whoosh() -> None:

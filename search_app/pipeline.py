@@ -1,0 +1,163 @@
+"""One search, stage by stage: words -> meaning -> filters -> rank -> fold -> page -> hits.
+
+The words stage asks the index (through search_app/evaluate.py) which items the plan matches and scores
+them by the one rule of search_app/ranking.py; the other stages are array arithmetic over every item.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from indexer.records import read_item, read_other_source
+from search_app.evaluate import Matches, evaluate
+from search_app.facets import ItemColumns, copies_of, count_facets, filter_mask
+from search_app.postings import TermIndex
+from search_app.query import Phrase, QueryPlan, plan_query
+from search_app.ranking import PHRASE_BONUS, fold_copies, rank_by_date, rank_by_score
+from search_app.results import SearchHit, SearchRequest, SearchResults
+from search_app.semantic import DocVectors, fuse
+from search_app.snippets import make_snippet, query_words, word_pattern
+from search_app.spelling import Speller, rescues, suggest
+
+# What meaning-based matching needs: the item vectors by document number and the query encoder.
+MeaningSource = Callable[[], "tuple[DocVectors, Callable[[str], np.ndarray]] | None"] | None
+
+
+@dataclass
+class WordMatches:
+    """What a request's words and filters match: the items and their scores (filters not yet applied),
+    the items holding every word typed, those a count should count (every word, or a glossary equivalent
+    of the query), the plan and the items the filters allow."""
+
+    found: Matches
+    every_word: np.ndarray
+    counted: np.ndarray
+    plan: QueryPlan
+    allowed: np.ndarray
+
+
+def find_matches(index: TermIndex, request: SearchRequest) -> WordMatches:
+    """Returns every item a request's words match, with scores, and what its filters allow.
+
+    Plain words match every item holding any of them: "placement stability statistical neighbours" must
+    find the minute that says a stable placement rate "was lower compared to statistical neighbours".
+    BM25F's sum already ranks an item holding more of the words higher, rare words counting most; a strict
+    tier of items holding every word, or Lucene's coordination factor, ranked worse on both judged sets.
+    """
+    plan = plan_query(request.q, request.expand)
+    allowed = filter_mask(request, index.columns)
+    found = evaluate(plan.root, index)
+    if plan.plain:
+        stems = list(dict.fromkeys(plan.words))
+        held = np.zeros(index.size, dtype=np.int64)
+        for stem in stems:
+            held[index.word_scores(stem).docnums] += 1
+        every_word = (held == len(stems)) & index.columns.live
+    else:
+        every_word = found.mask.copy()
+    if len(plan.words) > 1:
+        together = evaluate(Phrase(plan.words), index).mask & found.mask
+        found.scores[together] *= 1 + PHRASE_BONUS
+    found, equivalent = add_variants(found, plan, index)
+    counted = every_word | equivalent if plan.plain else found.mask
+    return WordMatches(found, every_word, counted, plan, allowed)
+
+
+def add_variants(found: Matches, plan: QueryPlan, index: TermIndex) -> tuple[Matches, np.ndarray]:
+    """Returns the matches with the items matching a glossary variant of the query, and which those are.
+
+    Such an item scores the better of the words typed and the variant, where the equivalent's words count
+    for as many words as the form they stand for (query.glossary_variants).
+    """
+    equivalent = np.zeros(index.size, dtype=bool)
+    for variant in plan.variants:
+        matched = evaluate(variant.root, index).mask
+        scores = summed_word_scores(index, variant.other_words)
+        scores += summed_word_scores(index, variant.equivalent_words, variant.weight)
+        better = np.where(matched, scores, 0.0)
+        found = Matches(found.mask | matched, np.maximum(found.scores, better))
+        equivalent |= matched
+    return found, equivalent
+
+
+def summed_word_scores(index: TermIndex, stems: tuple[str, ...], weight: float = 1.0) -> np.ndarray:
+    """Returns every item's BM25F scores for the stems added up, times weight."""
+    scores = np.zeros(index.size)
+    for stem in stems:
+        postings = index.word_scores(stem)
+        scores[postings.docnums] += postings.scores * weight
+    return scores
+
+
+def add_meaning(words: WordMatches, request: SearchRequest, columns: ItemColumns, meaning: MeaningSource) -> Matches:
+    """Returns the word matches fused with the items nearest the query in meaning, where that is wanted.
+
+    Only plain words ask for it (quotes, operators and fields ask for exact words). Fused over every item,
+    then filtered: a filter narrows the same ranking it counted in the facets.
+    """
+    held = meaning() if meaning and request.semantic and words.plan.plain else None
+    if held is None:
+        return words.found
+    vectors, encode = held
+    return fuse(words.found, vectors, encode(request.q), columns.live)
+
+
+def run_search(
+    index: TermIndex,
+    request: SearchRequest,
+    speller: Callable[[], Speller] | None = None,
+    meaning: MeaningSource = None,
+) -> SearchResults:
+    """Returns a page of results with facet counts for a request, copies of one item folded into one.
+
+    Every matching item is scored (or dated) at once as arrays; the facet counts, the total and the
+    page all come from that one ranked list.
+    """
+    columns = index.columns
+    words = find_matches(index, request)
+    found = add_meaning(words, request, columns, meaning)
+    found.mask &= words.allowed
+    if request.sort in ("date", "oldest"):
+        ranked = rank_by_date(found.mask, columns.days, columns.order, newest_first=request.sort == "date")
+    else:
+        ranked = rank_by_score(found.mask, found.scores, columns.order)
+    shown = fold_copies(ranked, columns.dup_codes, columns.earlier)
+    start = (request.page - 1) * request.per_page
+    expansions = list(words.plan.expansions)
+    pattern = word_pattern(query_words([request.q, *(v for e in expansions for v in e.added)]))
+    hits = [
+        make_hit(index, float(found.scores[docnum]), int(docnum), pattern)
+        for docnum in shown[start : start + request.per_page]
+    ]
+    # Spelling is judged by the items holding every word typed: "fostring recruitment" finds plenty
+    # holding "recruitment", none holding both.
+    typed_total = int(np.count_nonzero(words.every_word & words.allowed))
+    wanted = speller is not None and request.q.strip() and typed_total < 3
+    suggestion = suggest(index, request.q, speller()) if wanted and speller else None
+    if suggestion and request.respell:
+        rescued = run_search(index, replace(request, q=suggestion, respell=False), meaning=meaning)
+        if rescues(typed_total, rescued.total):
+            return replace(rescued, request=request, suggestion=suggestion, showing_for=suggestion)
+    return SearchResults(
+        request=request,
+        total=int(shown.size),
+        hits=hits,
+        facets=count_facets(shown, columns),
+        suggestion=suggestion,
+        expansions=expansions,
+        meaning_used=found is not words.found,
+    )
+
+
+def make_hit(index: TermIndex, score: float, docnum: int, pattern: re.Pattern[str] | None) -> SearchHit:
+    """Returns a SearchHit with a snippet where the query's words cluster and the item's other sources."""
+    fields = read_item(index.reader.stored(docnum))
+    others = [read_other_source(index.reader.stored(other)) for other in copies_of(docnum, index.columns)]
+    snippet = make_snippet(fields["body"] or "\n".join(fields["decisions"]), pattern)
+    fields.pop("body")
+    fields.pop("provenance")
+    return SearchHit(snippet=snippet, score=round(score, 3), other_sources=others, **fields)

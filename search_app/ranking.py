@@ -1,0 +1,97 @@
+"""The ranking rule, one for every way of writing a query, and the orders results are shown in.
+
+An item's score is the sum, over the words of the query it holds, of each word's BM25F score over the
+searched text fields (Robertson and Zaragoza 2009; k1 1.2, b 0.75, field weights in indexer/schema.py);
+a phrase counts its words, a wildcard or fuzzy word its best-scoring term, a field:value filter and NOT
+nothing. Items where the words typed stand together score PHRASE_BONUS more. A glossary equivalent counts
+for as many words as the form it stands for. Plain words match any item holding one of them; quotes,
+operators and fields keep their strict matching (search_app/evaluate.py) but are scored the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from indexer.backend import Postings
+
+K1 = 1.2
+B = 0.75
+# Items where the words stand together as typed score PHRASE_BONUS more.
+PHRASE_BONUS = 0.5
+UNDATED = np.iinfo(np.int64).max
+
+
+@dataclass(frozen=True)
+class ScoredPostings:
+    """One term: the items holding it (ascending) and the score each gets for it."""
+
+    docnums: np.ndarray
+    scores: np.ndarray
+
+
+@dataclass(frozen=True)
+class FieldPostings:
+    """One term's postings in one field, with the field's item lengths, their average and the field's weight."""
+
+    postings: Postings
+    lengths: np.ndarray
+    average_length: float
+    weight: float
+
+
+def bm25f(fields: list[FieldPostings], size: int) -> ScoredPostings:
+    """Returns each item's BM25F score for one term over several fields.
+
+    Each field's term frequency is normalised by that field's length and weighted, and the sum saturates
+    once: a word in the title and again in the text counts for more than either, but not for two words.
+    (Whoosh instead scores every field as its own BM25 and adds them, so an item holding a common word in
+    four fields outscored one holding a rare word in its text.) The idf counts items holding the term in
+    any of the fields: log(1 + (N - n + 0.5) / (n + 0.5)).
+    """
+    pseudo = np.zeros(size)
+    holds = np.zeros(size, dtype=bool)
+    for field in fields:
+        docnums = field.postings.docnums
+        norm = (1 - B) + B * field.lengths[docnums] / field.average_length
+        pseudo[docnums] += field.weight * field.postings.weights / norm  # a field's docnums are unique
+        holds[docnums] = True
+    docnums = np.flatnonzero(holds)
+    held = docnums.size
+    idf = np.log(1 + (size - held + 0.5) / (held + 0.5))
+    frequency = pseudo[docnums]
+    return ScoredPostings(docnums, idf * frequency * (K1 + 1) / (frequency + K1))
+
+
+def rank_by_score(mask: np.ndarray, scores: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Returns the matching docnums by score, highest first; ties by `order` (each item's stable place)."""
+    docnums = np.flatnonzero(mask)
+    return docnums[np.lexsort((order[docnums], -scores[docnums]))]
+
+
+def rank_by_date(mask: np.ndarray, days: np.ndarray, order: np.ndarray, newest_first: bool) -> np.ndarray:
+    """Returns the matching docnums by meeting date, undated items last; ties by `order`."""
+    docnums = np.flatnonzero(mask)
+    when = days[docnums]
+    key = np.where(when == UNDATED, UNDATED, -when if newest_first else when)
+    return docnums[np.lexsort((order[docnums], key))]
+
+
+def fold_copies(ranked: np.ndarray, dup_codes: np.ndarray, earlier: np.ndarray) -> np.ndarray:
+    """Returns one docnum per item in rank order: of its copies, the best-ranked that is not an earlier
+    meeting's minutes reprinted in a later pack, else the best-ranked copy."""
+    keys = dup_codes[ranked]
+    places = np.arange(ranked.size)
+    # Each copy key's first place in the ranking, and its first place as an original; codes are dense, so
+    # two passes over the ranking do what sorting every key did (the dearest step at 100,000 items).
+    never = ranked.size
+    first = np.full(int(dup_codes.max(initial=-1)) + 1, never)
+    np.minimum.at(first, keys, places)
+    first_original = np.full(first.size, never)
+    originals = np.flatnonzero(~earlier[ranked])
+    np.minimum.at(first_original, keys[originals], originals)
+    leaders = places[first[keys] == places]
+    leader_keys = keys[leaders]
+    chosen = np.where(first_original[leader_keys] < never, first_original[leader_keys], leaders)
+    return ranked[chosen]

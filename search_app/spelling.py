@@ -1,0 +1,74 @@
+"""Spelling suggestions from a generation's vocabulary: the nearest word within two edits that starts
+with the same letter and that the index holds, the most common among the nearest."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from rapidfuzz import process
+from rapidfuzz.distance import Levenshtein
+
+from indexer.analysis import stems_of
+from indexer.schema import SEARCH_FIELDS
+from indexer.store import Vocabulary
+from search_app.query import is_bare_words
+
+MAX_DISTANCE = 2
+# One or two results for the typed words give way to a corrected spelling only if it finds ten times as many.
+RESCUE_FACTOR = 10
+
+
+class TermHolder(Protocol):
+    def has_term(self, field: str, term: str) -> bool: ...
+
+
+class Speller:
+    """Corrections drawn from the words of the indexed text as written, by first letter."""
+
+    def __init__(self, vocabulary: Vocabulary) -> None:
+        self.counts = vocabulary.counts
+        self.by_letter: dict[str, list[str]] = {}
+        for word in sorted(self.counts):
+            self.by_letter.setdefault(word[:1], []).append(word)
+
+    def correct(self, word: str, held: Callable[[str], bool]) -> str | None:
+        """Returns a better spelling of a word the index does not hold, or None."""
+        if len(word) < 3 or not word.isalpha() or word in self.counts or held(word):
+            return None
+        for _, _, found in sorted((distance, -self.counts[found], found) for distance, found in self.candidates(word)):
+            if held(found):
+                return found
+        return None
+
+    def candidates(self, word: str) -> list[tuple[int, str]]:
+        """Returns (edits, word) for the vocabulary's words within MAX_DISTANCE edits, same first letter."""
+        choices = self.by_letter.get(word[:1], [])
+        found = process.extract(word, choices, scorer=Levenshtein.distance, score_cutoff=MAX_DISTANCE, limit=None)
+        return [(int(distance), choice) for choice, distance, _ in found if choice != word]
+
+
+def suggest(index: TermHolder, text: str, vocabulary: Speller) -> str | None:
+    """Returns the query with misspelt words corrected from the index's vocabulary, or None."""
+    if not is_bare_words(text):
+        return None  # operators and fields: not a place to guess
+    changed = False
+    words = []
+    for word in text.split():
+        better = vocabulary.correct(word.lower(), lambda w: held_by_index(index, w))
+        if better and better != word.lower():
+            words.append(better)
+            changed = True
+        else:
+            words.append(word)
+    return " ".join(words) if changed else None
+
+
+def held_by_index(index: TermHolder, word: str) -> bool:
+    """Returns whether any searched field holds the word's stem."""
+    return any(index.has_term(field, stem) for field in SEARCH_FIELDS for stem in stems_of(word)[:1])
+
+
+def rescues(typed_total: int, corrected_total: int) -> bool:
+    """Returns whether a corrected spelling's results should be shown instead of the typed words' few."""
+    return corrected_total > 0 if typed_total == 0 else corrected_total >= RESCUE_FACTOR * typed_total
