@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from datetime import date
 from pathlib import Path
-from pickle import loads  # noqa: S403 - Whoosh's own posting format, from our own index
+from pickle import loads  # Whoosh's own posting format, from our own index
 from typing import Any
 
 import numpy as np
@@ -204,11 +204,11 @@ class WhooshReader:
         for matcher, base in self._matchers(field, term):
             if isinstance(matcher, whoosh3.W3LeafMatcher):
                 while matcher.is_active():
-                    matcher._read_ids()  # noqa: SLF001 - a block's ids and weights at once, 50x faster
-                    matcher._read_weights()  # noqa: SLF001
-                    docnums.append(np.asarray(matcher._ids, dtype=np.int64) + base)  # noqa: SLF001
-                    weights.append(np.asarray(matcher._weights, dtype=np.float64))  # noqa: SLF001
-                    matcher._next_block()  # noqa: SLF001
+                    matcher._read_ids()  # a block's ids and weights at once, 50x faster
+                    matcher._read_weights()
+                    docnums.append(np.asarray(matcher._ids, dtype=np.int64) + base)
+                    weights.append(np.asarray(matcher._weights, dtype=np.float64))
+                    matcher._next_block()
             else:
                 while matcher.is_active():
                     docnums.append(np.array([matcher.id() + base], dtype=np.int64))
@@ -224,11 +224,11 @@ class WhooshReader:
         for matcher, base in self._matchers(field, term):
             if isinstance(matcher, whoosh3.W3LeafMatcher) and type(matcher.format) is Positions:
                 while matcher.is_active():
-                    matcher._read_ids()  # noqa: SLF001 - a block at a time, as in postings()
-                    matcher._read_values()  # noqa: SLF001
-                    docnums.extend(i + base for i in matcher._ids)  # noqa: SLF001
-                    positions.extend(position_deltas(value) for value in matcher._values)  # noqa: SLF001
-                    matcher._next_block()  # noqa: SLF001
+                    matcher._read_ids()  # a block at a time, as in postings()
+                    matcher._read_values()
+                    docnums.extend(i + base for i in matcher._ids)
+                    positions.extend(position_deltas(value) for value in matcher._values)
+                    matcher._next_block()
             else:
                 while matcher.is_active():
                     docnums.append(matcher.id() + base)
@@ -240,8 +240,8 @@ class WhooshReader:
         """Returns each item's length in a field as Whoosh stores it (one byte, so approximate), and the average."""
         lengths = np.ones(self.size)
         for segment, base in self._reader.leaf_readers():
-            perdoc = segment._perdoc  # noqa: SLF001
-            column = perdoc._cached_reader(whoosh3._lenfield(field), whoosh3.LENGTHS_COLUMN)  # noqa: SLF001
+            perdoc = segment._perdoc
+            column = perdoc._cached_reader(whoosh3._lenfield(field), whoosh3.LENGTHS_COLUMN)
             if column is not None:
                 count = segment.doc_count_all()
                 lengths[base : base + count] = LENGTH_OF_BYTE[np.fromiter(column, dtype=np.uint8, count=count)]

@@ -57,7 +57,7 @@ class Site:
 
 def make_handler(site: Site) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        def do_GET(self) -> None:  # http.server's name
             site.log.append((time.monotonic(), self.path, self.headers.get("User-Agent", "")))
             site.hits[self.path] = site.hits.get(self.path, 0) + 1
             parts = urlsplit(self.path)
@@ -76,7 +76,7 @@ def make_handler(site: Site) -> type[BaseHTTPRequestHandler]:
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client gave up waiting (a time-out test)
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: object) -> None:
             pass
 
     return Handler

@@ -21,12 +21,32 @@ def test_quick_start_is_the_two_make_targets() -> None:
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
     for target in ("serve", "test", "lint", "fmt", "index"):
         assert re.search(rf"^{target}:", makefile, re.M), target
-    assert "make test" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert "make test" in ci and "make lint" in ci
+
+
+def readme_commands() -> dict[str, set[str]]:
+    """Returns each `cpsearch <command>` the README shows with the --options it writes after it."""
+    commands: dict[str, set[str]] = {}
+    # Shell lines (.venv/bin/cpsearch ... up to a comment or redirection) and `cpsearch ...` spans in prose.
+    for command, rest in re.findall(r"\.venv/bin/cpsearch (\w+)([^#>\n]*)", README) + re.findall(
+        r"`cpsearch (\w+)([^`\n]*)`", README
+    ):
+        commands.setdefault(command, set()).update(re.findall(r"(?<!\S)--[a-z][a-z-]*", rest))
+    return commands
 
 
 def test_cli_commands_in_readme_exist() -> None:
-    for command in re.findall(r"\.venv/bin/cpsearch (\w+)", README):
-        assert CliRunner().invoke(main, [command, "--help"]).exit_code == 0, command
+    commands = readme_commands()
+    assert {"index", "serve", "search", "harvest"} <= set(commands)
+    assert {"--corpus", "--index", "--full", "--no-embeddings"} <= commands["index"]
+    for command, options in commands.items():
+        result = CliRunner().invoke(main, [command, "--help"], terminal_width=200)
+        assert result.exit_code == 0, (command, result.output)
+        listed = set(re.findall(r"^\s+(?:-\w, )?(--[a-z][a-z-]*)", result.output, re.M))
+        assert options <= listed, (command, options - listed)
+        # The help ends its description with an example of the command itself.
+        assert re.search(rf"^\s*Example: cpsearch {command} ", result.output, re.M), (command, result.output)
 
 
 def test_api_example_fields_are_what_the_api_returns(client: FlaskClient) -> None:

@@ -1,4 +1,4 @@
-"""Hostile input and output: markup in papers shown as text, over-limit queries answered with 400s, no debug."""
+"""Hostile input and output: markup in papers shown as text, over-limit queries answered with 400s, no tracebacks."""
 
 from __future__ import annotations
 
@@ -60,9 +60,31 @@ def test_over_limit_queries_are_400s(client: FlaskClient, query: str, message: s
     assert page.status_code == 400 and message in page.get_data(as_text=True)
 
 
-def test_debug_is_off_unless_asked(app: object) -> None:
-    assert create_app().debug is False
-    assert create_app().config["PROPAGATE_EXCEPTIONS"] is None
+def test_an_unexpected_error_is_a_500_without_its_traceback(
+    index_dir: Path, corpus_subset: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The app as `cpsearch serve` creates it (not TESTING), with one test-only route of each kind that fails.
+    app = create_app({"INDEX_DIR": str(index_dir), "CORPUS_DIR": str(corpus_subset)})
+    assert app.debug is False
+
+    def fail() -> str:
+        raise RuntimeError("secret-traceback-marker")
+
+    app.add_url_rule("/api/test-failure", "api_test_failure", fail)
+    app.add_url_rule("/test-failure", "page_test_failure", fail)
+    client = app.test_client()
+
+    api = client.get("/api/test-failure")
+    assert api.status_code == 500 and api.is_json
+    assert set(api.get_json()) == {"error", "detail"} and api.get_json()["error"] == "internal error"
+    page = client.get("/test-failure")
+    assert page.status_code == 500 and page.mimetype == "text/html"
+    assert "Internal error" in page.get_data(as_text=True)
+    for response in (api, page):
+        body = response.get_data(as_text=True)
+        assert "secret-traceback-marker" not in body and "Traceback" not in body and "RuntimeError" not in body
+    # The traceback goes to the log instead.
+    assert any("secret-traceback-marker" in str(r.exc_info[1]) for r in caplog.records if r.exc_info)
 
 
 def test_source_links_cannot_escape_the_corpus(client: FlaskClient, tmp_path: Path) -> None:

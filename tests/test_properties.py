@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import re
+import shutil
 import string
+from pathlib import Path
+from urllib.parse import quote
 
+from conftest import SUBSET
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from indexer.build import build_index
 from indexer.items import split_items
 from indexer.models import ExtractedText, Page
 from indexer.records import item_id
+from search_app import create_app
 
 HOSTILE = st.one_of(
     st.text(max_size=80),
@@ -25,8 +31,6 @@ HOSTILE = st.one_of(
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(q=HOSTILE, extra=st.sampled_from(["", "&sort=date", "&council=croydon", "&page=2", "&year=2021&decisions=1"]))
 def test_search_parameters_never_cause_a_server_error(client: FlaskClient, q: str, extra: str) -> None:
-    from urllib.parse import quote
-
     for base in ("/api/search", "/"):
         response = client.get(f"{base}?q={quote(q)}{extra}")
         assert response.status_code in (200, 400), (q, response.status_code)
@@ -70,7 +74,51 @@ def test_splitting_loses_no_text(pages: list[list[str]]) -> None:
         assert word in kept
 
 
-@given(path=st.text(min_size=1, max_size=60), position=st.integers(0, 500))
-def test_item_ids_are_stable_and_url_safe(path: str, position: int) -> None:
-    assert item_id(path, position) == item_id(path, position)
-    assert re.fullmatch(r"[0-9a-f]{12}-\d+", item_id(path, position))
+@given(
+    first=st.tuples(st.text(min_size=1, max_size=60), st.integers(0, 500)),
+    second=st.tuples(st.text(min_size=1, max_size=60), st.integers(0, 500)),
+)
+def test_item_ids_are_url_safe_and_differ_by_path_and_position(first: tuple[str, int], second: tuple[str, int]) -> None:
+    for path, position in (first, second):
+        assert re.fullmatch(r"[0-9a-f]{12}-\d+", item_id(path, position))
+        assert item_id(path, position).endswith(f"-{position}")
+    assert (item_id(*first) == item_id(*second)) == (first == second)
+
+
+def all_items(client: FlaskClient) -> dict[str, tuple[str, int, str, str]]:
+    """Returns id -> (source, page, item number, item title) of every item an index holds, via the JSON API."""
+    ids: list[str] = []
+    page = 1
+    while True:
+        response = client.get(f"/api/search?q=&sort=oldest&per_page=100&page={page}")
+        assert response.status_code == 200
+        results = response.get_json()["results"]
+        if not results:
+            break
+        for result in results:
+            ids += [result["id"], *(other["id"] for other in result["other_sources"])]
+        page += 1
+    assert len(ids) == len(set(ids))
+    items = {}
+    for found in ids:
+        item = client.get(f"/api/items/{found}").get_json()
+        assert item["id"] == found
+        items[found] = (item["source"], item["page"], item["item_number"], item["item_title"])
+    return items
+
+
+def test_item_ids_survive_a_rebuild_elsewhere(client: FlaskClient, corpus_subset: Path, tmp_path: Path) -> None:
+    # The same papers copied to another folder and indexed afresh (a full build, no embeddings).
+    moved = tmp_path / "moved-corpus"
+    shutil.copytree(corpus_subset, moved)
+    report = build_index(moved, tmp_path / "index", full=True, embeddings=False)
+    assert not report.failed, report.failed
+    rebuilt = create_app({"INDEX_DIR": str(tmp_path / "index"), "CORPUS_DIR": str(moved), "TESTING": True})
+    before, after = all_items(client), all_items(rebuilt.test_client())
+    # Every paper of the subset is reached (the ModernGov committee list is metadata, not a paper).
+    assert {source for source, *_ in before.values()} == set(SUBSET) - {"gloucester/mgWebService_GetCommittees.xml"}
+    assert after == before
+    for found, (source, *_) in before.items():
+        assert re.fullmatch(r"[0-9a-f]{12}-\d+", found) and quote(found, safe="") == found
+        # An item's id names its paper: every item of one paper shares the prefix, and no other paper's.
+        assert found.split("-")[0] == item_id(source, 0).split("-")[0]

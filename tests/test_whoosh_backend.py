@@ -17,7 +17,7 @@ def test_block_reads_give_what_whooshs_matchers_give(index_dir: Path) -> None:
     generation = current_generation(index_dir)
     assert generation is not None
     reader = open_reader(generation)
-    whoosh_reader = reader._reader  # noqa: SLF001 - the public Whoosh API to compare with
+    whoosh_reader = reader._reader  # the public Whoosh API to compare with
     for field, term in (("body", "foster"), ("body", "care"), ("item_title", "leaver"), ("council", "croydon")):
         expected_docnums, expected_weights, expected_positions = [], [], []
         matcher = whoosh_reader.postings(field, term.encode())
