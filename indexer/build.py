@@ -51,7 +51,7 @@ from indexer.workers import die_with_parent, usable_cores
 # Bump when extraction changes, so cached text from an older extractor is not reused.
 EXTRACTOR_VERSION = "2"
 # Bump when parsing, enrichment or the schema change: an index of another format is rebuilt whole.
-INDEX_FORMAT = "15"
+INDEX_FORMAT = "16"
 FORMAT_KEY = "__index_format__"
 Progress = Callable[[str], None]
 IN_FLIGHT_PER_WORKER = 4

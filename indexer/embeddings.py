@@ -172,7 +172,8 @@ def query_vector(text: str) -> np.ndarray:
 
 def passage_text(item_title: str, decisions: list[str], body: str) -> str:
     """Returns what is embedded for an item: its title, its decisions, then its text (the model reads 256 pieces)."""
-    return "\n".join(part for part in (item_title, " ".join(decisions), body) if part)
+    # Page breaks (items.PAGE_BREAK) are not text: an item's vector does not change with where its pages end.
+    return "\n".join(part for part in (item_title, " ".join(decisions), body.replace("\f", "")) if part)
 
 
 def passage_texts(item_title: str, decisions: list[str], body: str) -> list[str]:

@@ -259,6 +259,9 @@ def choose_headings(lines: list[Line]) -> list[Heading]:
     return []
 
 
+PAGE_BREAK = "\f"
+
+
 def split_items(extracted: ExtractedText, document_title: str, single: bool = False) -> list[AgendaItem]:
     """Returns a paper's agenda items in order; text before the first item is kept as front matter.
 
@@ -297,5 +300,12 @@ def whole_paper(lines: list[Line], document_title: str) -> AgendaItem:
 
 
 def body_text(lines: list[Line]) -> str:
-    """Returns lines joined as text with runs of blank lines folded."""
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(ln.text.rstrip() for ln in lines)).strip()
+    """Returns lines joined as text with runs of blank lines folded, and PAGE_BREAK before the first line of
+    each page after the first: a passage's page is the item's page plus the breaks before it."""
+    marked = []
+    for k, ln in enumerate(lines):
+        text = ln.text.replace(PAGE_BREAK, "").rstrip()
+        if k and ln.page != lines[k - 1].page:
+            text = PAGE_BREAK * (ln.page - lines[k - 1].page) + text
+        marked.append(text)
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(marked)).strip(" \t\n\r")

@@ -21,7 +21,7 @@ def hit_json(hit: SearchHit) -> dict[str, Any]:
     # A shallow copy: asdict's deep copy of every list was a fifth of an API request's time.
     data = {f.name: getattr(hit, f.name) for f in fields(hit)}
     data["url"] = url_for("pages.item", item_id=hit.id)
-    data["source_link"] = source_link(hit.source, hit.page, hit.format)
+    data["source_link"] = source_link(hit.source, hit.passage_page, hit.format)
     return data
 
 

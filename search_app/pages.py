@@ -9,6 +9,7 @@ from flask import Blueprint, current_app, render_template, request, send_from_di
 from flask.typing import ResponseReturnValue
 from markupsafe import Markup, escape
 
+from indexer.items import PAGE_BREAK
 from indexer.metadata import DOC_TYPE_LABELS
 from indexer.topics import topic_labels
 from search_app.errors import ApiError
@@ -73,6 +74,12 @@ def highlight_text(text: str, query: str) -> Markup:
     return Markup(str(escape(marked)).replace("\0", "<mark>").replace("\1", "</mark>"))
 
 
+def marked_pages(body: str, first_page: int) -> str:
+    """Returns an item's text with each page break shown as the page that starts there."""
+    pieces = body.split(PAGE_BREAK)
+    return pieces[0] + "".join(f"\n[page {first_page + k}]\n{piece}" for k, piece in enumerate(pieces[1:], 1))
+
+
 @pages.app_context_processor
 def template_helpers() -> dict[str, Any]:
     return {
@@ -111,10 +118,12 @@ def item(item_id: str) -> ResponseReturnValue:
     if found is None:
         raise ApiError(404, "not found", "There is no agenda item at this address. It may have been re-indexed.")
     siblings = index.document_items(found["doc_id"])
+    query = request.args.get("q", "")[:200]
+    found["passage_page"] = index.passage_page(found, query)
     return render_template(
         "item.html",
         item=found,
-        body=highlight_text(found["body"], request.args.get("q", "")[:200]),
+        body=highlight_text(marked_pages(found["body"], found["page"]), query),
         siblings=siblings,
         q=request.args.get("q", "")[:200],
         more_like=index.more_like(item_id),

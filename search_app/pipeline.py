@@ -9,9 +9,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
+from indexer.analysis import stems_of
+from indexer.items import PAGE_BREAK
 from indexer.records import read_item, read_other_source
 from search_app.evaluate import Matches, evaluate
 from search_app.facets import ItemColumns, copies_of, count_facets, filter_mask
@@ -19,10 +22,13 @@ from search_app.postings import TermIndex
 from search_app.query import Phrase, QueryPlan, plan_query
 from search_app.ranking import PHRASE_BONUS, fold_copies, rank_by_date, rank_by_score
 from search_app.results import SearchHit, SearchRequest, SearchResults
-from search_app.semantic import DocVectors, fuse
-from search_app.snippets import make_snippet, query_words, word_pattern
+from search_app.semantic import MEANING_SHARE, DocVectors, fuse
+from search_app.snippets import STEM_CHARS, find_passage, make_snippet, query_words, word_pattern
 from search_app.spelling import Speller, rescues, suggest
 
+# The meaning share falls by up to DAMPING as the best word match pulls ahead of the CONFIDENT_RANK-th.
+CONFIDENT_RANK = 10
+DAMPING = 0.5
 # What meaning-based matching needs: the item vectors by document number and the query encoder.
 MeaningSource = Callable[[], "tuple[DocVectors, Callable[[str], np.ndarray]] | None"] | None
 
@@ -67,6 +73,22 @@ def find_matches(index: TermIndex, request: SearchRequest) -> WordMatches:
     return WordMatches(found, every_word, counted, plan, allowed)
 
 
+def meaning_share(found: Matches) -> float:
+    """Returns the share of meaning in the fused score: MEANING_SHARE, less where the words' own ranking is
+    confident (its best item scores well above the CONFIDENT_RANK-th), down to MEANING_SHARE x (1 - DAMPING)."""
+    scores = found.scores[found.mask]
+    if not scores.size:
+        return MEANING_SHARE
+    # Fewer items than CONFIDENT_RANK hold the words at all: the words are as specific as they come.
+    best, later = (
+        (scores.max(), 0.0)
+        if scores.size < CONFIDENT_RANK
+        else np.partition(scores, [-1, -CONFIDENT_RANK])[[-1, -CONFIDENT_RANK]]
+    )
+    peak = 1.0 - float(later) / float(best) if best > 0 else 0.0
+    return MEANING_SHARE * (1.0 - DAMPING * peak)
+
+
 def add_variants(found: Matches, plan: QueryPlan, index: TermIndex) -> tuple[Matches, np.ndarray]:
     """Returns the matches with the items matching a glossary variant of the query, and which those are.
 
@@ -103,7 +125,7 @@ def add_meaning(words: WordMatches, request: SearchRequest, columns: ItemColumns
     if held is None:
         return words.found
     vectors, encode = held
-    return fuse(words.found, vectors, encode(request.q), columns.live)
+    return fuse(words.found, vectors, encode(request.q), columns.live, meaning_share(words.found))
 
 
 def run_search(
@@ -129,8 +151,9 @@ def run_search(
     start = (request.page - 1) * request.per_page
     expansions = list(words.plan.expansions)
     pattern = word_pattern(query_words([request.q, *(v for e in expansions for v in e.added)]))
+    weights = word_weights(index, request.q)
     hits = [
-        make_hit(index, float(found.scores[docnum]), int(docnum), pattern)
+        make_hit(index, float(found.scores[docnum]), int(docnum), pattern, weights)
         for docnum in shown[start : start + request.per_page]
     ]
     # Spelling is judged by the items holding every word typed: "fostring recruitment" finds plenty
@@ -153,11 +176,42 @@ def run_search(
     )
 
 
-def make_hit(index: TermIndex, score: float, docnum: int, pattern: re.Pattern[str] | None) -> SearchHit:
-    """Returns a SearchHit with a snippet where the query's words cluster and the item's other sources."""
+def make_hit(
+    index: TermIndex, score: float, docnum: int, pattern: re.Pattern[str] | None, weights: dict[str, float]
+) -> SearchHit:
+    """Returns a SearchHit with a snippet from the passage holding the query's (rarest) words, that
+    passage's page, and the item's other sources."""
     fields = read_item(index.reader.stored(docnum))
     others = [read_other_source(index.reader.stored(other)) for other in copies_of(docnum, index.columns)]
-    snippet = make_snippet(fields["body"] or "\n".join(fields["decisions"]), pattern)
+    text = fields["body"] or "\n".join(fields["decisions"])
+    start = find_passage(text, pattern, weights)
+    passage_page = page_at(fields["page"], fields["body"], start)
     fields.pop("body")
     fields.pop("provenance")
-    return SearchHit(snippet=snippet, score=round(score, 3), other_sources=others, **fields)
+    snippet = make_snippet(text, pattern, start)
+    return SearchHit(snippet=snippet, score=round(score, 3), other_sources=others, passage_page=passage_page, **fields)
+
+
+def page_at(first_page: int, body: str, offset: int | None) -> int:
+    """Returns the page of the source at a character offset of an item's text."""
+    return first_page + (body.count(PAGE_BREAK, 0, offset) if offset else 0)
+
+
+def passage_page(index: TermIndex, item: dict[str, Any], query: str) -> int:
+    """Returns the page where the passage of an item holding the query's (rarest) words stands."""
+    pattern = word_pattern(query_words([query]))
+    return page_at(item["page"], item["body"], find_passage(item["body"], pattern, word_weights(index, query)))
+
+
+def word_weights(index: TermIndex, text: str) -> dict[str, float]:
+    """Returns the idf of each word of a query, keyed as snippets match words (the first letters of the word
+    as typed and of its stem), so the passage shown is the one holding the rarest."""
+    weights: dict[str, float] = {}
+    size = max(index.size, 1)
+    for word in re.findall(r"\w{2,}", re.sub(r"\b\w+:", " ", text).lower()):
+        for stem in stems_of(word)[:1]:
+            held = index.word_scores(stem).docnums.size
+            weight = float(np.log(1 + size / (held + 1)))
+            for key in (word[:STEM_CHARS], stem[:STEM_CHARS]):
+                weights[key] = max(weights.get(key, 0.0), weight)
+    return weights

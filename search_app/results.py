@@ -67,6 +67,8 @@ class SearchHit:
     score: float
     other_sources: list[dict[str, Any]] = field(default_factory=list)
     """The same item in other papers (minutes, item page, a later pack): id, source, page, doc_type, format."""
+    passage_page: int = 1
+    """The page of the source where the snippet's passage stands (page is where the item starts)."""
 
 
 @dataclass

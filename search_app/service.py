@@ -20,7 +20,7 @@ from indexer.store import Vocabulary, current_generation, open_index
 from indexer.vectors import ItemVectors
 from search_app.compare import run_comparison
 from search_app.facets import ItemColumns, copies_of, count_facets
-from search_app.pipeline import run_search, summed_word_scores
+from search_app.pipeline import passage_page, run_search, summed_word_scores
 from search_app.postings import GenerationArrays, TermIndex
 from search_app.ranking import fold_copies, rank_by_score
 from search_app.results import Comparison, SearchRequest, SearchResults
@@ -95,6 +95,10 @@ class SearchIndex:
         reader = self.reader()
         docnum = reader.docnum_of(item_id)
         return read_item(reader.stored(docnum)) if docnum is not None else None
+
+    def passage_page(self, item: dict[str, Any], query: str) -> int:
+        """Returns the page of an item's source where the passage holding the query's words stands."""
+        return passage_page(self.terms(), item, query) if query.strip() else int(item["page"])
 
     def document_items(self, doc_id: str) -> list[dict[str, Any]]:
         """Returns every item of one source document in order."""

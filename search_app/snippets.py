@@ -42,15 +42,45 @@ def word_pattern(stems: list[str]) -> re.Pattern[str] | None:
     return re.compile(rf"\b(?:{'|'.join(prefixes)})\w*", re.IGNORECASE)
 
 
-def make_snippet(text: str, pattern: re.Pattern[str] | None) -> str:
-    """Returns about SNIPPET_CHARS of text around the densest cluster of matches, escaped, matches in <mark>."""
-    scan = text[:MAX_SCAN_CHARS]
-    first = densest_window_start(scan, pattern) if pattern else None
+def find_passage(text: str, pattern: re.Pattern[str] | None, weights: dict[str, float] | None = None) -> int | None:
+    """Returns where the passage to show begins: the densest cluster of the query's words in the opening
+    MAX_SCAN_CHARS, unless a passage further on holds rarer words (by weights, the words' idf, keyed by
+    their first STEM_CHARS letters): the paragraph of a 20,000-word appendix that names what was asked."""
+    if pattern is None:
+        return None
+    first = densest_window_start(text[:MAX_SCAN_CHARS], pattern)
+    if not weights or len(text) <= MAX_SCAN_CHARS:
+        return first
+    head = window_weight(text, first, pattern, weights) if first is not None else 0.0
+    rarest = max(weights, key=lambda prefix: weights[prefix])
+    best, best_weight = first, head
+    rare = re.compile(rf"\b{re.escape(rarest)}\w*", re.IGNORECASE)
+    for count, match in enumerate(rare.finditer(text)):
+        start = max(0, match.start() - SNIPPET_CHARS // 2)
+        weight = window_weight(text, start, pattern, weights)
+        if weight > best_weight:
+            best, best_weight = start, weight
+        if count >= MAX_MATCHES:
+            break
+    return best
+
+
+def window_weight(text: str, start: int, pattern: re.Pattern[str], weights: dict[str, float]) -> float:
+    """Returns the summed weights of the distinct query words in the SNIPPET_CHARS of text from start."""
+    found = {m.group(0).lower()[:STEM_CHARS] for m in pattern.finditer(text, start, start + SNIPPET_CHARS)}
+    return sum(weights.get(prefix, 0.0) for prefix in found)
+
+
+def make_snippet(text: str, pattern: re.Pattern[str] | None, first: int | None = None) -> str:
+    """Returns about SNIPPET_CHARS of text from a passage (find_passage's, unless given), escaped, matches in
+    <mark>."""
+    if first is None:
+        first = find_passage(text, pattern)
     start = max(0, first - 60) if first else 0
     if start:  # begin at a word
-        start = max(scan.rfind(space, 0, start) for space in " \n\t\r") + 1
+        start = max(text.rfind(space, 0, start) for space in " \n\t\r\f") + 1
     end = start + SNIPPET_CHARS * 3  # room for runs of spaces and newlines, flattened below
-    piece = " ".join(scan[start:end].split())
+    piece = " ".join(text[start:end].split())
     window = piece[:SNIPPET_CHARS]
     more = len(piece) > len(window) or bool(text[end:].strip())
     if more and " " in window:

@@ -1,0 +1,39 @@
+"""The passage that matched: a rare word deep in a long PDF is the snippet, and the source opens at its page."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from flask.testing import FlaskClient
+
+from indexer.extract import extract_file
+from indexer.items import PAGE_BREAK, split_items
+
+CORPUS = Path(__file__).resolve().parent.parent / "corpus"
+# Kent's 2025-28 budget templates: one 100,000-character item over 24 pages; "Archives" first on page 6.
+APPENDIX = "kent/cabinet_2025-01-30_Appendix_F_List_of_Budget_Templates.pdf"
+
+
+def test_an_item_marks_where_each_page_of_its_source_begins() -> None:
+    extracted = extract_file(CORPUS / APPENDIX, APPENDIX)
+    [item] = split_items(extracted, "Appendix F", single=True)
+    assert item.body.count(PAGE_BREAK) == len(extracted.pages) - item.page
+    for number, piece in enumerate(item.body.split(PAGE_BREAK), start=item.page):
+        words = re.findall(r"[A-Za-z]{5,}", piece)[:3]
+        page_text = extracted.pages[number - 1].text
+        assert all(word in page_text for word in words), number
+
+
+def test_the_snippet_is_the_passage_holding_the_rare_word_and_links_to_its_page(full_client: FlaskClient) -> None:
+    results = full_client.get("/api/search?q=archives&council=kent&per_page=50").get_json()["results"]
+    [hit] = [r for r in results if r["source"] == APPENDIX]
+    assert "<mark>Archives</mark>" in hit["snippet"]
+    assert hit["page"] == 1 and hit["passage_page"] > 1
+    assert hit["source_link"].endswith(f"#page={hit['passage_page']}")
+    pages = extract_file(CORPUS / APPENDIX, APPENDIX).pages
+    first = next(p.number for p in pages if "Archives" in p.text)
+    assert hit["passage_page"] == first
+    item_page = full_client.get(f"{hit['url']}?q=archives").get_data(as_text=True)
+    assert f"{APPENDIX}#page={first}" in item_page
+    assert "[page 2]" in item_page
