@@ -46,7 +46,8 @@ def test_every_pdf_result_links_to_its_page(full_client: FlaskClient, query: str
     pdfs = [r for r in results if r["source"].endswith(".pdf")]
     assert pdfs
     for result in pdfs:
-        assert result["source_link"] == f"/source/{result['source']}#page={result['page']}"
+        assert result["source_link"] == f"/source/{result['source']}#page={result['passage_page']}"
+        assert result["passage_page"] >= result["page"]
         with full_client.get(result["source_link"].split("#")[0]) as response:
             assert response.status_code == 200 and response.data[:4] == b"%PDF"
 
