@@ -28,7 +28,7 @@ from search_app.spelling import Speller, rescues, suggest
 
 # The meaning share falls by up to DAMPING as the best word match pulls ahead of the CONFIDENT_RANK-th.
 CONFIDENT_RANK = 10
-DAMPING = 0.5
+DAMPING = 0.35
 # What meaning-based matching needs: the item vectors by document number and the query encoder.
 MeaningSource = Callable[[], "tuple[DocVectors, Callable[[str], np.ndarray]] | None"] | None
 

@@ -28,7 +28,9 @@ def test_search_page_facets_match_the_api(client: FlaskClient) -> None:
 
 def test_result_links_to_item_and_source_page(client: FlaskClient) -> None:
     html = client.get("/?q=Challenge+Cards").get_data(as_text=True)
-    assert re.search(r'href="/source/kent/full_council_2025-03-13_CPP_Minutes_10.12.24.pdf#page=2"', html)
+    # The item starts on page 2; the passage shown (the panel noting the challenge card progress) is on page 3.
+    assert re.search(r'href="/source/kent/full_council_2025-03-13_CPP_Minutes_10.12.24.pdf#page=3"', html)
+    assert "notes the <mark>challenge</mark> <mark>card</mark> progress" in html
     item_url = re.search(r'href="(/items/[^"?]+)', html).group(1)  # type: ignore[union-attr]
     item = client.get(item_url + "?q=challenge")
     assert item.status_code == 200
