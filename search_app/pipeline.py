@@ -156,11 +156,13 @@ def run_search(
         make_hit(index, float(found.scores[docnum]), int(docnum), pattern, weights)
         for docnum in shown[start : start + request.per_page]
     ]
-    # Spelling is judged by the items holding every word typed: "fostring recruitment" finds plenty
-    # holding "recruitment", none holding both.
-    typed_total = int(np.count_nonzero(words.every_word & words.allowed))
+    # Spelling is judged by the items holding every word typed, or a glossary equivalent: "fostring
+    # recruitment" finds plenty holding "recruitment", none holding both. A glossary form ("LAC") is a word
+    # people use, not a misspelling, even where no paper writes it.
+    typed_total = int(np.count_nonzero(words.counted & words.allowed))
     wanted = speller is not None and request.q.strip() and typed_total < 3
-    suggestion = suggest(index, request.q, speller()) if wanted and speller else None
+    known = {word.lower() for expansion in expansions for word in expansion.term.split()}
+    suggestion = suggest(index, request.q, speller(), known) if wanted and speller else None
     if suggestion and request.respell:
         rescued = run_search(index, replace(request, q=suggestion, respell=False), meaning=meaning)
         if rescues(typed_total, rescued.total):

@@ -48,13 +48,17 @@ class Speller:
         return [(int(distance), choice) for choice, distance, _ in found if choice != word]
 
 
-def suggest(index: TermHolder, text: str, vocabulary: Speller) -> str | None:
-    """Returns the query with misspelt words corrected from the index's vocabulary, or None."""
+def suggest(index: TermHolder, text: str, vocabulary: Speller, known: set[str] | None = None) -> str | None:
+    """Returns the query with misspelt words corrected from the index's vocabulary, or None; known words
+    (the glossary's forms found in the query) are never corrected."""
     if not is_bare_words(text):
         return None  # operators and fields: not a place to guess
     changed = False
     words = []
     for word in text.split():
+        if known and word.lower() in known:
+            words.append(word)
+            continue
         better = vocabulary.correct(word.lower(), lambda w: held_by_index(index, w))
         if better and better != word.lower():
             words.append(better)
