@@ -22,13 +22,10 @@ from search_app.postings import TermIndex
 from search_app.query import Phrase, QueryPlan, plan_query
 from search_app.ranking import PHRASE_BONUS, fold_copies, rank_by_date, rank_by_score
 from search_app.results import SearchHit, SearchRequest, SearchResults
-from search_app.semantic import MEANING_SHARE, DocVectors, fuse
+from search_app.semantic import DocVectors, fuse
 from search_app.snippets import STEM_CHARS, find_passage, make_snippet, query_words, word_pattern
 from search_app.spelling import Speller, rescues, suggest
 
-# The meaning share falls by up to DAMPING as the best word match pulls ahead of the CONFIDENT_RANK-th.
-CONFIDENT_RANK = 10
-DAMPING = 0.35
 # What meaning-based matching needs: the item vectors by document number and the query encoder.
 MeaningSource = Callable[[], "tuple[DocVectors, Callable[[str], np.ndarray]] | None"] | None
 
@@ -73,22 +70,6 @@ def find_matches(index: TermIndex, request: SearchRequest) -> WordMatches:
     return WordMatches(found, every_word, counted, plan, allowed)
 
 
-def meaning_share(found: Matches) -> float:
-    """Returns the share of meaning in the fused score: MEANING_SHARE, less where the words' own ranking is
-    confident (its best item scores well above the CONFIDENT_RANK-th), down to MEANING_SHARE x (1 - DAMPING)."""
-    scores = found.scores[found.mask]
-    if not scores.size:
-        return MEANING_SHARE
-    # Fewer items than CONFIDENT_RANK hold the words at all: the words are as specific as they come.
-    best, later = (
-        (scores.max(), 0.0)
-        if scores.size < CONFIDENT_RANK
-        else np.partition(scores, [-1, -CONFIDENT_RANK])[[-1, -CONFIDENT_RANK]]
-    )
-    peak = 1.0 - float(later) / float(best) if best > 0 else 0.0
-    return MEANING_SHARE * (1.0 - DAMPING * peak)
-
-
 def add_variants(found: Matches, plan: QueryPlan, index: TermIndex) -> tuple[Matches, np.ndarray]:
     """Returns the matches with the items matching a glossary variant of the query, and which those are.
 
@@ -125,7 +106,7 @@ def add_meaning(words: WordMatches, request: SearchRequest, columns: ItemColumns
     if held is None:
         return words.found
     vectors, encode = held
-    return fuse(words.found, vectors, encode(request.q), columns.live, meaning_share(words.found))
+    return fuse(words.found, vectors, encode(request.q), columns.live)
 
 
 def run_search(

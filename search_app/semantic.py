@@ -110,9 +110,7 @@ def top(scores: np.ndarray, among: np.ndarray, count: int) -> np.ndarray:
     return docnums[np.argsort(-scores[docnums], kind="stable")]
 
 
-def fuse(
-    words: Matches, vectors: DocVectors, query: np.ndarray, live: np.ndarray, share: float = MEANING_SHARE
-) -> Matches:
+def fuse(words: Matches, vectors: DocVectors, query: np.ndarray, live: np.ndarray) -> Matches:
     """Returns the word matches and the items nearest the query in meaning, scored by both; then again with
     the query's vector moved towards the best items of the first round.
 
@@ -126,7 +124,7 @@ def fuse(
         whole[pool] = vectors.matrix[pool] @ query
     meaning = np.where(usable, whole, np.float32(-1.0))
     meaning[pool] = np.maximum(whole[pool], best_passages(vectors, query, pool))
-    fused = blend(words, meaning, near, usable, share)
+    fused = blend(words, meaning, near, usable)
     best = top(fused.scores, fused.mask & vectors.held, FEEDBACK_ITEMS)
     if not best.size:
         return fused
@@ -135,14 +133,12 @@ def fuse(
     whole_pool = vectors.matrix[pool] @ moved
     meaning[pool] = np.maximum(whole_pool, best_passages(vectors, moved, pool))
     near = pool[np.argsort(-whole_pool, kind="stable")[:NEAREST]]
-    return blend(words, meaning, near, usable, share)
+    return blend(words, meaning, near, usable)
 
 
-def blend(
-    words: Matches, meaning: np.ndarray, near: np.ndarray, usable: np.ndarray, share: float = MEANING_SHARE
-) -> Matches:
-    """Returns the fused matches: (1 - share) x words + share x meaning, each scaled to 0..1 over its best
-    items; the near items join the word matches where at least MIN_SIMILARITY close."""
+def blend(words: Matches, meaning: np.ndarray, near: np.ndarray, usable: np.ndarray) -> Matches:
+    """Returns the fused matches: (1 - MEANING_SHARE) x words + MEANING_SHARE x meaning, each scaled to 0..1
+    over its best items; the near items join the word matches where at least MIN_SIMILARITY close."""
     shown = words.mask.copy()
     shown[near[meaning[near] >= MIN_SIMILARITY]] = True
     ranked = top(meaning, shown & usable, NEAREST)
@@ -156,5 +152,5 @@ def blend(
     scaled_words = words.scores[docnums] / (word_best or 1.0) * words.mask[docnums]
     scores = np.zeros(shown.size)
     # Scaled so a result's score reads like the others in the API (100 for first place in both).
-    scores[docnums] = ((1 - share) * scaled_words + share * scaled_meaning) * 100.0
+    scores[docnums] = ((1 - MEANING_SHARE) * scaled_words + MEANING_SHARE * scaled_meaning) * 100.0
     return Matches(shown, scores)

@@ -12,7 +12,16 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from evaluate import BLIND_JUDGMENTS, baseline_ranker, evaluate, evaluate_blind, item_groups, product_ranker  # noqa: E402
+from evaluate import (  # noqa: E402
+    BLIND_JUDGMENTS,
+    HELDOUT2_JUDGMENTS,
+    HELDOUT_JUDGMENTS,
+    baseline_ranker,
+    evaluate,
+    evaluate_blind,
+    item_groups,
+    product_ranker,
+)
 
 JUDGMENTS = json.loads((ROOT / "tests" / "data" / "judgments.json").read_text(encoding="utf-8"))
 FLOORS = json.loads((ROOT / "tests" / "data" / "relevance_floors.json").read_text(encoding="utf-8"))
@@ -37,9 +46,12 @@ def test_floors_are_never_lowered_silently() -> None:
         assert FLOORS[key] == highest, f"a {key} value is below one recorded in history without a reason"
 
 
-def test_blind_judgments_name_items_that_exist(full_index: Path) -> None:
-    judged = json.loads(BLIND_JUDGMENTS.read_text(encoding="utf-8"))["judgments"]
-    assert len(judged) >= 40
+@pytest.mark.parametrize(
+    ("judgments", "at_least"), [(BLIND_JUDGMENTS, 40), (HELDOUT_JUDGMENTS, 25), (HELDOUT2_JUDGMENTS, 20)]
+)
+def test_blind_judgments_name_items_that_exist(full_index: Path, judgments: Path, at_least: int) -> None:
+    judged = json.loads(judgments.read_text(encoding="utf-8"))["judgments"]
+    assert len(judged) >= at_least
     known = set(item_groups(full_index))
     missing = {item for grades in judged.values() for item in grades} - known
     assert not missing, f"{len(missing)} judged items are not in the index (ids changed?)"

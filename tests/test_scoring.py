@@ -186,16 +186,3 @@ def test_folding_matches_a_plain_reading_of_the_rule() -> None:
             expected.setdefault(int(codes[docnum]), []).append(docnum)
         want = [next((d for d in copies if not earlier[d]), copies[0]) for copies in expected.values()]
         assert fold_copies(ranked, codes, earlier).tolist() == want
-
-
-def test_meaning_counts_less_where_the_words_are_confident() -> None:
-    from search_app.evaluate import Matches
-    from search_app.pipeline import CONFIDENT_RANK, DAMPING, meaning_share
-    from search_app.semantic import MEANING_SHARE
-
-    every = np.ones(40, dtype=bool)
-    flat = meaning_share(Matches(every, np.linspace(10.0, 9.0, 40)))
-    peaked = meaning_share(Matches(every, np.array([10.0] + [2.0] * 39)))
-    few = meaning_share(Matches(np.arange(40) < CONFIDENT_RANK - 1, np.full(40, 5.0)))
-    assert MEANING_SHARE * (1 - DAMPING) == few < peaked < flat < MEANING_SHARE
-    assert peaked == pytest.approx(MEANING_SHARE * (1 - DAMPING * 0.8))
