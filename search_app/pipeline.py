@@ -53,14 +53,15 @@ def find_matches(index: TermIndex, request: SearchRequest) -> WordMatches:
     """
     plan = plan_query(request.q, request.expand)
     allowed = filter_mask(request, index.columns)
-    found = evaluate(plan.root, index)
     if plan.plain:
-        stems = list(dict.fromkeys(plan.words))
-        held = np.zeros(index.size, dtype=np.int64)
-        for stem in stems:
-            held[index.word_scores(stem).docnums] += 1
+        # The plan is an Or of the words: its scores and how many words each item holds, in one pass.
+        stems = tuple(dict.fromkeys(plan.words))
+        scores, held = word_sums(index, stems)
+        mask = (held > 0) & index.columns.live
+        found = Matches(mask, np.where(mask, scores, 0.0))
         every_word = (held == len(stems)) & index.columns.live
     else:
+        found = evaluate(plan.root, index)
         every_word = found.mask.copy()
     if len(plan.words) > 1:
         together = evaluate(Phrase(plan.words), index).mask & found.mask
@@ -89,11 +90,18 @@ def add_variants(found: Matches, plan: QueryPlan, index: TermIndex) -> tuple[Mat
 
 def summed_word_scores(index: TermIndex, stems: tuple[str, ...], weight: float = 1.0) -> np.ndarray:
     """Returns every item's BM25F scores for the stems added up, times weight."""
+    return word_sums(index, stems, weight)[0]
+
+
+def word_sums(index: TermIndex, stems: tuple[str, ...], weight: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Returns every item's BM25F scores for the stems added up (times weight), and how many it holds."""
     scores = np.zeros(index.size)
+    held = np.zeros(index.size, dtype=np.int64)
     for stem in stems:
         postings = index.word_scores(stem)
         scores[postings.docnums] += postings.scores * weight
-    return scores
+        held[postings.docnums] += 1
+    return scores, held
 
 
 def add_meaning(words: WordMatches, request: SearchRequest, columns: ItemColumns, meaning: MeaningSource) -> Matches:
