@@ -30,7 +30,10 @@ $(GOVUK): package.json package-lock.json
 index: install
 	$(CPSEARCH) index --corpus corpus --index var/index
 
-serve: index
+# Words first: the server answers as soon as the words are indexed; it adds the meaning vectors in the
+# background (resuming where a stopped run left off) and switches them in when all are ready.
+serve: install
+	$(CPSEARCH) index --corpus corpus --index var/index --no-embeddings
 	$(CPSEARCH) serve --index var/index --corpus corpus --host $(HOST) --port $(PORT)
 
 # Debian's Chromium for the browser tests (Playwright drives it; it never downloads a browser).

@@ -17,10 +17,11 @@ from dataclasses import asdict
 from pathlib import Path
 
 from indexer.decisions import find_decisions, find_figures
-from indexer.embeddings import EmbeddingsUnavailable, passage_texts, shared_encoder
+from indexer.embeddings import EmbeddingsUnavailable
 from indexer.errors import IndexerError, SkipFile
 from indexer.extract import extract_file
 from indexer.items import split_items
+from indexer.meaning import MeaningBusy, embed_index
 from indexer.metadata import parse_sidecar_date, read_metadata
 from indexer.models import (
     BuildFailure,
@@ -45,7 +46,7 @@ from indexer.store import (
     read_manifest,
 )
 from indexer.topics import tag_topics
-from indexer.vectors import PASSAGES, VECTORS, ItemVectors, PendingPaper, embed_papers
+from indexer.vectors import PASSAGES_PREFIX, VECTORS, ItemVectors
 from indexer.workers import die_with_parent, usable_cores
 
 # Bump when extraction changes, so cached text from an older extractor is not reused.
@@ -77,8 +78,12 @@ def build_index(
     progress: Progress | None = None,
     full: bool = False,
     embeddings: bool = True,
+    show_progress: bool = False,
 ) -> BuildReport:
     """Builds or updates the index of corpus/ in index_dir; returns what was indexed, skipped and failed.
+
+    The words are published first (searchable from then on); with `embeddings`, the meaning vectors of
+    the new items follow in a second phase (indexer.meaning), which `cpsearch serve` can also run.
 
     Args:
         full: rebuild every file into a fresh generation instead of updating the current one.
@@ -97,9 +102,22 @@ def build_index(
         report.unchanged = [s.relpath for s in sources if s not in changed]
         report.removed = sorted(set(old_manifest) - {s.relpath for s in sources} - failed_paths(report))
         if full or changed or report.removed or current_generation(index_dir) is None:
-            write_generation(index_dir, changed, report, manifest, old_manifest, workers, progress, full, embeddings)
+            write_generation(index_dir, changed, report, manifest, old_manifest, workers, progress, full)
+    report.words_seconds = time.monotonic() - started
+    if embeddings:
+        add_meaning(index_dir, report, show_progress)
     report.seconds = time.monotonic() - started
     return report
+
+
+def add_meaning(index_dir: Path, report: BuildReport, show_progress: bool) -> None:
+    """Runs the meaning phase after the words are published; a missing model leaves words only."""
+    try:
+        report.meaning = embed_index(index_dir, show_progress=show_progress)
+    except EmbeddingsUnavailable as exc:
+        report.warnings.append(BuildFailure("(embeddings)", str(exc), "indexed without meaning-based matching"))
+    except MeaningBusy as exc:
+        report.warnings.append(BuildFailure("(embeddings)", str(exc), "left the new items' vectors to that run"))
 
 
 def failed_paths(report: BuildReport) -> set[str]:
@@ -157,13 +175,13 @@ def write_generation(
     workers: int | None,
     progress: Progress | None,
     full: bool = False,
-    embeddings: bool = True,
 ) -> None:
-    """Writes changed files into a new generation and publishes it; a failure leaves the old one serving."""
+    """Writes changed files into a new generation and publishes it; a failure leaves the old one serving.
+
+    The vectors of unchanged papers are carried over; those of changed papers wait for the meaning phase."""
     generation = next_generation(index_dir, empty=full)
     writer = open_writer(generation, parallel=full)
     vocabulary = Vocabulary() if full else Vocabulary.load(generation)
-    pending: list[PendingPaper] = []
     try:
         for relpath in report.removed:
             writer.delete_paper(relpath)
@@ -187,14 +205,9 @@ def write_generation(
                 writer.add_record(record_fields(record, position))
                 vocabulary.add(record.item_title, record.title, record.body, *record.decisions)
                 report.items += 1
-            passages = [passage_texts(r.item_title, r.decisions, r.body) for r in records]
-            pending.append(PendingPaper(source.relpath, [r.id for r in records], passages))
             manifest[source.relpath] = source.content_hash
             report.indexed.append(source.relpath)
-        if embeddings:
-            update_vectors(generation, index_dir / "cache" / "vectors", pending, report, full)
-        else:
-            drop_vectors(generation)
+        carry_vectors(generation, set(report.indexed) | set(report.removed) | failed_paths(report), full)
         writer.commit()
         vocabulary.save(generation)
         manifest[FORMAT_KEY] = INDEX_FORMAT
@@ -205,21 +218,15 @@ def write_generation(
     publish(index_dir, generation, manifest)
 
 
-def update_vectors(
-    generation: Path, cache_dir: Path, pending: list[PendingPaper], report: BuildReport, full: bool
-) -> None:
-    """Embeds the changed papers' items (or takes them from the cache) and saves the generation's vectors."""
-    vectors = ItemVectors() if full else ItemVectors.load(generation)
-    vectors.drop_papers({p.doc_id for p in pending} | set(report.removed) | failed_paths(report))
-    try:
-        matrices = embed_papers(pending, cache_dir, lambda texts: shared_encoder().encode(texts))
-    except EmbeddingsUnavailable as exc:
+def carry_vectors(generation: Path, changed: set[str], full: bool) -> None:
+    """Keeps the vectors of the papers this build did not change; the meaning phase adds the rest."""
+    if full:
         drop_vectors(generation)
-        report.warnings.append(BuildFailure("(embeddings)", str(exc), "indexed without meaning-based matching"))
         return
-    for paper, matrix in zip(pending, matrices, strict=True):
-        vectors.add(paper.ids, [paper.doc_id] * len(paper.ids), paper.counts(), matrix)
-    vectors.save(generation)
+    vectors = ItemVectors.load(generation)
+    if vectors.ids and changed & set(vectors.doc_ids):
+        vectors.drop_papers(changed)
+        vectors.save(generation)
 
 
 def record_unreadable(
@@ -320,5 +327,6 @@ def load_extracted(cache_file: Path) -> ExtractedText:
 
 def drop_vectors(generation: Path) -> None:
     """Removes a generation's vectors, so that it serves words only."""
-    for name in (VECTORS, PASSAGES):
-        (generation / name).unlink(missing_ok=True)
+    (generation / VECTORS).unlink(missing_ok=True)
+    for passages in generation.glob(f"{PASSAGES_PREFIX}*.npy"):
+        passages.unlink()

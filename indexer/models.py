@@ -151,12 +151,51 @@ class BuildReport:
     """Files indexed with a problem noted, such as a sidecar that could not be read."""
     items: int = 0
     seconds: float = 0.0
+    words_seconds: float = 0.0
+    """Until the words were published and searchable (the meaning phase follows)."""
     index_dir: str = ""
+    meaning: MeaningReport | None = None
+    """What the meaning phase did, when it ran."""
 
     def summary(self) -> str:
-        """Returns one line counting what happened."""
-        return (
+        """Returns what happened: files, and the meaning phase on a line of its own."""
+        words = (
             f"{len(self.indexed)} files indexed ({self.items} items), {len(self.unchanged)} unchanged, "
             f"{len(self.removed)} removed, {len(self.skipped)} skipped, {len(self.failed)} failed, "
-            f"{len(self.warnings)} warnings in {self.seconds:.1f} s"
+            f"{len(self.warnings)} warnings in {self.words_seconds:.1f} s"
         )
+        return f"{words}\n{self.meaning.summary()}" if self.meaning else words
+
+
+@dataclass
+class MeaningReport:
+    """What one run of the meaning phase did."""
+
+    items: int = 0
+    """Items in the generation."""
+    added: int = 0
+    """Items given vectors by this run."""
+    texts: int = 0
+    encoded: int = 0
+    cached: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        return (
+            f"meaning vectors: {self.added:,} items added ({self.items:,} in the index); {self.texts:,} texts, "
+            f"{self.encoded:,} encoded and {self.cached:,} from the cache, in {self.seconds:.1f} s"
+        )
+
+
+@dataclass(frozen=True)
+class MeaningStatus:
+    """How far the served generation's meaning vectors have got, for the pages and the API."""
+
+    items: int
+    ready: int
+    """Items with vectors, or, while a run is adding them, items whose vectors are encoded."""
+    running: bool
+
+    @property
+    def complete(self) -> bool:
+        return self.ready >= self.items

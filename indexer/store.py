@@ -61,6 +61,13 @@ def open_index(index_dir: Path) -> ItemReader:
     return open_reader(generation)
 
 
+def open_generation(generation: Path) -> ItemReader:
+    """Returns a reader on one generation, whichever is served (it stays readable until two newer exist)."""
+    if not index_exists(generation):
+        raise NoIndexError(f"no index in {generation}")
+    return open_reader(generation)
+
+
 class Vocabulary:
     """The words of the indexed text as written (not stemmed), with how many items hold each: what
     spelling suggestions are drawn from. Kept as a file in each generation.
@@ -109,12 +116,13 @@ def read_manifest(generation: Path | None) -> dict[str, str]:
 
 
 @contextmanager
-def build_lock(index_dir: Path) -> Iterator[None]:
-    """Holds the directory's build lock; raises IndexBusyError when another build has it."""
+def build_lock(index_dir: Path, wait: bool = False) -> Iterator[None]:
+    """Holds the directory's build lock; raises IndexBusyError when another build has it, or with `wait`
+    waits for that build to finish."""
     index_dir.mkdir(parents=True, exist_ok=True)
     with (index_dir / LOCK).open("a+") as fh:
         try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fh, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
             raise IndexBusyError(f"another index build is running on {index_dir}") from exc
         try:

@@ -43,8 +43,18 @@ def results_json(results: SearchResults) -> dict[str, Any]:
         "showing_results_for": results.showing_for,
         "expand": req.expand,
         "semantic": req.semantic,
+        "meaning": meaning_json(results),
         "expansions": [{"term": e.term, "added": list(e.added)} for e in results.expansions],
     }
+
+
+def meaning_json(results: SearchResults) -> dict[str, Any]:
+    """Returns whether matching by meaning was ready for this search, and how far it has got."""
+    status = results.meaning_status
+    items = status.items if status else 0
+    ready = status.ready if status else 0
+    state = "ready" if status and status.complete and items else "preparing" if status and status.running else "off"
+    return {"status": state, "items": items, "items_ready": ready, "used": results.meaning_used}
 
 
 @api.get("/search")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from datetime import date, datetime
 from pathlib import Path
@@ -13,10 +15,13 @@ from harvester.harvest import HarvestPlan
 from harvester.harvest import harvest as run_harvest
 from harvester.models import Portal
 from harvester.registry import UnknownCouncil, check_portal, find_council, save_portal
-from indexer.build import build_index
+from indexer.build import add_meaning, build_index
+from indexer.embeddings import EmbeddingsUnavailable
+from indexer.meaning import MeaningBusy, embed_index
+from indexer.vectors import CHUNK
 from indexer.sources import DEFAULT_MAX_BYTES
 from indexer.store import IndexBusyError, NoIndexError, current_generation
-from indexer.workers import usable_cores
+from indexer.workers import die_with_parent, usable_cores
 from search_app import DEFAULTS, create_app
 from search_app.results import QueryError, SearchRequest
 from search_app.service import SearchIndex
@@ -38,7 +43,11 @@ def main() -> None:
 )
 @click.option("--workers", type=int, default=None, help="Processes for PDF extraction (default: one per core).")
 @click.option("--full", is_flag=True, help="Rebuild every file instead of only the changed ones.")
-@click.option("--no-embeddings", is_flag=True, help="Skip the sentence embeddings (no meaning-based matching).")
+@click.option(
+    "--no-embeddings",
+    is_flag=True,
+    help="Stop once the words are searchable; `cpsearch embed` (or `cpsearch serve`, in the background) adds meaning.",
+)
 def index(corpus: Path, index_dir: Path, max_mb: int, workers: int | None, full: bool, no_embeddings: bool) -> None:
     """Build or update the index of CORPUS in INDEX; only changed files are read again.
 
@@ -55,14 +64,44 @@ def index(corpus: Path, index_dir: Path, max_mb: int, workers: int | None, full:
                 workers=workers,
                 progress=lambda _: bar.update(1),
                 full=full,
-                embeddings=not no_embeddings,
+                embeddings=False,
             )
         except IndexBusyError as exc:
             raise click.ClickException(str(exc)) from exc
+    later = "" if no_embeddings else "; now the meaning vectors (a run that is stopped resumes where it stopped)"
+    click.echo(f"Words searchable after {report.words_seconds:.1f} s{later}")
+    if not no_embeddings:
+        add_meaning(index_dir, report, show_progress=True)
     for failure in report.failed + report.skipped + report.warnings:
         kind = "failed" if failure in report.failed else "skipped" if failure in report.skipped else "warning"
         click.echo(f"{kind}: {failure.relpath}: {failure.reason} ({failure.action})")
     click.echo(report.summary())
+
+
+@main.command()
+@click.option("--index", "index_dir", type=click.Path(path_type=Path), default=DEFAULT_INDEX, show_default=True)
+@click.option("--background", is_flag=True, hidden=True, help="Run beside `cpsearch serve`: lower priority, quiet.")
+@click.option("--chunk", type=click.IntRange(1), default=CHUNK, hidden=True, help="Texts encoded between cache writes.")
+def embed(index_dir: Path, background: bool, chunk: int) -> None:
+    """Add the meaning vectors of every item that has none; a re-run after a kill resumes where it stopped.
+
+    Example: cpsearch embed --index var/index
+    """
+    if current_generation(index_dir) is None:
+        raise click.ClickException(f"no index in {index_dir}: run `cpsearch index --index {index_dir}` first")
+    if background:
+        die_with_parent()
+        os.nice(10)
+    try:
+        report = embed_index(index_dir, show_progress=True, chunk=chunk)
+    except MeaningBusy as exc:
+        if background:
+            return  # the run that holds the lock is doing this work
+        raise click.ClickException(str(exc)) from exc
+    except EmbeddingsUnavailable as exc:
+        raise click.ClickException(str(exc)) from exc
+    if report.added or not background:
+        click.echo(report.summary(), err=background)
 
 
 @main.command()
@@ -72,8 +111,12 @@ def index(corpus: Path, index_dir: Path, max_mb: int, workers: int | None, full:
 @click.option("--port", type=int, default=8000, show_default=True)
 @click.option("--workers", type=int, default=None, help="worker processes  [default: one per core]")
 @click.option("--threads", type=int, default=4, show_default=True, help="threads per worker process")
-def serve(index_dir: Path, corpus: Path, host: str, port: int, workers: int | None, threads: int) -> None:
-    """Serve the search pages and JSON API with the gunicorn WSGI server.
+@click.option("--no-embeddings", is_flag=True, help="Do not add missing meaning vectors in the background.")
+def serve(
+    index_dir: Path, corpus: Path, host: str, port: int, workers: int | None, threads: int, no_embeddings: bool
+) -> None:
+    """Serve the search pages and JSON API with the gunicorn WSGI server; items still without meaning
+    vectors get them in the background, and the server follows them in when they are ready.
 
     Example: cpsearch serve --port 8000, then open http://127.0.0.1:8000/
     """
@@ -82,8 +125,20 @@ def serve(index_dir: Path, corpus: Path, host: str, port: int, workers: int | No
     if current_generation(index_dir) is None:
         raise click.ClickException(f"no index in {index_dir}: run `cpsearch index --index {index_dir}` first")
     config = {"INDEX_DIR": str(index_dir.resolve()), "CORPUS_DIR": str(corpus.resolve())}
+    background = None if no_embeddings else start_background_meaning(index_dir)
     click.echo(f"Serving Council Papers Search on http://{host}:{port}/ (Ctrl+C stops)")
-    run_server(lambda: create_app(config), host, port, workers or usable_cores(), threads)
+    try:
+        run_server(lambda: create_app(config), host, port, workers or usable_cores(), threads)
+    finally:
+        if background is not None:
+            background.terminate()
+
+
+def start_background_meaning(index_dir: Path) -> subprocess.Popen[bytes]:
+    """Starts `cpsearch embed` beside the server, at a lower priority than searches: it adds the vectors of
+    items that have none (none at all on an index that is complete) and dies with the server."""
+    command = [sys.executable, "-m", "search_app.cli", "embed", "--index", str(index_dir), "--background"]
+    return subprocess.Popen(command)
 
 
 @main.command()
@@ -211,3 +266,6 @@ def harvest(
 
 
 __all__ = ["main", "DEFAULTS"]
+
+if __name__ == "__main__":
+    main()

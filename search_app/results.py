@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from indexer.models import MeaningStatus
 from search_app.expansion import Expansion
 
 SORTS = ("relevance", "date", "oldest")
@@ -85,6 +86,8 @@ class SearchResults:
     """Items close in meaning were ranked in with the word matches."""
     showing_for: str | None = None
     """The corrected query whose results are shown instead of the typed one's, or None."""
+    meaning_status: MeaningStatus | None = None
+    """How many items have meaning vectors; until all do, matching is by words only."""
 
     @property
     def pages(self) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +14,12 @@ import numpy as np
 from indexer.analysis import stems_of
 from indexer.backend import ItemReader
 from indexer.embeddings import EmbeddingsUnavailable, query_vector, shared_encoder
+from indexer.meaning import meaning_status
+from indexer.models import MeaningStatus
 from indexer.records import read_item, read_other_source
 from indexer.schema import SEARCH_FIELDS
 from indexer.store import Vocabulary, current_generation, open_index
-from indexer.vectors import ItemVectors
+from indexer.vectors import VECTORS, ItemVectors
 from search_app.compare import run_comparison
 from search_app.facets import ItemColumns, copies_of, count_facets
 from search_app.pipeline import passage_page, run_search, summed_word_scores
@@ -43,6 +45,7 @@ class SearchIndex:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._derived: tuple[Path | None, dict[str, Any]] | None = None
+        self._meaning: tuple[tuple[Path | None, tuple[int, int] | None], HeldMeaning] | None = None
 
     def reader(self) -> ItemReader:
         """Returns this thread's reader on the current generation, reopened when a build publishes."""
@@ -79,12 +82,31 @@ class SearchIndex:
         self.meaning()  # item vectors and the query encoder
 
     def search(self, request: SearchRequest) -> SearchResults:
-        """Returns the results of a request."""
-        return run_search(self.terms(), request, self.speller, self.meaning)
+        """Returns the results of a request, saying how far meaning-based matching has got."""
+        results = run_search(self.terms(), request, self.speller, self.meaning)
+        return replace(results, meaning_status=self.meaning_status())
+
+    def held_meaning(self) -> HeldMeaning:
+        """Returns the served vectors, read again when the meaning phase swaps in new ones (the same
+        generation, a new vectors file) and when a build publishes a new generation."""
+        reader = self.reader()
+        generation = self._local.state[0]
+        key = (generation, vectors_stamp(generation))
+        with self._lock:
+            if self._meaning is None or self._meaning[0] != key:
+                self._meaning = (key, read_meaning(reader, generation))
+            return self._meaning[1]
 
     def meaning(self) -> tuple[DocVectors, Callable[[str], np.ndarray]] | None:
-        """Returns the generation's item vectors and the query encoder, or None when either is missing."""
-        return self.derived("meaning", lambda reader: read_meaning(reader, self._local.state[0]))  # type: ignore[no-any-return]
+        """Returns the item vectors and the query encoder, or None until every live item has its vectors:
+        a ranking in which some items could be found by meaning and others not would favour the older."""
+        held = self.held_meaning()
+        return (held.vectors, query_vector) if held.vectors is not None and held.held >= held.items else None
+
+    def meaning_status(self) -> MeaningStatus:
+        """Returns how many of the items have meaning vectors, and whether a run is adding the rest."""
+        held = self.held_meaning()
+        return meaning_status(self.index_dir, held.items, held.held)
 
     def speller(self) -> Speller:
         """Returns the spelling suggester of the current generation."""
@@ -169,16 +191,39 @@ def key_terms(index: TermIndex, text: str) -> tuple[str, ...]:
     return tuple(stem for _, stem in sorted(weighted)[:KEY_TERMS])
 
 
-def read_meaning(reader: ItemReader, generation: Path | None) -> tuple[DocVectors, Callable[[str], np.ndarray]] | None:
-    """Returns a generation's item vectors by document number and the query encoder, or None."""
+@dataclass(frozen=True)
+class HeldMeaning:
+    """A generation's vectors by document number (None without any, or without the model), and how many
+    of its live items have them."""
+
+    vectors: DocVectors | None
+    items: int
+    held: int
+
+
+def vectors_stamp(generation: Path | None) -> tuple[int, int] | None:
+    """Returns what changes when the vectors file is replaced (its inode and time), or None without one."""
+    try:
+        stat = (generation / VECTORS).stat() if generation else None
+    except OSError:
+        return None
+    return (stat.st_ino, stat.st_mtime_ns) if stat else None
+
+
+def read_meaning(reader: ItemReader, generation: Path | None) -> HeldMeaning:
+    """Returns a generation's item vectors by document number, with how many live items have them."""
+    live = reader.live()
+    items = int(np.count_nonzero(live))
     vectors = ItemVectors.load(generation, mapped=True)
     if not vectors.ids:
-        return None
+        return HeldMeaning(None, items, 0)
+    aligned = align_vectors(vectors, [str(item_id) for item_id in reader.column("id")])
+    held = int(np.count_nonzero(aligned.held & live))
     try:
         shared_encoder()  # loads the model now, not during the first search; query_vector uses it
     except EmbeddingsUnavailable:
-        return None
-    return align_vectors(vectors, [str(item_id) for item_id in reader.column("id")]), query_vector
+        return HeldMeaning(None, items, 0)
+    return HeldMeaning(aligned, items, held)
 
 
 def read_display_names(reader: ItemReader) -> dict[str, dict[str, str]]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import indexer.build
+import indexer.meaning
 from indexer.build import build_index
 from indexer.embeddings import EmbeddingsUnavailable, Encoder, model_zip, shared_encoder
 from indexer.store import current_generation
@@ -63,14 +63,14 @@ def test_every_item_has_a_vector_and_updates_keep_them_in_step(
     build_index(corpus, index_dir)
     assert not any(doc.endswith(gone.name) for doc in vectors_of(index_dir).doc_ids)
     calls: list[int] = []
-    real = indexer.build.shared_encoder
+    real = indexer.meaning.shared_encoder
 
     class Counting:
         def encode(self, texts: list[str]) -> np.ndarray:
             calls.append(len(texts))
             return real().encode(texts)
 
-    monkeypatch.setattr(indexer.build, "shared_encoder", Counting)
+    monkeypatch.setattr(indexer.meaning, "shared_encoder", Counting)
     rebuilt = build_index(corpus, index_dir, full=True)
     assert calls == [] and len(vectors_of(index_dir).ids) == rebuilt.items
 
