@@ -61,7 +61,7 @@ def test_serve_answers_from_one_worker_process_per_core(index_dir: Path, corpus_
         port = sock.getsockname()[1]
     command = [sys.executable, "-c", "from search_app.cli import main; main()", "serve", "--index", str(index_dir)]
     server = subprocess.Popen(
-        [*command, "--corpus", str(corpus_subset), "--port", str(port), "--workers", "2"],
+        [*command, "--corpus", str(corpus_subset), "--port", str(port), "--workers", "2", "--no-embeddings"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote
+from urllib.request import urlopen
 
 import numpy as np
 import pytest
@@ -121,3 +125,48 @@ def test_an_encoding_run_killed_half_way_resumes_and_ends_as_an_unbroken_run(
     assert np.allclose(a.matrix[order], b.matrix[np.argsort(b.ids)], atol=1e-5)
     assert np.allclose(np.asarray(a.passages, dtype=np.float32), np.asarray(b.passages, dtype=np.float32), atol=2e-3)
     assert embed_index(killed).encoded == 0  # a run with nothing missing encodes nothing
+
+
+def ask(port: int, query: str) -> dict | None:
+    try:
+        with urlopen(f"http://127.0.0.1:{port}/api/search?q={quote(query)}", timeout=10) as response:
+            return json.load(response)  # type: ignore[no-any-return]
+    except OSError:
+        return None
+
+
+def test_serve_answers_by_words_at_once_and_adds_meaning_in_the_background(corpus_subset: Path, tmp_path: Path) -> None:
+    index_dir = tmp_path / "index"
+    build_index(corpus_subset, index_dir, embeddings=False)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = [sys.executable, "-m", "search_app.cli", "serve", "--index", str(index_dir), "--port", str(port)]
+    server = subprocess.Popen(
+        [*command, "--corpus", str(corpus_subset), "--workers", "1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        first = None
+        for _ in range(150):
+            first = ask(port, PARAPHRASE)
+            if first:
+                break
+            time.sleep(0.2)
+        assert first is not None, "the server never answered"
+        assert first["total"] > 0 and first["meaning"]["status"] in ("off", "preparing")
+        assert not first["meaning"]["used"]
+        deadline = time.monotonic() + 600
+        answer = first
+        while answer["meaning"]["status"] != "ready" and time.monotonic() < deadline:
+            time.sleep(1)
+            answer = ask(port, PARAPHRASE) or answer
+        assert answer["meaning"]["status"] == "ready", answer["meaning"]
+        assert answer["meaning"]["used"] and answer["meaning"]["items_ready"] == answer["meaning"]["items"]
+        staying_put = "kirklees/cpb_mgAi_18660_staying-put-fostering-policy.txt"
+        assert staying_put in [hit["source"] for hit in answer["results"][:8]]
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
