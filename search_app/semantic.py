@@ -10,10 +10,10 @@ collection calls the thing asked about.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from indexer.embeddings import DIMENSIONS
 from indexer.vectors import ItemVectors
 from search_app.evaluate import Matches
 
@@ -28,74 +28,71 @@ MEANING_SHARE = 0.5
 # Rocchio feedback: the query's vector plus FEEDBACK_WEIGHT times the mean of the best FEEDBACK_ITEMS.
 FEEDBACK_ITEMS = 3
 FEEDBACK_WEIGHT = 0.5
-# Above EXACT_UP_TO items, the first look over every item uses vectors cut to their REDUCED_DIMS main
-# directions (found from the items themselves): at 100,000 items the full product with every 384-number
-# vector reads 150 MB a query, 12 ms on one core. The CANDIDATES best by that look, and every item whose
-# meaning is then used to rank (the pool), are scored again with their whole vectors.
-EXACT_UP_TO = 20_000
-REDUCED_DIMS = 96
+# Above vectors.APPROXIMATE_ABOVE items the nearest come from the HNSW index: its CANDIDATES best are
+# scored again exactly, and the NEAREST of those taken.
 CANDIDATES = 1_000
 
 
 @dataclass(frozen=True)
 class DocVectors:
-    """Vectors in document-number order: each item's whole-item vector (zero and not held where it has none),
-    and where its passages start in `passages` and how many there are. For large indexes, `reduced` holds
-    the vectors in the `basis` of their main directions (None below EXACT_UP_TO items)."""
+    """A generation's vectors seen by document number: `rows[docnum]` is the item's row in the memory-mapped
+    `matrix` (whole-item vectors) and in `starts`/`counts` (its passages), -1 where it has none;
+    `docnums[row]` goes back. These four int32 arrays and `held` are the worker's own (17 bytes an item:
+    17 MB at 1M items); the vectors and the nearest-neighbour index are pages of files that every worker
+    shares."""
 
-    matrix: np.ndarray
+    rows: np.ndarray
     held: np.ndarray
+    docnums: np.ndarray
+    matrix: np.ndarray
     passages: np.ndarray
     starts: np.ndarray
     counts: np.ndarray
-    basis: np.ndarray | None = None
-    reduced: np.ndarray | None = None
+    nearest: Any = None
+
+    def whole(self, docnums: np.ndarray, query: np.ndarray) -> np.ndarray:
+        """Returns the similarity of each item's whole-item vector to the query (items held only)."""
+        rows = self.rows[docnums]
+        order = np.argsort(rows, kind="stable")  # read the mapped file in its own order
+        similarity = np.empty(rows.size, dtype=np.float32)
+        similarity[order] = np.asarray(self.matrix[rows[order]], dtype=np.float32) @ query
+        return similarity
 
 
 def align_vectors(vectors: ItemVectors, ids_by_docnum: list[str]) -> DocVectors:
     """Returns the generation's vectors placed at their items' document numbers."""
-    size = len(ids_by_docnum)
-    matrix = np.zeros((size, DIMENSIONS), dtype=np.float32)
-    starts = np.zeros(size, dtype=np.int64)
-    counts = np.zeros(size, dtype=np.int64)
     row_of = {item_id: row for row, item_id in enumerate(vectors.ids)}
-    rows = np.array([row_of.get(item_id, -1) for item_id in ids_by_docnum], dtype=np.int64)
+    rows = np.array([row_of.get(item_id, -1) for item_id in ids_by_docnum], dtype=np.int32)
     held = rows >= 0
-    matrix[held] = vectors.matrix[rows[held]]
-    starts[held] = vectors.starts()[rows[held]]
-    counts[held] = vectors.counts[rows[held]]
-    if int(held.sum()) <= EXACT_UP_TO:
-        return DocVectors(matrix, held, vectors.passages, starts, counts)
-    basis = main_directions(matrix[held])
-    reduced = np.ascontiguousarray(matrix @ basis, dtype=np.float32)
-    return DocVectors(matrix, held, vectors.passages, starts, counts, basis, reduced)
-
-
-def main_directions(matrix: np.ndarray, sample: int = 20_000) -> np.ndarray:
-    """Returns the REDUCED_DIMS directions that keep most of the vectors' dot products (the top eigenvectors
-    of their uncentred second moment, from an even sample of rows), shape (384, REDUCED_DIMS)."""
-    rows = matrix[:: max(1, len(matrix) // sample)].astype(np.float64)
-    _, eigenvectors = np.linalg.eigh(rows.T @ rows)  # ascending eigenvalues
-    return np.ascontiguousarray(eigenvectors[:, ::-1][:, :REDUCED_DIMS], dtype=np.float32)
+    docnums = np.full(len(vectors.ids), -1, dtype=np.int32)
+    docnums[rows[held]] = np.flatnonzero(held).astype(np.int32)
+    starts, counts = vectors.starts().astype(np.int32), vectors.counts.astype(np.int32)
+    return DocVectors(rows, held, docnums, vectors.matrix, vectors.passages, starts, counts, vectors.nearest)
 
 
 def whole_similarity(vectors: DocVectors, query: np.ndarray, usable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Returns every item's similarity to the query (exact, or from the reduced vectors outside the best
-    CANDIDATES) and the NEAREST usable items, best first."""
-    if vectors.reduced is None or vectors.basis is None:
-        whole = vectors.matrix @ query
+    """Returns each item's whole-item similarity to the query (-1 where not worked out: outside the
+    nearest-neighbour candidates, at sizes that use them) and the NEAREST usable items, best first."""
+    whole = np.full(usable.size, -1.0, dtype=np.float32)
+    if vectors.nearest is None:
+        similarity = np.asarray(vectors.matrix, dtype=np.float32) @ query
+        placed = vectors.docnums >= 0
+        whole[vectors.docnums[placed]] = similarity[placed]
         return whole, top(whole, usable, NEAREST)
-    whole = vectors.reduced @ (query @ vectors.basis)
-    candidates = top(whole, usable, CANDIDATES)
-    whole[candidates] = vectors.matrix[candidates] @ query
-    return whole, candidates[np.argsort(-whole[candidates], kind="stable")[:NEAREST]]
+    found = vectors.nearest.search(query, CANDIDATES)
+    docnums = vectors.docnums[np.asarray(found.keys, dtype=np.int64)]
+    docnums = docnums[docnums >= 0]
+    docnums = docnums[usable[docnums]]
+    whole[docnums] = vectors.whole(docnums, query)
+    return whole, docnums[np.argsort(-whole[docnums], kind="stable")[:NEAREST]]
 
 
 def best_passages(vectors: DocVectors, query: np.ndarray, docnums: np.ndarray) -> np.ndarray:
     """Returns each item's best similarity to the query over its passages (items held only)."""
-    counts = vectors.counts[docnums]
+    item_rows = vectors.rows[docnums]
+    counts = vectors.counts[item_rows]
     offsets = np.cumsum(counts) - counts
-    rows = np.repeat(vectors.starts[docnums] - offsets, counts) + np.arange(int(counts.sum()))
+    rows = np.repeat(vectors.starts[item_rows] - offsets, counts) + np.arange(int(counts.sum()))
     similarity = np.asarray(vectors.passages[np.sort(rows)], dtype=np.float32) @ query
     # Rows were read in file order (a memory map likes that); put them back in the items' order.
     similarity = similarity[np.argsort(np.argsort(rows))]
@@ -120,17 +117,17 @@ def fuse(words: Matches, vectors: DocVectors, query: np.ndarray, live: np.ndarra
     usable = vectors.held & live
     whole, near = whole_similarity(vectors, query, usable)
     pool = np.union1d(near, top(words.scores, words.mask & usable, RESCORED))
-    if vectors.reduced is not None:  # the best word matches may have only their reduced similarity
-        whole[pool] = vectors.matrix[pool] @ query
+    if vectors.nearest is not None:  # the best word matches may be outside the nearest candidates
+        whole[pool] = vectors.whole(pool, query)
     meaning = np.where(usable, whole, np.float32(-1.0))
     meaning[pool] = np.maximum(whole[pool], best_passages(vectors, query, pool))
     fused = blend(words, meaning, near, usable)
     best = top(fused.scores, fused.mask & vectors.held, FEEDBACK_ITEMS)
     if not best.size:
         return fused
-    moved = query + FEEDBACK_WEIGHT * vectors.matrix[best].mean(axis=0)
+    moved = query + FEEDBACK_WEIGHT * np.asarray(vectors.matrix[vectors.rows[best]], dtype=np.float32).mean(axis=0)
     moved = (moved / np.linalg.norm(moved)).astype(np.float32)
-    whole_pool = vectors.matrix[pool] @ moved
+    whole_pool = vectors.whole(pool, moved)
     meaning[pool] = np.maximum(whole_pool, best_passages(vectors, moved, pool))
     near = pool[np.argsort(-whole_pool, kind="stable")[:NEAREST]]
     return blend(words, meaning, near, usable)

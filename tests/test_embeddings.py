@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import indexer.meaning
+import indexer.vectors
 from indexer.build import build_index
 from indexer.embeddings import EmbeddingsUnavailable, Encoder, model_zip, shared_encoder
 from indexer.store import current_generation
@@ -105,19 +106,8 @@ def test_exact_syntax_gets_no_meaning_matches(index_dir: Path) -> None:
         assert with_meaning == without, query
 
 
-def test_main_directions_keep_the_dot_products_of_vectors_that_lie_in_them() -> None:
-    rng = np.random.default_rng(3)
-    # 3,000 unit vectors in a 40-dimension subspace of the 384: 96 main directions hold all of it.
-    vectors = rng.normal(size=(3000, 40)) @ rng.normal(size=(40, 384))
-    vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
-    basis = semantic.main_directions(vectors)
-    query = vectors[7]
-    assert basis.shape == (384, semantic.REDUCED_DIMS)
-    assert np.allclose((vectors @ basis) @ (query @ basis), vectors @ query, atol=1e-4)
-
-
-def test_the_reduced_first_look_finds_what_the_full_product_finds(
-    full_index: Path, monkeypatch: pytest.MonkeyPatch
+def test_the_nearest_neighbour_index_finds_what_the_exact_search_finds(
+    full_index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     queries = [
         "young people leaving care staying with their foster carers",
@@ -128,11 +118,15 @@ def test_the_reduced_first_look_finds_what_the_full_product_finds(
     ]
     exact = SearchIndex(full_index)
     expected = {q: [h.id for h in exact.search(SearchRequest(q=q, per_page=10)).hits] for q in queries}
-    # As at 100,000 items, on the 508 real ones: the first look over 96 numbers an item, the best 300 of it
-    # (of 508) scored again whole. The pool's nearest 200 must come out the same.
-    monkeypatch.setattr(semantic, "EXACT_UP_TO", 0)
+    # As above 20,000 items: the same vectors saved with an HNSW index, memory-mapped by the server,
+    # whose nearest 300 (of 508) are scored again exactly. The pool's nearest 200 must come out the same.
+    copy = tmp_path / "index"
+    shutil.copytree(full_index, copy)
+    monkeypatch.setattr(indexer.vectors, "APPROXIMATE_ABOVE", 0)
     monkeypatch.setattr(semantic, "CANDIDATES", 300)
-    reduced = SearchIndex(full_index)
+    generation = current_generation(copy)
+    ItemVectors.load(generation).save(generation)  # type: ignore[arg-type]
+    approximate = SearchIndex(copy)
+    assert approximate.meaning()[0].nearest is not None  # type: ignore[index]
     for query in queries:
-        assert [h.id for h in reduced.search(SearchRequest(q=query, per_page=10)).hits] == expected[query], query
-    assert reduced.meaning()[0].reduced is not None  # type: ignore[index]
+        assert [h.id for h in approximate.search(SearchRequest(q=query, per_page=10)).hits] == expected[query], query
