@@ -182,8 +182,9 @@ class MeaningReport:
 
     def summary(self) -> str:
         return (
-            f"meaning vectors: {self.added:,} items added ({self.items:,} in the index); {self.texts:,} texts, "
-            f"{self.encoded:,} encoded and {self.cached:,} from the cache, in {self.seconds:.1f} s"
+            f"meaning vectors: {self.added:,} items added ({self.items:,} in the index); {self.texts:,} texts "
+            f"({self.encoded + self.cached:,} distinct): {self.encoded:,} encoded and {self.cached:,} from the "
+            f"cache, in {self.seconds:.1f} s"
         )
 
 
