@@ -23,7 +23,8 @@ VECTORS = "vectors.npz"
 PASSAGES_PREFIX = "passages-"
 ITEMS_PREFIX = "items-"
 NEAREST_PREFIX = "nearest-"
-VECTORS_VERSION = "2"
+# 3: the int8 ONNX Runtime encoder (2 was the numpy float32 one; its vectors and cache entries are not mixed in).
+VECTORS_VERSION = "3"
 # Above this many items, the items nearest a query come from an approximate-nearest-neighbour index
 # (HNSW over 8-bit vectors, usearch) and are then scored again exactly. Below it an exact product over
 # every item's vector is as fast (20,000 x 384 numbers: about 3 ms) and never misses one.

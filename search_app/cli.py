@@ -18,9 +18,9 @@ from harvester.registry import UnknownCouncil, check_portal, find_council, save_
 from indexer.build import add_meaning, build_index
 from indexer.embeddings import EmbeddingsUnavailable
 from indexer.meaning import MeaningBusy, embed_index
-from indexer.vectors import CHUNK
 from indexer.sources import DEFAULT_MAX_BYTES
 from indexer.store import IndexBusyError, NoIndexError, current_generation
+from indexer.vectors import CHUNK
 from indexer.workers import die_with_parent, usable_cores
 from search_app import DEFAULTS, create_app
 from search_app.results import QueryError, SearchRequest

@@ -14,6 +14,8 @@ from flask import Flask
 from gunicorn.app.base import BaseApplication
 from threadpoolctl import threadpool_limits
 
+from indexer.embeddings import THREADS_ENV
+
 
 class SearchServer(BaseApplication):  # type: ignore[misc]
     """Gunicorn run from Python: each worker builds its own app after the fork (no shared index handles)."""
@@ -32,6 +34,7 @@ class SearchServer(BaseApplication):  # type: ignore[misc]
         # 8 concurrent searches (each encoding its query) fought over 2 cores: HTTP p50 2.5 s at 1,000 items.
         threadpool_limits(1)
         os.environ["TOKENIZERS_PARALLELISM"] = "false"
+        os.environ.setdefault(THREADS_ENV, "1")  # ONNX Runtime's own pool, as for BLAS above
         app = self.make_app()
         # Before the worker takes requests: at 100,000 items the columns take about 2 s to read, and
         # searches arriving meanwhile would all wait for them.
