@@ -177,7 +177,7 @@ def model_cache_dir() -> Path:
 
 def shared_encoder() -> TextEncoder:
     """Returns the process's one encoder, loading the model on first use: the int8 ONNX Runtime graph
-    (indexer/onnx_encoder.py; 7x the numpy Encoder's texts per second here, vectors within cosine 0.99
+    (indexer/onnx_encoder.py; 6.9x the numpy Encoder's items per second here, vectors within cosine 0.99
     of its float32 ones). The numpy Encoder stays as the reference it is checked against."""
     global _ENCODER
     with _LOCK:
@@ -187,7 +187,11 @@ def shared_encoder() -> TextEncoder:
             except ImportError as exc:
                 raise EmbeddingsUnavailable(f"ONNX Runtime is not installed ({exc}); make install adds it") from exc
             threads = int(os.environ.get(THREADS_ENV) or 0) or None
-            _ENCODER = OnnxEncoder(model_cache_dir(), threads=threads)
+            # One text a run: int8 quantises each batch's activations with one scale, so in batches a text's
+            # vector would depend on the texts beside it (up to 0.03 a number), and a cached vector, a
+            # resumed run's or a query's would not be the one encoding it again gives. Batch 1 is
+            # deterministic, needs no padding, and measured 13% slower than batches of 8.
+            _ENCODER = OnnxEncoder(model_cache_dir(), threads=threads, batch=1)
         return _ENCODER
 
 

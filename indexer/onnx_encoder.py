@@ -29,8 +29,8 @@ from indexer.store import write_atomically
 GRAPH_VERSION = "2"
 """Part of the cache file's name: a change to the graph or its quantisation writes a new file."""
 OPSET = 17  # LayerNormalization is a standard op from opset 17
-ONNX_BATCH = 16
-"""Measured: 8 and 16 alike, 32 about 10% and 64 about 20% slower (more padding, larger score tensors)."""
+ONNX_BATCH = 8
+"""Measured: 16 up to 10%, 32 and 64 10-30% slower (more padding, and score tensors that outgrow the cache)."""
 EARLY_FFN_OUT = r"layer\.[0-2]\.output\.dense"
 """The feed-forward output MatMuls of layers 0-2, whose int8 loses the most: kept float32, the worst
 cosine to the numpy vectors goes from 0.985 to 0.993 for about 10% of the int8 speed."""
@@ -203,6 +203,16 @@ def usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+PROVIDERS_ENV = "CPSEARCH_ONNX_PROVIDERS"
+
+
+def providers() -> list[str]:
+    """Returns ONNX Runtime's execution providers: the CPU, unless $CPSEARCH_ONNX_PROVIDERS names others
+    (CUDAExecutionProvider,CPUExecutionProvider with onnxruntime-gpu installed, for a bulk re-embed)."""
+    named = [name.strip() for name in os.environ.get(PROVIDERS_ENV, "").split(",") if name.strip()]
+    return named or ["CPUExecutionProvider"]
+
+
 class OnnxEncoder:
     """Encoder's interface, from an ONNX Runtime session: text -> 384 numbers, normalised to length 1."""
 
@@ -220,7 +230,7 @@ class OnnxEncoder:
         options.intra_op_num_threads = threads or usable_cores()
         options.inter_op_num_threads = 1  # the graph is one chain of ops: a second pool would only contend
         model = cached_model(cache_dir, variant, archive_path)
-        self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(model, options, providers=providers())
         self.batch = batch
 
     def encode(self, texts: list[str]) -> np.ndarray:

@@ -31,7 +31,7 @@ VECTORS_VERSION = "3"
 APPROXIMATE_ABOVE = 20_000
 # HNSW links per node and search breadth: recall@100 against the exact search is measured in
 # scripts/benchmark.py at 1M items.
-HNSW_CONNECTIVITY = 16
+HNSW_CONNECTIVITY = 32
 HNSW_EXPANSION_ADD = 128
 HNSW_EXPANSION_SEARCH = 256
 # Texts encoded between two writes to the cache: what a kill can lose (about 10 s of encoding).

@@ -30,7 +30,7 @@ FEEDBACK_ITEMS = 3
 FEEDBACK_WEIGHT = 0.5
 # Above vectors.APPROXIMATE_ABOVE items the nearest come from the HNSW index: its CANDIDATES best are
 # scored again exactly, and the NEAREST of those taken.
-CANDIDATES = 1_000
+CANDIDATES = 2_000
 
 
 @dataclass(frozen=True)
