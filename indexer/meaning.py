@@ -148,7 +148,14 @@ def encode_waiting(
             flat = [text for item_texts in texts for text in item_texts]
             per_text = len(items) / max(len(flat), 1)
 
-            def settled(count: int, per_text: float = per_text) -> None:
+            progress = {"texts": 0}
+
+            def settled(
+                count: int, per_text: float = per_text, ready: int = ready, progress: dict[str, int] = progress
+            ) -> None:
+                # Told after each chunk: the page's "N of M items" moves as the bar does, not per group.
+                progress["texts"] += count
+                write_status(index_dir, generation, report.items, ready + int(progress["texts"] * per_text))
                 if meter:
                     meter.update(count * per_text)
 

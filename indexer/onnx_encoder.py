@@ -29,8 +29,12 @@ from indexer.store import write_atomically
 GRAPH_VERSION = "2"
 """Part of the cache file's name: a change to the graph or its quantisation writes a new file."""
 OPSET = 17  # LayerNormalization is a standard op from opset 17
-ONNX_BATCH = 8
-"""Measured: 16 up to 10%, 32 and 64 10-30% slower (more padding, and score tensors that outgrow the cache)."""
+ONNX_BATCH = 1
+"""Texts a run: int8 quantises each run's activations with one scale, so a text batched with others gets
+a vector that depends on them (cosine down to 0.991 to its vector alone), and a resumed embedding run
+would not reproduce an unbroken one. Measured, batches of 1 to 8 are as fast (a text of 200 word pieces
+already makes large enough matrices) and 16 to 64 are 10-30% slower (padding, and score tensors that
+outgrow the caches)."""
 EARLY_FFN_OUT = r"layer\.[0-2]\.output\.dense"
 """The feed-forward output MatMuls of layers 0-2, whose int8 loses the most: kept float32, the worst
 cosine to the numpy vectors goes from 0.985 to 0.993 for about 10% of the int8 speed."""
@@ -237,7 +241,7 @@ class OnnxEncoder:
         """Returns one normalised float32 vector per text, shape (len(texts), 384)."""
         pieces = [e.ids for e in self.tokenizer.encode_batch([t or " " for t in texts])]
         out = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
-        # Texts of like token count share a batch, so little time goes on padding.
+        # Texts of like token count share a batch (when batch > 1), so little time goes on padding.
         order = sorted(range(len(texts)), key=lambda i: len(pieces[i]))
         for start in range(0, len(order), self.batch):
             chosen = order[start : start + self.batch]

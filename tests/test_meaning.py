@@ -105,6 +105,8 @@ def test_an_encoding_run_killed_half_way_resumes_and_ends_as_an_unbroken_run(
     kept = cached_texts(killed)
     assert 16 <= kept < whole.encoded, "the run was not stopped half-way"
     assert ItemVectors.load(current_generation(killed)).ids == []  # nothing half-written was swapped in
+    # The page's "N of M items" had moved with the chunks written, before the first group was done.
+    assert 0 < json.loads((killed / "meaning.json").read_text(encoding="utf-8"))["ready"] < whole.added
     encoded: list[str] = []
     real = indexer.meaning.shared_encoder
 
