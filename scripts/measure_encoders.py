@@ -4,7 +4,9 @@ Texts are the real corpus's, cut as the indexer cuts them (indexer.embeddings.pa
 paper whole, then 150-word windows), and a seeded sample of them is encoded by every encoder. Each is
 timed several times, interleaved, and its best kept: timings on a shared 2-core machine vary by up to
 half, and the best run is the one least disturbed. Agreement is the cosine of each vector to the numpy
-encoder's vector of the same text.
+encoder's vector of the same text. Besides: the judged queries of tests/data, encoded one at a time as
+the search does (ms a query, and their agreement), and how far a text's vector moves when it is
+encoded alone rather than in its batch ("alone"; int8 shares quantisation scales across a batch).
 
 Example: .venv/bin/python scripts/measure_encoders.py --texts 400 --repeats 3
 """
@@ -12,6 +14,8 @@ Example: .venv/bin/python scripts/measure_encoders.py --texts 400 --repeats 3
 from __future__ import annotations
 
 import argparse
+import functools
+import json
 import random
 import sys
 import time
@@ -59,6 +63,25 @@ def corpus_texts(corpus: Path, count: int, pdf_every: int, seed: int) -> list[st
     return random.Random(seed).sample(texts, min(count, len(texts)))
 
 
+ALONE = 24
+"""Texts encoded one at a time to compare with their batched vectors."""
+
+
+def judged_queries(data: Path) -> list[str]:
+    """Returns the distinct queries of the judged query sets (the words users type: a few, not 200)."""
+    queries: list[str] = []
+    for path in sorted(data.glob("*queries.json")) + [data / "judgments.json"]:
+        for query in json.loads(path.read_text())["queries"]:
+            text = query.get("q") or query.get("query")
+            if text and text not in queries:
+                queries.append(text)
+    return queries
+
+
+def one_at_a_time(encode: Callable[[list[str]], np.ndarray], texts: list[str]) -> np.ndarray:
+    return np.stack([encode([text])[0] for text in texts])
+
+
 def timed_run(encode: Callable[[list[str]], np.ndarray], texts: list[str]) -> tuple[float, np.ndarray]:
     """Returns texts per second of one timed run, and its vectors."""
     start = time.perf_counter()
@@ -79,7 +102,7 @@ def main() -> None:
     parser.add_argument("--texts", type=int, default=400)
     parser.add_argument("--pdf-every", type=int, default=6, help="take every n-th PDF (PDF extraction is slow)")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--batches", default="8,16,32,64", help="batch sizes tried with the swept variants")
+    parser.add_argument("--batches", default="1,8,16,32,64", help="batch sizes tried with the swept variants")
     parser.add_argument(
         "--sweep", default="", help="variant names tried at every batch size; default the chosen one and fp32"
     )
@@ -107,19 +130,27 @@ def main() -> None:
             encoder.encode(texts[:8])  # the first run allocates the session's buffers
             encoders[f"{variant.name} b{batch}"] = encoder.encode
 
-    rates: dict[str, float] = {name: 0.0 for name in encoders}
+    queries = judged_queries(ROOT / "tests" / "data")
+    rates, query_rates = dict.fromkeys(encoders, 0.0), dict.fromkeys(encoders, 0.0)
     vectors: dict[str, np.ndarray] = {}
+    query_vectors: dict[str, np.ndarray] = {}
     for round_ in range(args.repeats):  # interleaved, so a slow spell of the machine falls on every encoder
         print(f"timing round {round_ + 1} of {args.repeats}", file=sys.stderr, flush=True)
         for name, encode in encoders.items():
             rate, vectors[name] = timed_run(encode, texts)
             rates[name] = max(rates[name], rate)
+            rate, query_vectors[name] = timed_run(functools.partial(one_at_a_time, encode), queries)
+            query_rates[name] = max(query_rates[name], rate)
 
-    print("\n| encoder | texts/s | x numpy | cos min | cos p1 | cos mean |\n|---|---:|---:|---:|---:|---:|")
-    for name in encoders:
+    print(f"\n{len(queries)} queries, one at a time; alone: the first {ALONE} texts encoded one at a time")
+    print("| encoder | texts/s | x numpy | cos min | cos p1 | cos mean | alone min | ms/query | query cos min |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for name, encode in encoders.items():
         low, p1, mean = cosine_figures(vectors[name], vectors["numpy"])
-        ratio = rates[name] / rates["numpy"]
-        print(f"| {name} | {rates[name]:.1f} | {ratio:.2f} | {low:.4f} | {p1:.4f} | {mean:.4f} |")
+        alone = cosine_figures(one_at_a_time(encode, texts[:ALONE]), vectors[name][:ALONE])[0]
+        query_low = cosine_figures(query_vectors[name], query_vectors["numpy"])[0]
+        figures = f"{rates[name]:.1f} | {rates[name] / rates['numpy']:.2f} | {low:.4f} | {p1:.4f} | {mean:.4f}"
+        print(f"| {name} | {figures} | {alone:.4f} | {1000 / query_rates[name]:.1f} | {query_low:.4f} |")
 
 
 if __name__ == "__main__":
