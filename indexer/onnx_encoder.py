@@ -3,7 +3,7 @@
 The graph is built here from the same checked safetensors weights (no torch, nothing downloaded), in
 standard ONNX ops, written once to a cache file with its SHA-256 beside it, and checked against that
 hash each time it is loaded: a cache file is as trusted as the weights only while it is the file this
-module wrote. On a 2-core machine the int8 model encodes corpus text about 8x as fast as the numpy
+module wrote. On a 2-core machine the int8 model encodes corpus text about 6x as fast as the numpy
 Encoder, every vector within cosine 0.99 of its vector (scripts/measure_encoders.py measures both).
 """
 
@@ -30,11 +30,11 @@ GRAPH_VERSION = "2"
 """Part of the cache file's name: a change to the graph or its quantisation writes a new file."""
 OPSET = 17  # LayerNormalization is a standard op from opset 17
 ONNX_BATCH = 1
-"""Texts a run: int8 quantises each run's activations with one scale, so a text batched with others gets
-a vector that depends on them (cosine down to 0.991 to its vector alone), and a resumed embedding run
-would not reproduce an unbroken one. Measured, batches of 1 to 8 are as fast (a text of 200 word pieces
-already makes large enough matrices) and 16 to 64 are 10-30% slower (padding, and score tensors that
-outgrow the caches)."""
+"""Texts a run. int8 quantises a run's activations with one scale, so a text batched with others gets a
+vector that depends on them (cosine 0.988-0.993 to its vector alone, measured at batches of 8 to 64), and
+a resumed embedding run would not reproduce an unbroken one. One at a time, a text's vector is the same
+to the bit whatever else is encoded, for at most ~10% of the speed: a text of 200 word pieces already
+makes large enough matrices, and batches of 32 or 64 are slower still (padding, larger score tensors)."""
 EARLY_FFN_OUT = r"layer\.[0-2]\.output\.dense"
 """The feed-forward output MatMuls of layers 0-2, whose int8 loses the most: kept float32, the worst
 cosine to the numpy vectors goes from 0.985 to 0.993 for about 10% of the int8 speed."""
