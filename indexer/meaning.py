@@ -22,7 +22,7 @@ from indexer.embeddings import passage_texts, shared_encoder
 from indexer.models import MeaningReport, MeaningStatus
 from indexer.progress import Meter
 from indexer.records import read_item
-from indexer.store import build_lock, current_generation, open_generation, write_atomically
+from indexer.store import build_lock, current_generation, file_lock, open_generation, write_atomically
 from indexer.vectors import CHUNK, EncodingTally, ItemVectors, TextCache, embed_texts
 
 STATUS = "meaning.json"
@@ -40,16 +40,8 @@ class MeaningBusy(RuntimeError):
 @contextmanager
 def meaning_lock(index_dir: Path) -> Iterator[None]:
     """Holds the lock of the meaning phase; raises MeaningBusy when another process has it."""
-    index_dir.mkdir(parents=True, exist_ok=True)
-    with (index_dir / LOCK).open("a+") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            raise MeaningBusy(f"another run is adding the meaning vectors of {index_dir}") from exc
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    with file_lock(index_dir / LOCK, MeaningBusy(f"another run is adding the meaning vectors of {index_dir}")):
+        yield
 
 
 def lock_is_held(index_dir: Path) -> bool:

@@ -119,12 +119,21 @@ def read_manifest(generation: Path | None) -> dict[str, str]:
 def build_lock(index_dir: Path, wait: bool = False) -> Iterator[None]:
     """Holds the directory's build lock; raises IndexBusyError when another build has it, or with `wait`
     waits for that build to finish."""
-    index_dir.mkdir(parents=True, exist_ok=True)
-    with (index_dir / LOCK).open("a+") as fh:
+    busy = IndexBusyError(f"another index build is running on {index_dir}")
+    with file_lock(index_dir / LOCK, busy, wait):
+        yield
+
+
+@contextmanager
+def file_lock(path: Path, busy: Exception, wait: bool = False) -> Iterator[None]:
+    """Holds an flock on a file (the kernel frees it if the holder is killed); raises `busy` when another
+    process has it, or with `wait` waits for it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
-            raise IndexBusyError(f"another index build is running on {index_dir}") from exc
+            raise busy from exc
         try:
             yield
         finally:
