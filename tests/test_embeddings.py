@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import shutil
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -153,3 +155,18 @@ def test_the_nearest_neighbour_index_finds_what_the_exact_search_finds(
     assert approximate.meaning()[0].nearest is not None  # type: ignore[index]
     for query in queries:
         assert [h.id for h in approximate.search(SearchRequest(q=query, per_page=10)).hits] == expected[query], query
+    # A fresh process that loads the nearest-neighbour library before anything else, then maps the index
+    # and encodes its first query. (usearch 2.26.6 made ONNX Runtime's import crash with a segmentation
+    # fault in any process that had imported usearch first; this process has loaded the encoder already.)
+    worker = (
+        "import sys, usearch.index; from pathlib import Path; from search_app.service import SearchIndex\n"
+        "from search_app.results import SearchRequest; index = SearchIndex(Path(sys.argv[1]))\n"
+        "assert index.meaning()[0].nearest is not None\n"
+        "print(index.search(SearchRequest(q=sys.argv[2], per_page=10)).hits[0].id)"
+    )
+    query = queries[0]
+    answer = subprocess.run(
+        [sys.executable, "-c", worker, str(copy), query], capture_output=True, text=True, timeout=300
+    )
+    assert answer.returncode == 0, answer.stderr[-2000:]
+    assert answer.stdout.split() == [expected[query][0]]
