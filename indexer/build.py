@@ -16,6 +16,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
+from indexer.arrivals import forget_unpublished, record_arrivals
 from indexer.decisions import find_decisions, find_figures
 from indexer.embeddings import EmbeddingsUnavailable
 from indexer.errors import IndexerError, SkipFile
@@ -94,6 +95,8 @@ def build_index(
         raise FileNotFoundError(f"corpus folder {corpus} does not exist")
     with build_lock(index_dir):
         discard_unpublished(index_dir)
+        served = current_generation(index_dir)
+        forget_unpublished(index_dir, served.name if served else None)
         old_manifest = read_manifest(current_generation(index_dir))
         if full or old_manifest.pop(FORMAT_KEY, None) != INDEX_FORMAT:
             full, old_manifest = True, {}
@@ -182,6 +185,7 @@ def write_generation(
     generation = next_generation(index_dir, empty=full)
     writer = open_writer(generation, parallel=full)
     vocabulary = Vocabulary() if full else Vocabulary.load(generation)
+    arrived: list[tuple[str, str]] = []
     try:
         for relpath in report.removed:
             writer.delete_paper(relpath)
@@ -204,12 +208,14 @@ def write_generation(
             for position, record in enumerate(records):
                 writer.add_record(record_fields(record, position))
                 vocabulary.add(record.item_title, record.title, record.body, *record.decisions)
+                arrived.append((record.id, record.content_hash))
                 report.items += 1
             manifest[source.relpath] = source.content_hash
             report.indexed.append(source.relpath)
         carry_vectors(generation, set(report.indexed) | set(report.removed) | failed_paths(report), full)
         writer.commit()
         vocabulary.save(generation)
+        record_arrivals(index_dir, generation.name, arrived)  # before publishing: alerts must not miss one
         manifest[FORMAT_KEY] = INDEX_FORMAT
     except BaseException:
         writer.cancel()

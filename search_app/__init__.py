@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Flask, Response
 
+from search_app.alerts import alerts
 from search_app.api import api
 from search_app.errors import register_error_handlers
 from search_app.exports import exports
@@ -18,6 +19,9 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS = {
     "INDEX_DIR": str(ROOT / "var" / "index"),
     "CORPUS_DIR": str(ROOT / "corpus"),
+    # Email alerts: saved searches and what was sent (search_app/alert_store.py); the key signing their links
+    # is CPSEARCH_SECRET_KEY, else one made once beside this file.
+    "ALERTS_DB": str(ROOT / "var" / "alerts.sqlite"),
     "JSON_SORT_KEYS": False,
 }
 SECURITY_HEADERS = {
@@ -32,10 +36,10 @@ SECURITY_HEADERS = {
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
-    """Returns the app: defaults, then CPSEARCH_INDEX_DIR / CPSEARCH_CORPUS_DIR, then config."""
+    """Returns the app: defaults, then CPSEARCH_INDEX_DIR, _CORPUS_DIR, _ALERTS_DB, _SECRET_KEY, then config."""
     app = Flask(__name__)
     app.config.update(DEFAULTS)
-    for key in ("INDEX_DIR", "CORPUS_DIR"):
+    for key in ("INDEX_DIR", "CORPUS_DIR", "ALERTS_DB", "SECRET_KEY"):
         if os.environ.get(f"CPSEARCH_{key}"):
             app.config[key] = os.environ[f"CPSEARCH_{key}"]
     app.config.update(config or {})
@@ -44,6 +48,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(pages)
     app.register_blueprint(api)
     app.register_blueprint(exports)
+    app.register_blueprint(alerts)
     register_error_handlers(app)
 
     @app.after_request

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import click
@@ -263,6 +263,60 @@ def harvest(
     listed = {f.council for f in report.failures if f.what.startswith("listing meetings")}
     if stopped or listed:
         raise click.ClickException(f"harvest incomplete: {', '.join(sorted(set(stopped) | listed))} not harvested")
+
+
+@main.group()
+def alerts() -> None:
+    """Email alerts on saved searches (people sign up on the search pages)."""
+
+
+@alerts.command("send")
+@click.option("--index", "index_dir", type=click.Path(path_type=Path), default=DEFAULT_INDEX, show_default=True)
+@click.option(
+    "--alerts-db",
+    type=click.Path(path_type=Path),
+    envvar="CPSEARCH_ALERTS_DB",
+    default=Path(str(DEFAULTS["ALERTS_DB"])),
+    show_default=True,
+)
+@click.option("--base-url", envvar="CPSEARCH_BASE_URL", help="The site's public address, for the emails' links.")
+@click.option("--dry-run", is_flag=True, help="Print what would be sent; send and change nothing.")
+@click.option("--now", type=click.DateTime(["%Y-%m-%dT%H:%M:%S"]), hidden=True, help="Run as at this UTC time.")
+def send_alerts_command(
+    index_dir: Path, alerts_db: Path, base_url: str | None, dry_run: bool, now: datetime | None
+) -> None:
+    """Email everyone whose daily or weekly alerts have new items: one email each, covering all their alerts.
+    Run it after `cpsearch harvest`, from cron or a systemd timer (see the README).
+
+    Example: cpsearch alerts send --base-url https://papers.example.org
+    """
+    from search_app.alert_mail import MailNotConfigured, MailSettings, send_alerts
+    from search_app.alert_store import AlertStore
+
+    settings = None
+    if not dry_run:
+        try:
+            settings = MailSettings.from_env(os.environ)
+        except MailNotConfigured as exc:
+            raise click.ClickException(str(exc)) from exc
+    if not base_url or not base_url.startswith(("http://", "https://")):
+        raise click.ClickException(
+            "the emails' links need the site's public address: --base-url or CPSEARCH_BASE_URL, such as https://papers.example.org"
+        )
+    if current_generation(index_dir) is None:
+        raise click.ClickException(f"no index in {index_dir}: run `cpsearch index --index {index_dir}` first")
+    app = create_app({"INDEX_DIR": str(index_dir.resolve()), "ALERTS_DB": str(alerts_db.resolve())})
+    when = now.replace(tzinfo=UTC) if now else datetime.now(UTC)
+    with app.test_request_context("/", base_url=base_url.rstrip("/") + "/"):
+        store = AlertStore(alerts_db)
+        try:
+            report = send_alerts(store, settings, when, dry_run=dry_run, say=click.echo)
+        finally:
+            store.close()
+    for line in report.lines():
+        click.echo(line)
+    if report.failed:
+        sys.exit(1)  # cron mails its owner; the items wait for the next run
 
 
 __all__ = ["main", "DEFAULTS"]

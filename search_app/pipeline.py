@@ -122,8 +122,10 @@ def run_search(
     request: SearchRequest,
     speller: Callable[[], Speller] | None = None,
     meaning: MeaningSource = None,
+    among: np.ndarray | None = None,
 ) -> SearchResults:
-    """Returns a page of results with facet counts for a request, copies of one item folded into one.
+    """Returns a page of results with facet counts for a request, copies of one item folded into one;
+    `among` (a mask by document number) keeps only those items, as an alert keeps the new ones.
 
     Every matching item is scored (or dated) at once as arrays; the facet counts, the total and the
     page all come from that one ranked list.
@@ -132,6 +134,8 @@ def run_search(
     words = find_matches(index, request)
     found = add_meaning(words, request, columns, meaning)
     found.mask &= words.allowed
+    if among is not None:
+        found.mask &= among
     if request.sort in ("date", "oldest"):
         ranked = rank_by_date(found.mask, columns.days, columns.order, newest_first=request.sort == "date")
     else:

@@ -86,6 +86,16 @@ class SearchIndex:
         results = run_search(self.terms(), request, self.speller, self.meaning)
         return replace(results, meaning_status=self.meaning_status())
 
+    def search_among(self, request: SearchRequest, item_ids: list[str]) -> SearchResults:
+        """Returns the results of a request among these items only (those still indexed), by their words."""
+        index = self.terms()
+        among = np.zeros(index.size, dtype=bool)
+        for item_id in item_ids:
+            docnum = index.reader.docnum_of(item_id)
+            if docnum is not None:
+                among[docnum] = True
+        return run_search(index, replace(request, semantic=False, respell=False), among=among & index.columns.live)
+
     def held_meaning(self) -> HeldMeaning:
         """Returns the served vectors, read again when the meaning phase swaps in new ones (the same
         generation, a new vectors file) and when a build publishes a new generation."""

@@ -94,8 +94,9 @@ def full_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture()
-def app(index_dir: Path, corpus_subset: Path) -> Flask:
-    return create_app({"INDEX_DIR": str(index_dir), "CORPUS_DIR": str(corpus_subset), "TESTING": True})
+def app(index_dir: Path, corpus_subset: Path, tmp_path: Path) -> Flask:
+    config = {"INDEX_DIR": str(index_dir), "CORPUS_DIR": str(corpus_subset), "TESTING": True}
+    return create_app({**config, "ALERTS_DB": str(tmp_path / "alerts.sqlite")})
 
 
 @pytest.fixture()

@@ -150,3 +150,52 @@ def test_the_accessibility_check_can_fail(page: object) -> None:
     page.set_content('<html lang="en"><body><main><img src="chart.png"><input type="text"></main></body></html>')  # type: ignore[attr-defined]
     found = serious_violations(page)
     assert any(v.startswith("image-alt") for v in found) and any(v.startswith("label") for v in found)
+
+
+def test_sign_up_and_confirm_an_alert_through_the_pages(page: object, tmp_path: Path) -> None:
+    from aiosmtpd.controller import Controller
+    from conftest import copy_paper
+    from test_alerts import FIRST_PAPERS, Mailbox, free_port, link_in
+    from werkzeug.serving import make_server
+
+    from indexer.build import build_index
+    from search_app import create_app
+
+    for relpath in FIRST_PAPERS:
+        copy_paper(relpath, tmp_path / "corpus")
+    build_index(tmp_path / "corpus", tmp_path / "index", embeddings=False)
+    mailbox, port = Mailbox(), free_port()
+    smtp = Controller(mailbox, hostname="127.0.0.1", port=port)
+    smtp.start()
+    env = {"CPSEARCH_SMTP_HOST": "127.0.0.1", "CPSEARCH_SMTP_PORT": str(port), "CPSEARCH_SMTP_TLS": "none"}
+    app = create_app(
+        {
+            "INDEX_DIR": str(tmp_path / "index"),
+            "CORPUS_DIR": str(tmp_path / "corpus"),
+            "ALERTS_DB": str(tmp_path / "alerts.sqlite"),
+            "MAIL_ENV": {**env, "CPSEARCH_MAIL_FROM": "alerts@papers.test"},
+        }
+    )
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    try:
+        page.goto(base + "/?q=staying+put")  # type: ignore[attr-defined]
+        page.click("text=Get an email when new items match this search")  # type: ignore[attr-defined]
+        page.fill("#alert-search-email", "councillor@example.org")  # type: ignore[attr-defined]
+        page.check("#alert-search-weekly")  # type: ignore[attr-defined]
+        page.click("#alert-search button")  # type: ignore[attr-defined]
+        assert "If councillor@example.org can receive email" in page.inner_text("#alert-sent")  # type: ignore[attr-defined]
+        assert serious_violations(page) == []
+        [confirmation] = mailbox.to("councillor@example.org")
+        page.goto(base + link_in(confirmation, "/alerts/confirm/"))  # type: ignore[attr-defined]
+        assert serious_violations(page) == []
+        page.click("#confirm-alert")  # type: ignore[attr-defined]
+        assert "You will get an email each week" in page.inner_text("#alert-confirmed")  # type: ignore[attr-defined]
+        page.click("text=Manage your alerts")  # type: ignore[attr-defined]
+        assert "“staying put”" in page.inner_text("#alerts")  # type: ignore[attr-defined]
+        assert serious_violations(page) == []
+    finally:
+        server.shutdown()
+        server.server_close()
+        smtp.stop()

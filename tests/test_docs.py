@@ -29,8 +29,9 @@ def readme_commands() -> dict[str, set[str]]:
     """Returns each `cpsearch <command>` the README shows with the --options it writes after it."""
     commands: dict[str, set[str]] = {}
     # Shell lines (.venv/bin/cpsearch ... up to a comment or redirection) and `cpsearch ...` spans in prose.
-    for command, rest in re.findall(r"\.venv/bin/cpsearch (\w+)([^#>\n]*)", README) + re.findall(
-        r"`cpsearch (\w+)([^`\n]*)`", README
+    # A group's subcommand is part of the command: `cpsearch alerts send --dry-run`.
+    for command, rest in re.findall(r"\.venv/bin/cpsearch ((?:alerts )?\w+)([^#>\n]*)", README) + re.findall(
+        r"`cpsearch ((?:alerts )?\w+)([^`\n]*)`", README
     ):
         commands.setdefault(command, set()).update(re.findall(r"(?<!\S)--[a-z][a-z-]*", rest))
     return commands
@@ -41,7 +42,7 @@ def test_cli_commands_in_readme_exist() -> None:
     assert {"index", "serve", "search", "harvest"} <= set(commands)
     assert {"--corpus", "--index", "--full", "--no-embeddings"} <= commands["index"]
     for command, options in commands.items():
-        result = CliRunner().invoke(main, [command, "--help"], terminal_width=200)
+        result = CliRunner().invoke(main, [*command.split(), "--help"], terminal_width=200)
         assert result.exit_code == 0, (command, result.output)
         listed = set(re.findall(r"^\s+(?:-\w, )?(--[a-z][a-z-]*)", result.output, re.M))
         assert options <= listed, (command, options - listed)
