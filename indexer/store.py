@@ -152,7 +152,7 @@ def next_generation(index_dir: Path, empty: bool = False) -> Path:
     target = index_dir / f"gen-{number:06d}"
     current = current_generation(index_dir)
     if not empty and current is not None and index_exists(current):
-        shutil.copytree(current, target, ignore=shutil.ignore_patterns("*.lock", "*_LOCK"))
+        shutil.copytree(current, target, ignore=shutil.ignore_patterns("*.lock", "*_LOCK", "align-*"))
     else:
         target.mkdir(parents=True)
         create_index(target)

@@ -23,15 +23,22 @@ VECTORS = "vectors.npz"
 PASSAGES_PREFIX = "passages-"
 ITEMS_PREFIX = "items-"
 NEAREST_PREFIX = "nearest-"
+# By row, for the server to map instead of reading into each worker: item ids, passage counts and starts.
+IDS_PREFIX = "ids-"
+COUNTS_PREFIX = "counts-"
+STARTS_PREFIX = "starts-"
+# The server's placing of rows at one generation's document numbers, written by its first worker.
+ALIGN_PREFIX = "align-"
 # 3: the int8 ONNX Runtime encoder (2 was the numpy float32 one; its vectors and cache entries are not mixed in).
 VECTORS_VERSION = "3"
 # Above this many items, the items nearest a query come from an approximate-nearest-neighbour index
 # (HNSW over 8-bit vectors, usearch) and are then scored again exactly. Below it an exact product over
 # every item's vector is as fast (20,000 x 384 numbers: about 3 ms) and never misses one.
 APPROXIMATE_ABOVE = 20_000
-# HNSW links per node and search breadth: recall@100 against the exact search is measured in
-# scripts/benchmark.py at 1M items.
-HNSW_CONNECTIVITY = 32
+# HNSW links per node and search breadth: recall@100 against the exact search is measured by
+# scripts/benchmark_meaning.py at 1M items (connectivity 32: 0.918, 48: 0.915, 64: 0.925 with the best
+# 2,000 rescored; 64 with 4,000: 0.951).
+HNSW_CONNECTIVITY = 64
 HNSW_EXPANSION_ADD = 128
 HNSW_EXPANSION_SEARCH = 256
 # Texts encoded between two writes to the cache: what a kill can lose (about 10 s of encoding).
@@ -56,20 +63,34 @@ class ItemVectors:
     passages: np.ndarray = field(default_factory=lambda: np.zeros((0, DIMENSIONS), dtype=np.float16))
     nearest: Any = None
     """A usearch Index over `matrix` whose keys are rows, or None (exact search)."""
+    token: str = ""
+    """The name shared by the files of this set of vectors (new with every save)."""
+    first_rows: np.ndarray | None = None
+    """Where each item's passages begin, from its own file when mapped (else worked out from counts)."""
 
     @classmethod
     def load(cls, generation: Path | None, mapped: bool = False) -> ItemVectors:
         """Returns a generation's vectors (none when it has no files or ones from another model);
-        `mapped` leaves the passages on disk, read as they are used."""
+        `mapped` leaves everything on disk, read as it is used: a read-only view for the server, whose ids
+        are an array and which has no doc_ids."""
+        first_rows = None
         try:
             with np.load(generation / VECTORS if generation else "", allow_pickle=False) as data:
                 if str(data["model"]) != f"{MODEL_NAME}/{VECTORS_VERSION}":
                     return cls()
-                ids, doc_ids = list(data["ids"]), list(data["doc_ids"])
-                counts = data["counts"].astype(np.int64)
                 names = {part: str(data[f"{part}_file"]) for part in ("passages", "items", "nearest")}
+                by_row = {
+                    part: str(data[f"{part}_file"]) for part in ("ids", "counts", "starts") if f"{part}_file" in data
+                }
+                if not (mapped and len(by_row) == 3):
+                    ids: Any = list(data["ids"])
+                    doc_ids, counts = list(data["doc_ids"]), data["counts"].astype(np.int64)
             assert generation is not None
             mode: Literal["r"] | None = "r" if mapped else None
+            if mapped and len(by_row) == 3:
+                ids, doc_ids = np.load(generation / by_row["ids"], mmap_mode="r", allow_pickle=False), []
+                counts = np.load(generation / by_row["counts"], mmap_mode="r", allow_pickle=False)
+                first_rows = np.load(generation / by_row["starts"], mmap_mode="r", allow_pickle=False)
             passages = np.load(generation / names["passages"], mmap_mode=mode, allow_pickle=False)
             matrix = np.load(generation / names["items"], mmap_mode=mode, allow_pickle=False)
             nearest = open_nearest(generation / names["nearest"], mapped) if names["nearest"] else None
@@ -79,7 +100,8 @@ class ItemVectors:
             return cls()
         if len(ids) != len(counts) or (nearest is not None and len(nearest) != len(ids)):
             return cls()
-        return cls(ids, doc_ids, matrix, counts, passages, nearest)
+        token = names["passages"].removeprefix(PASSAGES_PREFIX).removesuffix(".npy")
+        return cls(ids, doc_ids, matrix, counts, passages, nearest, token, first_rows)
 
     def save(self, generation: Path) -> None:
         """Writes the vectors into the generation so that a reader sees the old set or the new, never a mix:
@@ -87,8 +109,13 @@ class ItemVectors:
         old one in one rename. Older passage files are removed (a server that maps one keeps its pages)."""
         token = os.urandom(6).hex()
         names = {"passages": f"{PASSAGES_PREFIX}{token}.npy", "items": f"{ITEMS_PREFIX}{token}.npy", "nearest": ""}
+        names |= {"ids": f"{IDS_PREFIX}{token}.npy", "counts": f"{COUNTS_PREFIX}{token}.npy"}
+        names["starts"] = f"{STARTS_PREFIX}{token}.npy"
         save_array(generation / names["passages"], np.asarray(self.passages).astype(np.float16))
         save_array(generation / names["items"], np.asarray(self.matrix).astype(np.float32))
+        save_array(generation / names["ids"], np.array(self.ids, dtype=str))
+        save_array(generation / names["counts"], np.asarray(self.counts).astype(np.int32))
+        save_array(generation / names["starts"], self.starts().astype(np.int32))
         if len(self.ids) > APPROXIMATE_ABOVE:
             names["nearest"] = f"{NEAREST_PREFIX}{token}.usearch"
             build_nearest(np.asarray(self.matrix, dtype=np.float32), generation / names["nearest"])
@@ -101,13 +128,23 @@ class ItemVectors:
         np.savez(buffer, **arrays)
         write_atomically(generation / VECTORS, buffer.getvalue())
         kept = set(names.values())
-        for prefix in (PASSAGES_PREFIX, ITEMS_PREFIX, NEAREST_PREFIX):
+        for prefix in (
+            PASSAGES_PREFIX,
+            ITEMS_PREFIX,
+            NEAREST_PREFIX,
+            IDS_PREFIX,
+            COUNTS_PREFIX,
+            STARTS_PREFIX,
+            ALIGN_PREFIX,
+        ):
             for old in generation.glob(f"{prefix}*"):
                 if old.name not in kept:
                     old.unlink(missing_ok=True)
 
     def starts(self) -> np.ndarray:
         """Returns the row in `passages` where each item's vectors begin."""
+        if self.first_rows is not None:
+            return self.first_rows
         return np.cumsum(self.counts) - self.counts
 
     def drop_papers(self, doc_ids: set[str]) -> None:
@@ -117,7 +154,7 @@ class ItemVectors:
         self.doc_ids = [doc for doc, kept in zip(self.doc_ids, keep, strict=True) if kept]
         self.passages = np.asarray(self.passages)[np.repeat(keep, self.counts)]
         self.matrix, self.counts = np.asarray(self.matrix)[keep], self.counts[keep]
-        self.nearest = None  # rows have moved: save builds it again
+        self.nearest, self.first_rows = None, None  # rows have moved: save builds the index again
 
     def add(self, ids: list[str], doc_ids: list[str], counts: list[int], passages: np.ndarray) -> None:
         """Adds items whose vectors are `passages`, `counts[i]` of them for item i, its whole-item vector first."""
@@ -127,7 +164,7 @@ class ItemVectors:
         self.matrix = np.vstack([np.asarray(self.matrix), passages[firsts].astype(np.float32)])
         self.counts = np.concatenate([self.counts, np.array(counts, dtype=np.int64)])
         self.passages = np.vstack([np.asarray(self.passages), passages.astype(np.float16)])
-        self.nearest = None
+        self.nearest, self.first_rows = None, None
 
 
 def save_array(path: Path, array: np.ndarray) -> None:

@@ -4,7 +4,7 @@ For each size, item vectors are made from the real corpus's (each a real item's 
 noise, so near neighbours stay as crowded as in real papers) and saved as the indexer saves them (with
 the HNSW index above 20,000 items). Then, for the judged queries of tests/data:
 - recall@100 of the approximate search against the exact one: of the HNSW index alone, and of what the
-  search uses (its best 1,000 scored again exactly, then the best 100 taken);
+  search uses (its best semantic.CANDIDATES scored again exactly, then the best 100 taken);
 - the meaning stage's time per query (nearest items and the best passages of the pool), p50 and p95;
 - memory per worker: a fresh process maps the vectors and answers the queries; its private memory is
   what each server worker adds, its shared pages are the page cache's one copy.
@@ -32,10 +32,12 @@ sys.path.insert(0, str(ROOT))
 
 from indexer.embeddings import DIMENSIONS  # noqa: E402
 from indexer.vectors import ItemVectors  # noqa: E402
+from search_app import semantic  # noqa: E402
 
 QUERY_SETS = ("judgments", "blind_queries", "heldout_queries", "heldout2_queries")
 NOISE = 0.2
 RECALL_AT = 100
+PLACING = "align-benchmark"
 
 
 def judged_queries() -> list[str]:
@@ -81,11 +83,10 @@ def synthetic(real: ItemVectors, size: int, seed: int = 7) -> ItemVectors:
 
 def measure(generation: Path, queries_file: Path) -> dict[str, float]:
     """Runs in a fresh process: maps the vectors, answers every query, returns recall, times and memory."""
-    from search_app import semantic
-
     queries = np.load(queries_file)
     vectors = ItemVectors.load(generation, mapped=True)
-    doc = semantic.align_vectors(vectors, vectors.ids)
+    # As a server worker after the first: the placing of rows at document numbers is mapped from files.
+    doc = semantic.align_vectors(vectors, vectors.ids, generation / PLACING)
     usable = np.ones(len(vectors.ids), dtype=bool)
     matrix = vectors.matrix
     del vectors  # as the server does: its ids were needed only to place the rows
@@ -178,6 +179,9 @@ def main() -> None:
             vectors.save(generation)
             saved = time.perf_counter() - started
             del vectors
+            mapped = ItemVectors.load(generation, mapped=True)
+            semantic.align_vectors(mapped, mapped.ids, generation / PLACING)  # the first worker's work
+            del mapped
             f = child([str(generation), str(work / "queries.npy")])
             private = f["private_mb"] - base["private_mb"]
             print(

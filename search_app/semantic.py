@@ -9,7 +9,10 @@ collection calls the thing asked about.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,16 +33,15 @@ FEEDBACK_ITEMS = 3
 FEEDBACK_WEIGHT = 0.5
 # Above vectors.APPROXIMATE_ABOVE items the nearest come from the HNSW index: its CANDIDATES best are
 # scored again exactly, and the NEAREST of those taken.
-CANDIDATES = 2_000
+CANDIDATES = 4_000
 
 
 @dataclass(frozen=True)
 class DocVectors:
     """A generation's vectors seen by document number: `rows[docnum]` is the item's row in the memory-mapped
     `matrix` (whole-item vectors) and in `starts`/`counts` (its passages), -1 where it has none;
-    `docnums[row]` goes back. These four int32 arrays and `held` are the worker's own (17 bytes an item:
-    17 MB at 1M items); the vectors and the nearest-neighbour index are pages of files that every worker
-    shares."""
+    `docnums[row]` goes back. All of them, the vectors and the nearest-neighbour index are memory-mapped
+    files of the generation, whose pages every worker shares."""
 
     rows: np.ndarray
     held: np.ndarray
@@ -59,15 +61,52 @@ class DocVectors:
         return similarity
 
 
-def align_vectors(vectors: ItemVectors, ids_by_docnum: list[str]) -> DocVectors:
-    """Returns the generation's vectors placed at their items' document numbers."""
-    row_of = {item_id: row for row, item_id in enumerate(vectors.ids)}
-    rows = np.array([row_of.get(item_id, -1) for item_id in ids_by_docnum], dtype=np.int32)
-    held = rows >= 0
-    docnums = np.full(len(vectors.ids), -1, dtype=np.int32)
-    docnums[rows[held]] = np.flatnonzero(held).astype(np.int32)
-    starts, counts = vectors.starts().astype(np.int32), vectors.counts.astype(np.int32)
+def align_vectors(vectors: ItemVectors, ids_by_docnum: Sequence[str], saved: Path | None = None) -> DocVectors:
+    """Returns the generation's vectors placed at their items' document numbers.
+
+    With `saved` (a name in the generation for this set of vectors), the placing is read from the files
+    the first worker wrote there, memory-mapped, so no worker holds arrays that grow with the index."""
+    placed = read_placing(saved, len(ids_by_docnum), len(vectors.ids)) if saved else None
+    if placed is None:
+        row_of = {str(item_id): row for row, item_id in enumerate(vectors.ids)}
+        rows = np.array([row_of.get(item_id, -1) for item_id in ids_by_docnum], dtype=np.int32)
+        docnums = np.full(len(vectors.ids), -1, dtype=np.int32)
+        docnums[rows[rows >= 0]] = np.flatnonzero(rows >= 0).astype(np.int32)
+        placed = write_placing(saved, rows, docnums) if saved else None
+        placed = placed or (rows, rows >= 0, docnums)
+    rows, held, docnums = placed
+    starts, counts = vectors.starts(), vectors.counts
     return DocVectors(rows, held, docnums, vectors.matrix, vectors.passages, starts, counts, vectors.nearest)
+
+
+def placing_files(saved: Path) -> dict[str, Path]:
+    return {part: saved.with_name(f"{saved.name}-{part}.npy") for part in ("rows", "held", "docnums")}
+
+
+def read_placing(saved: Path, docs: int, items: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Returns the mapped rows, held and docnums arrays a worker saved, or None if they are not there."""
+    files = placing_files(saved)
+    try:
+        rows, held, docnums = (np.load(files[part], mmap_mode="r", allow_pickle=False) for part in files)
+    except (OSError, ValueError):
+        return None
+    return (rows, held, docnums) if rows.shape == held.shape == (docs,) and docnums.shape == (items,) else None
+
+
+def write_placing(
+    saved: Path, rows: np.ndarray, docnums: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Saves the placing for the other workers and returns it mapped; None where the folder is read-only."""
+    files = placing_files(saved)
+    try:
+        for part, array in (("rows", rows), ("held", rows >= 0), ("docnums", docnums)):
+            tmp = files[part].with_name(f"{files[part].name}.{os.getpid()}.tmp")
+            with tmp.open("wb") as fh:
+                np.save(fh, array)
+            os.replace(tmp, files[part])
+    except OSError:
+        return None
+    return read_placing(saved, rows.size, docnums.size)
 
 
 def whole_similarity(vectors: DocVectors, query: np.ndarray, usable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -4,7 +4,7 @@ publish them, and what is worked out once per generation (columns, postings cach
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from indexer.models import MeaningStatus
 from indexer.records import read_item, read_other_source
 from indexer.schema import SEARCH_FIELDS
 from indexer.store import Vocabulary, current_generation, open_index
-from indexer.vectors import VECTORS, ItemVectors
+from indexer.vectors import ALIGN_PREFIX, VECTORS, ItemVectors
 from search_app.compare import run_comparison
 from search_app.facets import ItemColumns, copies_of, count_facets
 from search_app.pipeline import passage_page, run_search, summed_word_scores
@@ -225,15 +225,40 @@ def read_meaning(reader: ItemReader, generation: Path | None) -> HeldMeaning:
     live = reader.live()
     items = int(np.count_nonzero(live))
     vectors = ItemVectors.load(generation, mapped=True)
-    if not vectors.ids:
+    if not len(vectors.ids) or generation is None:
         return HeldMeaning(None, items, 0)
-    aligned = align_vectors(vectors, [str(item_id) for item_id in reader.column("id")])
+    # Named for this generation (a copy in the next one, whose document numbers differ, is not used).
+    saved = generation / f"{ALIGN_PREFIX}{generation.name}-{vectors.token}"
+    aligned = align_vectors(vectors, LazyIds(reader), saved)
     held = int(np.count_nonzero(aligned.held & live))
     try:
         shared_encoder()  # loads the model now, not during the first search; query_vector uses it
     except EmbeddingsUnavailable:
         return HeldMeaning(None, items, 0)
     return HeldMeaning(aligned, items, held)
+
+
+class LazyIds(Sequence[str]):
+    """The item ids by document number, read from the index only when a worker must place the rows itself."""
+
+    def __init__(self, reader: ItemReader) -> None:
+        self.reader = reader
+        self.size = reader.size
+        self._ids: list[str] | None = None
+
+    def ids(self) -> list[str]:
+        if self._ids is None:
+            self._ids = [str(item_id) for item_id in self.reader.column("id")]
+        return self._ids
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.ids()[index]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.ids())
 
 
 def read_display_names(reader: ItemReader) -> dict[str, dict[str, str]]:

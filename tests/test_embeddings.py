@@ -170,3 +170,19 @@ def test_the_nearest_neighbour_index_finds_what_the_exact_search_finds(
     )
     assert answer.returncode == 0, answer.stderr[-2000:]
     assert answer.stdout.split() == [expected[query][0]]
+
+
+def test_every_worker_maps_the_vectors_instead_of_holding_a_copy(index_dir: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "index"
+    shutil.copytree(index_dir, copy)
+    first = SearchIndex(copy)
+    query = "young people staying on with foster carers"
+    expected = [h.id for h in first.search(SearchRequest(q=query)).hits]
+    # The first worker wrote where each row stands by document number; the next one maps that file.
+    generation = current_generation(copy)
+    assert generation is not None and list(generation.glob("align-*-rows.npy"))
+    second = SearchIndex(copy)
+    held = second.meaning()[0]  # type: ignore[index]
+    for array in (held.rows, held.held, held.docnums, held.starts, held.counts, held.matrix, held.passages):
+        assert isinstance(array, np.memmap), type(array)
+    assert [h.id for h in second.search(SearchRequest(q=query)).hits] == expected
