@@ -260,6 +260,7 @@ class SendReport:
     suspended: list[str] = field(default_factory=list)
     would_send: list[str] = field(default_factory=list)
     purged: int = 0
+    interrupted: int = 0
 
     def lines(self) -> list[str]:
         lines = [f"sent: {address}" for address in self.sent]
@@ -268,6 +269,7 @@ class SendReport:
         lines.append(
             f"{len(self.sent)} emails sent, {len(self.failed)} failed, {self.nothing_new} addresses with nothing new"
             + (f", {self.purged} unconfirmed alerts deleted" if self.purged else "")
+            + (f", {self.interrupted} emails an interrupted run had not finished" if self.interrupted else "")
         )
         return lines
 
@@ -326,6 +328,7 @@ def send_alerts(
     report = SendReport()
     if not dry_run:
         report.purged = store.purge_unconfirmed(now - CONFIRM_FOR)
+        report.interrupted = store.close_interrupted(now)
     upto = latest_arrival(Path(current_app.config["INDEX_DIR"]))
     by_subscriber: dict[int, list[Alert]] = {}
     for alert in store.due_alerts(now):

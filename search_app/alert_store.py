@@ -193,6 +193,16 @@ class AlertStore:
         )
         return int(cursor.lastrowid or 0)
 
+    def close_interrupted(self, now: datetime) -> int:
+        """Marks as failed the emails a killed run left half-sent (their items were not recorded as sent,
+        so this run sends them); returns how many."""
+        cursor = self.db.execute(
+            "UPDATE deliveries SET status = 'failed', finished_at = ?, error = 'run interrupted' "
+            "WHERE status = 'sending'",
+            (now_text(now),),
+        )
+        return cursor.rowcount
+
     def finish_delivery(
         self, delivery_id: int, sent: dict[int, list[str]], watermarks: dict[int, int], now: datetime
     ) -> None:

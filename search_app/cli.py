@@ -19,7 +19,7 @@ from indexer.build import add_meaning, build_index
 from indexer.embeddings import EmbeddingsUnavailable
 from indexer.meaning import MeaningBusy, embed_index
 from indexer.sources import DEFAULT_MAX_BYTES
-from indexer.store import IndexBusyError, NoIndexError, current_generation
+from indexer.store import IndexBusyError, NoIndexError, current_generation, file_lock
 from indexer.vectors import CHUNK
 from indexer.workers import die_with_parent, usable_cores
 from search_app import DEFAULTS, create_app
@@ -127,11 +127,23 @@ def serve(
     config = {"INDEX_DIR": str(index_dir.resolve()), "CORPUS_DIR": str(corpus.resolve())}
     background = None if no_embeddings else start_background_meaning(index_dir)
     click.echo(f"Serving Council Papers Search on http://{host}:{port}/ (Ctrl+C stops)")
+    click.echo(alerts_state(os.environ))
     try:
         run_server(lambda: create_app(config), host, port, workers or usable_cores(), threads)
     finally:
         if background is not None:
             background.terminate()
+
+
+def alerts_state(env: dict[str, str] | os._Environ[str]) -> str:
+    """Returns one line saying whether the pages offer email alerts, and what turns them on."""
+    from search_app.alert_mail import MailNotConfigured, MailSettings
+
+    try:
+        MailSettings.from_env(env)
+    except MailNotConfigured as exc:
+        return f"Email alerts: off ({exc})"
+    return "Email alerts: on (run `cpsearch alerts send` after each harvest)"
 
 
 def start_background_meaning(index_dir: Path) -> subprocess.Popen[bytes]:
@@ -307,7 +319,10 @@ def send_alerts_command(
         raise click.ClickException(f"no index in {index_dir}: run `cpsearch index --index {index_dir}` first")
     app = create_app({"INDEX_DIR": str(index_dir.resolve()), "ALERTS_DB": str(alerts_db.resolve())})
     when = now.replace(tzinfo=UTC) if now else datetime.now(UTC)
-    with app.test_request_context("/", base_url=base_url.rstrip("/") + "/"):
+    # One run at a time: two overlapping runs (a slow one and the next cron's) would both send the same items.
+    busy = click.ClickException(f"another `cpsearch alerts send` is running on {alerts_db}; this one did nothing")
+    lock = alerts_db.with_name(alerts_db.name + ".send.lock")
+    with file_lock(lock, busy), app.test_request_context("/", base_url=base_url.rstrip("/") + "/"):
         store = AlertStore(alerts_db)
         try:
             report = send_alerts(store, settings, when, dry_run=dry_run, say=click.echo)

@@ -28,6 +28,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from indexer.build import build_index
+from indexer.store import file_lock
 from search_app import alert_mail, create_app
 from search_app.alert_store import AlertStore
 from search_app.cli import main
@@ -299,7 +300,8 @@ def test_a_send_killed_half_way_sends_nothing_twice_and_skips_nothing(
     run.send_signal(signal.SIGKILL)
     run.wait()
     box.stall_after = None
-    assert send(site, now_plus(days=1, hours=1)).exit_code == 0
+    rerun = send(site, now_plus(days=1, hours=1))
+    assert rerun.exit_code == 0 and "1 emails an interrupted run had not finished" in rerun.output
     for person in people:
         assert len(box.to(person)) == 2, person  # the confirmation and exactly one digest
 
@@ -421,3 +423,16 @@ def stored_addresses(site: dict[str, Any]) -> list[str]:
 def statuses(site: dict[str, Any]) -> list[str]:
     with sqlite3.connect(site["config"]["ALERTS_DB"]) as db:
         return [row[0] for row in db.execute("SELECT status FROM alerts ORDER BY id")]
+
+
+def test_a_second_run_while_one_is_sending_does_nothing(site: dict[str, Any], mailbox: tuple[Mailbox, int]) -> None:
+    box = mailbox[0]
+    confirmed_alert(site, box)
+    add_paper(site, LATER_PAPER)
+    lock = Path(site["config"]["ALERTS_DB"] + ".send.lock")
+    with file_lock(lock, RuntimeError("held")):
+        overlapping = send(site, now_plus(days=1))
+    assert overlapping.exit_code != 0 and "another `cpsearch alerts send` is running" in overlapping.output
+    assert len(box.to(OFFICER)) == 1
+    assert send(site, now_plus(days=1)).exit_code == 0
+    assert len(box.to(OFFICER)) == 2
