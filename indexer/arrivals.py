@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from indexer.store import current_generation
+
 ARRIVALS = "arrivals.sqlite"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS arrivals (
@@ -70,12 +72,15 @@ def forget_unpublished(index_dir: Path, served: str | None) -> None:
 
 
 def latest_arrival(index_dir: Path) -> int:
-    """Returns the number of the last arrival logged (0 before any)."""
-    if not (index_dir / ARRIVALS).exists():
+    """Returns the number of the last arrival of the generation served (0 before any): a build that has
+    logged its arrivals but not yet published them is not counted, or an alert would pass them by."""
+    served = current_generation(index_dir)
+    if not (index_dir / ARRIVALS).exists() or served is None:
         return 0
     db = open_log(index_dir)
     try:
-        return int(db.execute("SELECT COALESCE(MAX(seq), 0) FROM arrivals").fetchone()[0])
+        row = db.execute("SELECT COALESCE(MAX(seq), 0) FROM arrivals WHERE generation <= ?", (served.name,)).fetchone()
+        return int(row[0])
     finally:
         db.close()
 

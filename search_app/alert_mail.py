@@ -3,7 +3,8 @@ email and the digest run (`cpsearch alerts send`), which sends each person one e
 
 A digest is recorded as sent, with every item it reported, only once the SMTP server has accepted it: a
 run that is killed or refused part-way leaves those addresses' items for the next run, and an item an
-alert has sent is never sent by it again.
+alert has sent is never sent by it again. The one window left is a kill between the server's acceptance
+and the commit that follows it: that email goes again in the next run.
 """
 
 from __future__ import annotations
@@ -125,11 +126,18 @@ def secret_key(app: Flask) -> bytes:
         return str(app.config["SECRET_KEY"]).encode()
     path = Path(app.config["ALERTS_DB"]).with_name("secret_key")
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as fh:
+    if not path.exists():
+        # Written whole under another name, then linked into place: a worker starting at the same moment
+        # sees no file or the whole key, never an empty one; the first link wins.
+        tmp = path.with_name(f"secret_key.{os.getpid()}.tmp")
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as fh:
             fh.write(secrets.token_hex(32))
-    except FileExistsError:
-        pass
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink(missing_ok=True)
     app.config["SECRET_KEY"] = path.read_text(encoding="utf-8").strip()
     return str(app.config["SECRET_KEY"]).encode()
 
@@ -139,33 +147,44 @@ def signer(purpose: str) -> URLSafeTimedSerializer:
 
 
 def confirm_token(alert: Alert) -> str:
-    return signer("confirm").dumps({"alert": alert.id})
+    return signer("confirm").dumps({"alert": alert.id, "nonce": alert.nonce})
 
 
 def subscriber_token(subscriber: Subscriber, purpose: str) -> str:
     """Returns the token of a manage or unsubscribe link: good until the address is deleted."""
-    return signer(purpose).dumps({"subscriber": subscriber.id, "version": subscriber.token_version})
+    value = {"subscriber": subscriber.id, "nonce": subscriber.nonce, "version": subscriber.token_version}
+    return signer(purpose).dumps(value)
 
 
-def read_confirm_token(token: str) -> int | None:
-    """Returns the alert a confirmation token names, or None if it is forged or expired."""
+def read_confirm_token(token: str, store: AlertStore) -> Alert | None:
+    """Returns the alert a confirmation token names, or None if it is forged, expired or gone."""
     try:
         value = signer("confirm").loads(token, max_age=int(CONFIRM_FOR.total_seconds()))
     except (BadSignature, SignatureExpired):
         return None
-    return int(value["alert"]) if isinstance(value, dict) and isinstance(value.get("alert"), int) else None
+    if not isinstance(value, dict) or not isinstance(value.get("alert"), int):
+        return None
+    alert = store.alert(value["alert"])
+    return alert if alert and alert.nonce == value.get("nonce") else None
 
 
-def read_subscriber_token(token: str, purpose: str, store: AlertStore) -> Subscriber | None:
-    """Returns the address a manage or unsubscribe token names, or None (forged, or the address is gone)."""
+def signed_value(token: str, purpose: str) -> dict[str, Any] | None:
+    """Returns what a manage or unsubscribe token says, or None if it is not one this service signed."""
     try:
         value = signer(purpose).loads(token)
     except BadSignature:
         return None
-    if not isinstance(value, dict) or not isinstance(value.get("subscriber"), int):
+    return value if isinstance(value, dict) and isinstance(value.get("subscriber"), int) else None
+
+
+def read_subscriber_token(token: str, purpose: str, store: AlertStore) -> Subscriber | None:
+    """Returns the address a manage or unsubscribe token names, or None (forged, or the address is gone)."""
+    value = signed_value(token, purpose)
+    subscriber = store.subscriber(value["subscriber"]) if value else None
+    if subscriber is None or value is None:
         return None
-    subscriber = store.subscriber(value["subscriber"])
-    return subscriber if subscriber and subscriber.token_version == value.get("version") else None
+    same = (subscriber.nonce, subscriber.token_version) == (value.get("nonce"), value.get("version"))
+    return subscriber if same else None
 
 
 def keyed_hash(text: str) -> str:
@@ -222,9 +241,11 @@ def send_message(settings: MailSettings, message: EmailMessage) -> None:
         smtp.send_message(message)
 
 
-def confirmation_message(settings: MailSettings, to: str, alert: Alert, manage: str) -> EmailMessage:
+def confirmation_message(
+    settings: MailSettings, to: str, alert: Alert, manage: str, resume: bool = False
+) -> EmailMessage:
     """Returns the email that asks the address's owner to confirm an alert (or says it is already on,
-    with the link that manages it)."""
+    with the link that manages it); `resume` asks an address suspended after refusals to confirm again."""
     link = url_for("alerts.confirm", token=confirm_token(alert), _external=True)
     return new_message(
         settings,
@@ -233,7 +254,7 @@ def confirmation_message(settings: MailSettings, to: str, alert: Alert, manage: 
         "confirm",
         alert=alert,
         link=link,
-        already=alert.status != "pending",
+        already=alert.status != "pending" and not resume,
         manage=manage,
         days=CONFIRM_FOR.days,
         search_link=url_for("pages.search", _external=True) + "?" + alert.search,
@@ -277,7 +298,8 @@ class SendReport:
 def find_new_items(store: AlertStore, alert: Alert, upto: int) -> Section:
     """Returns the items that arrived since the alert last looked, match its search and it has not sent."""
     arrived = [a.item_id for a in arrivals_between(Path(current_app.config["INDEX_DIR"]), alert.watermark, upto)]
-    unsent = [item_id for item_id in arrived if item_id not in store.sent_items(alert.id, arrived)]
+    sent = store.sent_items(alert.id, arrived)
+    unsent = [item_id for item_id in arrived if item_id not in sent]
     request = replace(search_request(alert.search), per_page=LOOKED_AT)
     results = search_index().search_among(request, unsent)
     return Section(alert, results.hits[:SHOWN], results.total, [hit.id for hit in results.hits])
@@ -329,7 +351,7 @@ def send_alerts(
     if not dry_run:
         report.purged = store.purge_unconfirmed(now - CONFIRM_FOR)
         report.interrupted = store.close_interrupted(now)
-    upto = latest_arrival(Path(current_app.config["INDEX_DIR"]))
+    upto = latest_arrival(Path(current_app.config["INDEX_DIR"]))  # of the generation served
     by_subscriber: dict[int, list[Alert]] = {}
     for alert in store.due_alerts(now):
         by_subscriber.setdefault(alert.subscriber_id, []).append(alert)
@@ -377,16 +399,22 @@ def deliver(
     delivery = store.begin_delivery(subscriber.id, now)
     try:
         send_message(settings, message)
+    # smtplib's errors are OSErrors too: the server's refusals are told apart first, then a server that
+    # cannot be reached (which would fail every other address of the run the same way).
     except smtplib.SMTPRecipientsRefused as exc:
         refused = all(code >= 500 for code, _ in exc.recipients.values())
         note_failure(store, delivery, subscriber, f"refused: {describe(exc)}", refused, now, report)
-    except (smtplib.SMTPConnectError, smtplib.SMTPServerDisconnected, OSError) as exc:
+    except (smtplib.SMTPConnectError, smtplib.SMTPServerDisconnected) as exc:
         note_failure(store, delivery, subscriber, f"not sent: {describe(exc)}", False, now, report)
         return False
-    except smtplib.SMTPResponseException as exc:
-        note_failure(store, delivery, subscriber, f"{exc.smtp_code} {describe(exc)}", False, now, report)
+    except smtplib.SMTPDataError as exc:
+        refused = exc.smtp_code >= 500  # the message refused for this address
+        note_failure(store, delivery, subscriber, f"refused: {exc.smtp_code} {describe(exc)}", refused, now, report)
     except smtplib.SMTPException as exc:
         note_failure(store, delivery, subscriber, f"not sent: {describe(exc)}", False, now, report)
+    except OSError as exc:
+        note_failure(store, delivery, subscriber, f"not sent: {describe(exc)}", False, now, report)
+        return False
     else:
         store.finish_delivery(delivery, {s.alert.id: s.item_ids for s in sections}, watermarks, now)
         report.sent.append(subscriber.email)

@@ -4,10 +4,13 @@ numbered migrations in search_app/migrations/."""
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from indexer.store import file_lock
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 FREQUENCIES = {"daily": timedelta(days=1), "weekly": timedelta(days=7)}
@@ -24,6 +27,7 @@ class Subscriber:
 
     id: int
     email: str
+    nonce: str
     token_version: int
     failures: int
     suspended_at: str | None
@@ -34,6 +38,7 @@ class Alert:
     """One saved search of a subscriber: `search` is the query string of its search page."""
 
     id: int
+    nonce: str
     subscriber_id: int
     search: str
     label: str
@@ -48,8 +53,14 @@ def now_text(now: datetime | None = None) -> str:
     return (now or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds")
 
 
-def migrate(db: sqlite3.Connection) -> None:
-    """Applies the migrations newer than the database's user_version, each in one transaction."""
+def migrate(db: sqlite3.Connection, path: Path) -> None:
+    """Applies the migrations newer than the database's user_version, each in one transaction; one process
+    at a time (two workers starting together would both apply the first)."""
+    with file_lock(path.with_name(path.name + ".migrate.lock"), RuntimeError(), wait=True):
+        apply_migrations(db)
+
+
+def apply_migrations(db: sqlite3.Connection) -> None:
     applied = int(db.execute("PRAGMA user_version").fetchone()[0])
     for path in sorted(MIGRATIONS.glob("*.sql")):
         number = int(path.name.split("_", 1)[0])
@@ -68,7 +79,7 @@ class AlertStore:
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA foreign_keys=ON")
-        migrate(self.db)
+        migrate(self.db, path)
 
     def close(self) -> None:
         self.db.close()
@@ -82,13 +93,20 @@ class AlertStore:
         """Returns the address's alert for this search and frequency, adding it (pending) if new."""
         with self.transaction():
             self.db.execute(
-                "INSERT OR IGNORE INTO subscribers (email, created_at) VALUES (?, ?)", (email, now_text(now))
+                "INSERT OR IGNORE INTO subscribers (email, nonce, created_at) VALUES (?, ?, ?)",
+                (email, secrets.token_hex(8), now_text(now)),
             )
             subscriber = self.db.execute("SELECT id FROM subscribers WHERE email = ?", (email,)).fetchone()
             self.db.execute(
-                "INSERT OR IGNORE INTO alerts (subscriber_id, search, label, frequency, status, created_at) "
-                "VALUES (?, ?, ?, ?, 'pending', ?)",
-                (subscriber["id"], search, label, frequency, now_text(now)),
+                "INSERT OR IGNORE INTO alerts (nonce, subscriber_id, search, label, frequency, status, created_at) "
+                "VALUES (?, ?, ?, ?, ?, 'pending', ?)",
+                (secrets.token_hex(8), subscriber["id"], search, label, frequency, now_text(now)),
+            )
+            # Asked again before confirming: the new link's week starts now.
+            self.db.execute(
+                "UPDATE alerts SET created_at = ? WHERE subscriber_id = ? AND search = ? AND frequency = ? "
+                "AND status = 'pending'",
+                (now_text(now), subscriber["id"], search, frequency),
             )
             row = self.db.execute(
                 "SELECT * FROM alerts WHERE subscriber_id = ? AND search = ? AND frequency = ?",
@@ -109,7 +127,8 @@ class AlertStore:
         return [alert_of(row) for row in rows]
 
     def confirm(self, alert_id: int, watermark: int, now: datetime) -> None:
-        """Starts a pending alert from this point of the arrivals log; the address may be mailed again."""
+        """Starts a pending alert from this point of the arrivals log; an address suspended after refusals
+        (which confirming any of its alerts again also reaches) may be mailed again."""
         with self.transaction():
             self.db.execute(
                 "UPDATE alerts SET status = 'active', confirmed_at = ?, watermark = ?, last_run_at = ? "
@@ -132,14 +151,12 @@ class AlertStore:
             alert = self.alert(alert_id)
             if alert is None or alert.frequency == frequency:
                 return
-            twin = self.db.execute(
-                "SELECT id FROM alerts WHERE subscriber_id = ? AND search = ? AND frequency = ?",
+            # The same search at the other frequency gives way: this alert keeps its state and what it sent.
+            self.db.execute(
+                "DELETE FROM alerts WHERE subscriber_id = ? AND search = ? AND frequency = ?",
                 (alert.subscriber_id, alert.search, frequency),
-            ).fetchone()
-            if twin:
-                self.db.execute("DELETE FROM alerts WHERE id = ?", (alert_id,))
-            else:
-                self.db.execute("UPDATE alerts SET frequency = ? WHERE id = ?", (frequency, alert_id))
+            )
+            self.db.execute("UPDATE alerts SET frequency = ? WHERE id = ?", (frequency, alert_id))
 
     def delete_alert(self, alert_id: int) -> None:
         """Deletes an alert, and its address once it has none left."""
@@ -292,10 +309,10 @@ class _Transaction:
 
 def alert_of(row: sqlite3.Row) -> Alert:
     return Alert(
-        row["id"], row["subscriber_id"], row["search"], row["label"], row["frequency"], row["status"],
+        row["id"], row["nonce"], row["subscriber_id"], row["search"], row["label"], row["frequency"], row["status"],
         row["watermark"], row["last_run_at"],
     )  # fmt: skip
 
 
 def subscriber_of(row: sqlite3.Row) -> Subscriber:
-    return Subscriber(row["id"], row["email"], row["token_version"], row["failures"], row["suspended_at"])
+    return Subscriber(row["id"], row["email"], row["nonce"], row["token_version"], row["failures"], row["suspended_at"])

@@ -30,6 +30,7 @@ from search_app.alert_mail import (
     saved_search,
     search_label,
     send_message,
+    signed_value,
     subscriber_token,
     utc_now,
 )
@@ -92,10 +93,11 @@ def sign_up(email: str, frequency: str, args: MultiDict[str, str]) -> None:
         manage = (
             url_for("alerts.manage", token=subscriber_token(subscriber, "manage"), _external=True) if subscriber else ""
         )
+        suspended = bool(subscriber and subscriber.suspended_at)
     finally:
         store.close()
     try:
-        send_message(settings, confirmation_message(settings, email, alert, manage))
+        send_message(settings, confirmation_message(settings, email, alert, manage, resume=suspended))
     except (smtplib.SMTPException, OSError) as exc:
         current_app.logger.warning("confirmation email not sent: %s", exc)
         detail = "The confirmation email could not be sent just now; try again later."
@@ -141,11 +143,11 @@ def create_json() -> ResponseReturnValue:
 
 @alerts.route("/alerts/confirm/<token>", methods=["GET", "POST"])
 def confirm(token: str) -> ResponseReturnValue:
-    """The confirmation link: the page shows the alert and a button; only its POST starts the alert."""
-    alert_id = read_confirm_token(token)
+    """The confirmation link: the page shows the alert and a button; only its POST starts the alert (or
+    resumes an address suspended after refusals)."""
     store = open_store(current_app)
     try:
-        alert = store.alert(alert_id) if alert_id is not None else None
+        alert = read_confirm_token(token, store)
         if alert is None:
             raise ApiError(
                 404, "link not valid",
@@ -153,13 +155,14 @@ def confirm(token: str) -> ResponseReturnValue:
                 "Ask for the alert again from its search page.",
             )  # fmt: skip
         subscriber = store.subscriber(alert.subscriber_id)
-        if request.method == "POST":
-            if alert.status == "pending":
-                store.confirm(alert.id, latest_arrival(Path(current_app.config["INDEX_DIR"])), utc_now())
-            alert = store.alert(alert.id)
+        confirmed = request.method == "POST"
+        if confirmed:
+            store.confirm(alert.id, latest_arrival(Path(current_app.config["INDEX_DIR"])), utc_now())
+            subscriber, alert = store.subscriber(alert.subscriber_id), store.alert(alert.id)
         manage = url_for("alerts.manage", token=subscriber_token(subscriber, "manage")) if subscriber else ""
+        suspended = bool(subscriber and subscriber.suspended_at)
         return render_template(
-            "alert_confirm.html", alert=alert, confirmed=request.method == "POST", manage=manage, token=token
+            "alert_confirm.html", alert=alert, confirmed=confirmed, manage=manage, token=token, suspended=suspended
         )
     finally:
         store.close()
@@ -207,22 +210,19 @@ def change_alert(store: AlertStore, subscriber: Subscriber, action: str, alert_f
 @alerts.route("/alerts/unsubscribe/<token>", methods=["GET", "POST"])
 def unsubscribe(token: str) -> ResponseReturnValue:
     """Stops every email to an address: the page's button, or a mail client's one-click POST (RFC 8058)."""
+    if signed_value(token, "unsubscribe") is None:
+        raise ApiError(404, "link not valid", "This unsubscribe link is not one this service sent.")
     store = open_store(current_app)
     try:
         subscriber = read_subscriber_token(token, "unsubscribe", store)
-        if request.method == "POST":
-            if subscriber is not None:
-                store.delete_subscriber(subscriber.id)
-            # The same answer for a link already used: the address gets no more email either way.
-            if request.form.get("List-Unsubscribe") == "One-Click":
-                return (
-                    "Unsubscribed: no more email alerts will be sent to this address.\n",
-                    200,
-                    {"Content-Type": "text/plain; charset=utf-8"},
-                )
-            return render_template("alert_done.html", title="You will get no more alert emails", deleted=True)
-        if subscriber is None:
-            return render_template("alert_done.html", title="You will get no more alert emails", deleted=True)
-        return render_template("alert_unsubscribe.html", token=token, email=subscriber.email)
+        if request.method == "GET" and subscriber is not None:
+            return render_template("alert_unsubscribe.html", token=token, email=subscriber.email)
+        if subscriber is not None:
+            store.delete_subscriber(subscriber.id)
+        # A link already used gets the same answer: the address gets no more email either way.
+        if request.form.get("List-Unsubscribe") == "One-Click":
+            text = "Unsubscribed: no more email alerts will be sent to this address.\n"
+            return text, 200, {"Content-Type": "text/plain; charset=utf-8"}
+        return render_template("alert_done.html", title="You will get no more alert emails", deleted=True)
     finally:
         store.close()

@@ -51,6 +51,7 @@ class Mailbox:
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
         self.refuse: dict[str, str] = {}
+        self.refuse_data: dict[str, str] = {}
         self.stall_after: int | None = None
         self.stalled = False
 
@@ -61,6 +62,9 @@ class Mailbox:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        for address in envelope.rcpt_tos:
+            if address in self.refuse_data:
+                return self.refuse_data[address]
         if self.stall_after is not None and len(self.messages) >= self.stall_after:
             self.stalled = True
             await asyncio.sleep(120)  # never answers: the sender is killed meanwhile
@@ -277,6 +281,23 @@ def test_an_address_refused_three_times_is_suspended(site: dict[str, Any], mailb
     box.refuse.clear()
     assert send(site, now_plus(days=4)).exit_code == 0
     assert len(box.to(OFFICER)) == 1  # the confirmation only: a suspended address is sent nothing
+    # Asking again and confirming starts the emails again, with what waited meanwhile.
+    confirmed_alert(site, box)
+    assert send(site, now_plus(days=5)).exit_code == 0
+    assert "Durham" in box.to(OFFICER)[-1].get_body(("plain",)).get_content()  # type: ignore[union-attr]
+
+
+def test_a_message_refused_for_one_person_does_not_hold_up_the_others(
+    site: dict[str, Any], mailbox: tuple[Mailbox, int]
+) -> None:
+    box = mailbox[0]
+    confirmed_alert(site, box, email="first@example.org")
+    confirmed_alert(site, box, email="second@example.org")
+    add_paper(site, LATER_PAPER)
+    box.refuse_data["first@example.org"] = "554 5.7.1 Message rejected"
+    result = send(site, now_plus(days=1))
+    assert result.exit_code == 1 and "failed: first@example.org: refused: 554" in result.output
+    assert len(box.to("second@example.org")) == 2
 
 
 def test_a_send_killed_half_way_sends_nothing_twice_and_skips_nothing(
@@ -436,3 +457,28 @@ def test_a_second_run_while_one_is_sending_does_nothing(site: dict[str, Any], ma
     assert len(box.to(OFFICER)) == 1
     assert send(site, now_plus(days=1)).exit_code == 0
     assert len(box.to(OFFICER)) == 2
+
+
+def test_a_link_of_a_deleted_address_never_acts_on_a_later_one(
+    site: dict[str, Any], mailbox: tuple[Mailbox, int]
+) -> None:
+    box, client = mailbox[0], site["client"]
+    sign_up(client, "stranger@example.org")
+    kept = link_in(box.to("stranger@example.org")[0], "/alerts/confirm/")
+    store = AlertStore(Path(site["config"]["ALERTS_DB"]))
+    store.delete_subscriber(1)
+    store.close()
+    sign_up(client)  # the next address and alert: never the same row ids, nor the same nonce
+    assert client.post(kept).status_code == 404
+    assert statuses(site) == ["pending"]
+    assert client.get("/alerts/unsubscribe/forged-token").status_code == 404
+
+
+def test_arrivals_of_a_build_not_yet_published_are_not_news(site: dict[str, Any]) -> None:
+    from indexer.arrivals import latest_arrival, record_arrivals
+
+    index = site["index"]
+    before = latest_arrival(index)
+    assert before > 0
+    record_arrivals(index, "gen-999999", [("not-yet-published-0", "hash")])
+    assert latest_arrival(index) == before

@@ -1,8 +1,11 @@
 -- Email alerts: who asked (subscribers), what they follow (alerts), what was sent (deliveries, sent_items)
 -- and recent sign-ups, for throttling. An address is kept only while it has an alert.
+-- Ids are never reused (AUTOINCREMENT) and every signed link also carries the row's random nonce: a link
+-- kept from a deleted address or alert can never act on a later one.
 CREATE TABLE subscribers (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     email TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    nonce TEXT NOT NULL,
     -- Raised to revoke every manage and unsubscribe link sent so far.
     token_version INTEGER NOT NULL DEFAULT 1,
     -- Refused deliveries in a row; at three the address is suspended until it signs up again.
@@ -13,7 +16,8 @@ CREATE TABLE subscribers (
 );
 
 CREATE TABLE alerts (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    nonce TEXT NOT NULL,
     subscriber_id INTEGER NOT NULL REFERENCES subscribers (id) ON DELETE CASCADE,
     -- The saved search as the query string of its search page (q, filters, from, to, decisions).
     search TEXT NOT NULL,
