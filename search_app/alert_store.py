@@ -262,6 +262,19 @@ class AlertStore:
             ).fetchone()
             return bool(suspended["suspended_at"])
 
+    def note_bounce(self, email: str, reason: str, now: datetime) -> Subscriber | None:
+        """Counts a bounce reported after sending (a delivery status notification) like a refusal; returns
+        the address's record after it, or None for an address that has no alerts."""
+        with self.transaction():
+            self.db.execute(
+                "UPDATE subscribers SET failures = failures + 1, last_failure = ?, "
+                "suspended_at = CASE WHEN failures + 1 >= ? THEN COALESCE(suspended_at, ?) ELSE suspended_at END "
+                "WHERE email = ?",
+                (reason[:500], SUSPEND_AFTER, now_text(now), email),
+            )
+            row = self.db.execute("SELECT * FROM subscribers WHERE email = ?", (email,)).fetchone()
+        return subscriber_of(row) if row else None
+
     def note_run(self, alert_id: int, watermark: int, now: datetime) -> None:
         """Records that a run looked at an alert's new items up to this point of the arrivals log."""
         self.db.execute(

@@ -334,6 +334,37 @@ def send_alerts_command(
         sys.exit(1)  # cron mails its owner; the items wait for the next run
 
 
+@alerts.command("bounced")
+@click.argument("addresses", nargs=-1, required=True)
+@click.option(
+    "--alerts-db",
+    type=click.Path(path_type=Path),
+    envvar="CPSEARCH_ALERTS_DB",
+    default=Path(str(DEFAULTS["ALERTS_DB"])),
+    show_default=True,
+)
+@click.option("--reason", default="bounced", show_default=True, help="What the bounce said.")
+def alerts_bounced(addresses: tuple[str, ...], alerts_db: Path, reason: str) -> None:
+    """Record bounces that came back after sending (the sender address's mailbox gets them): each counts
+    like a refusal, and an address that fails three times in a row is sent nothing more.
+
+    Example: cpsearch alerts bounced someone@example.org --reason "550 mailbox unavailable"
+    """
+    from search_app.alert_store import AlertStore
+
+    store = AlertStore(alerts_db)
+    try:
+        for address in addresses:
+            subscriber = store.note_bounce(address.strip(), reason, datetime.now(UTC))
+            if subscriber is None:
+                click.echo(f"{address}: has no alerts (nothing recorded)")
+            else:
+                state = "suspended" if subscriber.suspended_at else "still sent to"
+                click.echo(f"{address}: {subscriber.failures} failures in a row, {state}")
+    finally:
+        store.close()
+
+
 __all__ = ["main", "DEFAULTS"]
 
 if __name__ == "__main__":

@@ -482,3 +482,17 @@ def test_arrivals_of_a_build_not_yet_published_are_not_news(site: dict[str, Any]
     assert before > 0
     record_arrivals(index, "gen-999999", [("not-yet-published-0", "hash")])
     assert latest_arrival(index) == before
+
+
+def test_bounces_reported_later_suspend_an_address(site: dict[str, Any], mailbox: tuple[Mailbox, int]) -> None:
+    box = mailbox[0]
+    confirmed_alert(site, box)
+    add_paper(site, LATER_PAPER)
+    bounced = ["alerts", "bounced", OFFICER, "--alerts-db", site["config"]["ALERTS_DB"]]
+    outputs = [CliRunner().invoke(main, bounced).output for _ in range(3)]
+    assert outputs[0] == f"{OFFICER}: 1 failures in a row, still sent to\n"
+    assert outputs[2] == f"{OFFICER}: 3 failures in a row, suspended\n"
+    assert send(site, now_plus(days=1)).exit_code == 0
+    assert len(box.to(OFFICER)) == 1  # the confirmation only
+    unknown = CliRunner().invoke(main, [*bounced[:2], "nobody@example.org", *bounced[3:]])
+    assert "has no alerts" in unknown.output
