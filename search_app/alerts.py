@@ -78,6 +78,8 @@ def sign_up(email: str, frequency: str, args: MultiDict[str, str]) -> None:
     if settings is None:
         raise ApiError(503, "alerts not available", NOT_SET_UP)
     search, now = saved_search(args), utc_now()
+    if not search:
+        raise bad_parameter("q", "an alert follows a search: give words (q) or a filter such as council or topic")
     store = open_store(current_app)
     try:
         client = keyed_hash(request.remote_addr or "unknown")

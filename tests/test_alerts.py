@@ -335,6 +335,7 @@ def test_hostile_input_gets_clear_answers_and_sends_nothing(site: dict[str, Any]
     assert client.post("/api/alerts", json={"email": OFFICER, "search": "q=" + "x" * 10_000}).status_code == 400
     assert client.post("/api/alerts", data="not json", content_type="application/json").status_code == 400
     assert sign_up(client, frequency="hourly").status_code == 400
+    assert client.post("/alerts", data={"email": OFFICER, "frequency": "daily"}).status_code == 400  # no search
     assert box.messages == []
     assert client.get("/alerts/confirm/forged-token").status_code == 404
     assert client.post("/alerts/confirm/forged-token").status_code == 404
