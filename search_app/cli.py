@@ -277,6 +277,15 @@ def harvest(
         raise click.ClickException(f"harvest incomplete: {', '.join(sorted(set(stopped) | listed))} not harvested")
 
 
+ALERTS_DB_OPTION = click.option(
+    "--alerts-db",
+    type=click.Path(path_type=Path),
+    envvar="CPSEARCH_ALERTS_DB",
+    default=Path(str(DEFAULTS["ALERTS_DB"])),
+    show_default=True,
+)
+
+
 @main.group()
 def alerts() -> None:
     """Email alerts on saved searches (people sign up on the search pages)."""
@@ -284,13 +293,7 @@ def alerts() -> None:
 
 @alerts.command("send")
 @click.option("--index", "index_dir", type=click.Path(path_type=Path), default=DEFAULT_INDEX, show_default=True)
-@click.option(
-    "--alerts-db",
-    type=click.Path(path_type=Path),
-    envvar="CPSEARCH_ALERTS_DB",
-    default=Path(str(DEFAULTS["ALERTS_DB"])),
-    show_default=True,
-)
+@ALERTS_DB_OPTION
 @click.option("--base-url", envvar="CPSEARCH_BASE_URL", help="The site's public address, for the emails' links.")
 @click.option("--dry-run", is_flag=True, help="Print what would be sent; send and change nothing.")
 @click.option("--now", type=click.DateTime(["%Y-%m-%dT%H:%M:%S"]), hidden=True, help="Run as at this UTC time.")
@@ -336,13 +339,7 @@ def send_alerts_command(
 
 @alerts.command("bounced")
 @click.argument("addresses", nargs=-1, required=True)
-@click.option(
-    "--alerts-db",
-    type=click.Path(path_type=Path),
-    envvar="CPSEARCH_ALERTS_DB",
-    default=Path(str(DEFAULTS["ALERTS_DB"])),
-    show_default=True,
-)
+@ALERTS_DB_OPTION
 @click.option("--reason", default="bounced", show_default=True, help="What the bounce said.")
 def alerts_bounced(addresses: tuple[str, ...], alerts_db: Path, reason: str) -> None:
     """Record bounces that came back after sending (the sender address's mailbox gets them): each counts
