@@ -31,9 +31,9 @@ MEANING_SHARE = 0.5
 # Rocchio feedback: the query's vector plus FEEDBACK_WEIGHT times the mean of the best FEEDBACK_ITEMS.
 FEEDBACK_ITEMS = 3
 FEEDBACK_WEIGHT = 0.5
-# Above vectors.APPROXIMATE_ABOVE items the nearest come from the HNSW index: its CANDIDATES best are
+# Above vectors.APPROXIMATE_ABOVE items the nearest come from the inverted-file index: its CANDIDATES best are
 # scored again exactly, and the NEAREST of those taken.
-CANDIDATES = 4_000
+CANDIDATES = 1_000
 
 
 @dataclass(frozen=True)
@@ -118,8 +118,7 @@ def whole_similarity(vectors: DocVectors, query: np.ndarray, usable: np.ndarray)
         placed = vectors.docnums >= 0
         whole[vectors.docnums[placed]] = similarity[placed]
         return whole, top(whole, usable, NEAREST)
-    found = vectors.nearest.search(query, CANDIDATES)
-    docnums = vectors.docnums[np.asarray(found.keys, dtype=np.int64)]
+    docnums = vectors.docnums[vectors.nearest.search(query, CANDIDATES)]
     docnums = docnums[docnums >= 0]
     docnums = docnums[usable[docnums]]
     whole[docnums] = vectors.whole(docnums, query)

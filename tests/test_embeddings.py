@@ -143,8 +143,8 @@ def test_the_nearest_neighbour_index_finds_what_the_exact_search_finds(
     ]
     exact = SearchIndex(full_index)
     expected = {q: [h.id for h in exact.search(SearchRequest(q=q, per_page=10)).hits] for q in queries}
-    # As above 20,000 items: the same vectors saved with an HNSW index, memory-mapped by the server,
-    # whose nearest 300 (of 508) are scored again exactly. The pool's nearest 200 must come out the same.
+    # As above 20,000 items: the same vectors saved with an inverted-file index, memory-mapped by the
+    # server, whose nearest 300 (of 508) are scored again exactly. The pool's nearest 200 must come out the same.
     copy = tmp_path / "index"
     shutil.copytree(full_index, copy)
     monkeypatch.setattr(indexer.vectors, "APPROXIMATE_ABOVE", 0)
@@ -156,10 +156,11 @@ def test_the_nearest_neighbour_index_finds_what_the_exact_search_finds(
     for query in queries:
         assert [h.id for h in approximate.search(SearchRequest(q=query, per_page=10)).hits] == expected[query], query
     # A fresh process that loads the nearest-neighbour library before anything else, then maps the index
-    # and encodes its first query. (usearch 2.26.6 made ONNX Runtime's import crash with a segmentation
-    # fault in any process that had imported usearch first; this process has loaded the encoder already.)
+    # and encodes its first query. (usearch 2.26.6, tried before faiss, made ONNX Runtime's import crash
+    # with a segmentation fault in any process that had imported it first; two native libraries in one
+    # process is where that happens, and this process has loaded the encoder already.)
     worker = (
-        "import sys, usearch.index; from pathlib import Path; from search_app.service import SearchIndex\n"
+        "import sys, faiss; from pathlib import Path; from search_app.service import SearchIndex\n"
         "from search_app.results import SearchRequest; index = SearchIndex(Path(sys.argv[1]))\n"
         "assert index.meaning()[0].nearest is not None\n"
         "print(index.search(SearchRequest(q=sys.argv[2], per_page=10)).hits[0].id)"
