@@ -170,8 +170,9 @@ class ItemVectors:
 
 
 def save_array(path: Path, array: np.ndarray) -> None:
-    """Writes an array as .npy through a temporary file and a rename."""
-    tmp = path.with_name(path.name + ".tmp")
+    """Writes an array as .npy through a temporary file (of this process: server workers may write the same
+    file at once) and a rename."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     with tmp.open("wb") as fh:
         np.save(fh, array)
         fh.flush()

@@ -9,7 +9,6 @@ collection calls the thing asked about.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from indexer.vectors import ItemVectors
+from indexer.vectors import ItemVectors, save_array
 from search_app.evaluate import Matches
 
 # Items taken by meaning: the NEAREST by whole-item vector, each then scored by its best passage;
@@ -100,10 +99,7 @@ def write_placing(
     files = placing_files(saved)
     try:
         for part, array in (("rows", rows), ("held", rows >= 0), ("docnums", docnums)):
-            tmp = files[part].with_name(f"{files[part].name}.{os.getpid()}.tmp")
-            with tmp.open("wb") as fh:
-                np.save(fh, array)
-            os.replace(tmp, files[part])
+            save_array(files[part], array)
     except OSError:
         return None
     return read_placing(saved, rows.size, docnums.size)
