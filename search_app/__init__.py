@@ -6,14 +6,18 @@ import os
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response
+from flask import Flask, Response, request
+from flask_openapi3 import OpenAPI
 
-from search_app.alerts import alerts
+from search_app.alerts import alerts, alerts_api
 from search_app.api import api
-from search_app.errors import register_error_handlers
+from search_app.contract import INFO, SERVERS, ErrorBody
+from search_app.errors import JSON_PATHS, register_error_handlers
 from search_app.exports import exports
 from search_app.pages import pages
+from search_app.params import refused_arguments
 from search_app.service import SearchIndex
+from search_app.site import site
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS = {
@@ -37,7 +41,18 @@ SECURITY_HEADERS = {
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Returns the app: defaults, then CPSEARCH_INDEX_DIR, _CORPUS_DIR, _ALERTS_DB, _SECRET_KEY, then config."""
-    app = Flask(__name__)
+    # flask-openapi3's Flask: the API blueprints' routes declare their arguments and answers as pydantic
+    # models, validated on each request and described in /api/openapi.json. Its own UI pages are off:
+    # /api is this app's page, with no script from elsewhere.
+    app = OpenAPI(
+        __name__,
+        info=INFO,
+        servers=SERVERS,
+        doc_ui=False,
+        validation_error_status=400,
+        validation_error_model=ErrorBody,
+        validation_error_callback=refused_arguments,
+    )
     app.config.update(DEFAULTS)
     for key in ("INDEX_DIR", "CORPUS_DIR", "ALERTS_DB", "SECRET_KEY"):
         if os.environ.get(f"CPSEARCH_{key}"):
@@ -46,15 +61,26 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["search_index"] = SearchIndex(Path(app.config["INDEX_DIR"]))
     app.register_blueprint(pages)
-    app.register_blueprint(api)
-    app.register_blueprint(exports)
+    app.register_api(api)
+    app.register_api(exports)
     app.register_blueprint(alerts)
+    app.register_blueprint(site)
+    app.register_api(alerts_api)
     register_error_handlers(app)
 
     @app.after_request
     def add_security_headers(response: Response) -> Response:
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
+        return response
+
+    @app.after_request
+    def answer_repeated_fetches(response: Response) -> Response:
+        """API and export answers carry an ETag; a client that sends it back gets a 304 with no body."""
+        if request.method in ("GET", "HEAD") and response.status_code == 200 and request.path.startswith(JSON_PATHS):
+            response.add_etag()
+            response.headers.setdefault("Cache-Control", "no-cache")
+            response.make_conditional(request)
         return response
 
     return app

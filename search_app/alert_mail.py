@@ -32,6 +32,7 @@ from werkzeug.datastructures import MultiDict
 from indexer.arrivals import arrivals_between, latest_arrival
 from indexer.schema import FACET_FIELDS
 from search_app.alert_store import Alert, AlertStore, Subscriber
+from search_app.contract import EMAIL_PATTERN
 from search_app.params import parse_search_args
 from search_app.results import SearchHit, SearchRequest
 from search_app.views import search_index
@@ -43,7 +44,7 @@ SHOWN = 5
 # The most new items of one alert looked at in one run (recorded as sent; a link shows them all).
 LOOKED_AT = 500
 # An address as a person types it: one @, no spaces or control characters, 254 characters at most.
-ADDRESS = re.compile(r"^[^@\s\x00-\x1f\x7f<>()\[\],;:\\\"]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}\.)+[A-Za-z]{2,63}$")
+ADDRESS = re.compile(EMAIL_PATTERN)
 SEARCH_ARGS = ("q", *FACET_FIELDS, "from", "to", "decisions", "expand")
 SMTP_ENV = {
     "host": "CPSEARCH_SMTP_HOST",

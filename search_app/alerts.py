@@ -13,8 +13,9 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qsl
 
-from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_openapi3 import APIBlueprint
 from werkzeug.datastructures import MultiDict
 
 from indexer.arrivals import latest_arrival
@@ -35,11 +36,13 @@ from search_app.alert_mail import (
     utc_now,
 )
 from search_app.alert_store import FREQUENCIES, AlertStore, Subscriber
+from search_app.contract import ALERT_RESPONSES, ALERT_TAG, AlertRequest
 from search_app.errors import ApiError
 from search_app.params import bad_parameter, parse_search_args
 from search_app.results import SearchRequest
 
 alerts = Blueprint("alerts", __name__)
+alerts_api = APIBlueprint("alerts_api", __name__, url_prefix="/api", abp_tags=[ALERT_TAG])
 # Sign-ups per hour: from one client (answered 429), and for one address (more are not sent, the answer
 # is the same, so a stranger cannot fill someone's inbox with confirmation emails).
 CLIENT_LIMIT = 10
@@ -68,7 +71,6 @@ def alert_fields(req: SearchRequest) -> list[tuple[str, str]]:
 
 def sign_up(email: str, frequency: str, args: MultiDict[str, str]) -> None:
     """Saves a pending alert for a search and emails its confirmation link; raises ApiError for bad input."""
-    email = email.strip()
     if len(email) > 254 or not ADDRESS.match(email):
         raise bad_parameter("email", "enter an email address such as name@example.org")
     if frequency not in FREQUENCIES:
@@ -118,24 +120,22 @@ def signed_subscriber(store: AlertStore, token: str, purpose: str) -> Subscriber
 def create() -> ResponseReturnValue:
     """The sign-up form of a search page: email, frequency and the search's own arguments."""
     form = request.form
-    sign_up(form.get("email", ""), form.get("frequency", "daily"), MultiDict(form))
+    sign_up(form.get("email", "").strip(), form.get("frequency", "daily"), MultiDict(form))
     return render_template("alert_sent.html", email=form.get("email", "").strip(), days=CONFIRM_FOR.days)
 
 
-@alerts.post("/api/alerts")
-def create_json() -> ResponseReturnValue:
-    """The same sign-up for programs: {"email", "frequency", "search": "q=...&council=..."}."""
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise ApiError(
-            400, "invalid body", 'send JSON such as {"email": "...", "frequency": "weekly", "search": "q=Staying+Put"}'
-        )
-    search = data.get("search", "")
-    if not isinstance(search, str) or not isinstance(data.get("email", ""), str):
-        raise ApiError(
-            400, "invalid body", "email and search are strings; search is a query string such as q=EET&council=croydon"
-        )
-    sign_up(data.get("email", ""), str(data.get("frequency", "daily")), MultiDict(parse_qsl(search)))
+@alerts_api.post(
+    "/alerts",
+    responses=ALERT_RESPONSES,
+    operation_id="alert_signup",
+    description=(
+        "The same sign-up as a search page's form. The answer is the same whether or not the address already "
+        "has alerts; an email with a link to confirm is sent, and nothing else is sent until it is used."
+    ),
+)
+def create_json(body: AlertRequest) -> tuple[Response, int]:
+    """Sign up for an email alert."""
+    sign_up(body.email, body.frequency, MultiDict(parse_qsl(body.search)))
     detail = (
         "If the address can receive email, a link to confirm the alert has been sent to it. "
         f"Nothing is sent until it is used; it works for {CONFIRM_FOR.days} days."

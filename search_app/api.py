@@ -1,19 +1,21 @@
-"""Blueprint for the JSON API: GET /api/search and GET /api/items/<id>, from the same SearchResults as the pages."""
+"""Blueprint for the JSON API: GET /api/search and GET /api/items/<id>, from the same SearchResults as the
+pages, and the OpenAPI document that describes every API route (GET /api/openapi.json)."""
 
 from __future__ import annotations
 
 from dataclasses import fields
 from typing import Any
 
-from flask import Blueprint, jsonify, request, url_for
-from flask.typing import ResponseReturnValue
+from flask import Response, current_app, jsonify, url_for
+from flask_openapi3 import APIBlueprint
 
+from search_app.contract import ITEM_RESPONSES, SEARCH_RESPONSES, SEARCH_TAG, ItemPath
 from search_app.errors import ApiError
-from search_app.params import parse_search_args
+from search_app.params import SearchParams
 from search_app.results import SearchHit, SearchResults
 from search_app.views import search_index, source_link
 
-api = Blueprint("api", __name__, url_prefix="/api")
+api = APIBlueprint("api", __name__, url_prefix="/api", abp_tags=[SEARCH_TAG])
 
 
 def hit_json(hit: SearchHit) -> dict[str, Any]:
@@ -57,18 +59,44 @@ def meaning_json(results: SearchResults) -> dict[str, Any]:
     return {"status": state, "items": items, "items_ready": ready, "used": results.meaning_used}
 
 
-@api.get("/search")
-def search() -> ResponseReturnValue:
-    """Searches agenda items: /api/search?q=Staying+Put&council=croydon&year=2021."""
-    return jsonify(results_json(search_index().search(parse_search_args(request.args))))
+@api.get(
+    "/search",
+    responses=SEARCH_RESPONSES,
+    operation_id="search",
+    description=(
+        "Best first by default: the words typed (BM25F over title, decisions and text) fused with items close "
+        "in meaning. Filters of one facet are ORed, different facets ANDed. Facet counts cover every match."
+    ),
+)
+def search(query: SearchParams) -> Response:
+    """Search agenda items."""
+    return jsonify(results_json(search_index().search(query.to_request())))
 
 
-@api.get("/items/<item_id>")
-def item(item_id: str) -> ResponseReturnValue:
-    """Returns one agenda item with its full body."""
+@api.get(
+    "/items/<item_id>",
+    responses=ITEM_RESPONSES,
+    operation_id="item",
+    description=("Its metadata, decisions and full text, with where each field's value came from."),
+)
+def item(path: ItemPath) -> Response:
+    """One agenda item whole."""
+    item_id = path.item_id
     found = search_index().get_item(item_id)
     if found is None:
         raise ApiError(404, "not found", f"no agenda item has the id {item_id[:80]!r}")
     found["url"] = url_for("pages.item", item_id=item_id)
     found["source_link"] = source_link(found["source"], found["page"], found["format"])
     return jsonify(found)
+
+
+@api.get("/openapi.json", doc_ui=False)
+def openapi_document() -> Response:
+    """The OpenAPI 3.1 document of every API route."""
+    return jsonify(openapi_dict(current_app.api_doc))  # type: ignore[attr-defined]
+
+
+def openapi_dict(document: dict[str, Any]) -> dict[str, Any]:
+    """Returns flask-openapi3's document without the empty sections it writes as null (invalid in 3.1)."""
+    components = {k: v for k, v in document.get("components", {}).items() if v is not None}
+    return {**document, "components": components}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -151,6 +152,22 @@ def start_background_meaning(index_dir: Path) -> subprocess.Popen[bytes]:
     items that have none (none at all on an index that is complete) and dies with the server."""
     command = [sys.executable, "-m", "search_app.cli", "embed", "--index", str(index_dir), "--background"]
     return subprocess.Popen(command)
+
+
+@main.command()
+@click.option("--out", type=click.Path(path_type=Path), help="Write it to this file instead of standard output.")
+def openapi(out: Path | None) -> None:
+    """Prints the API's OpenAPI 3.1 document, as /api/openapi.json serves it (docs/openapi.json is a copy).
+
+    Example: cpsearch openapi --out docs/openapi.json
+    """
+    app = create_app({"INDEX_DIR": str(DEFAULT_INDEX)})
+    document = json.dumps(app.test_client().get("/api/openapi.json").get_json(), indent=1, ensure_ascii=False) + "\n"
+    if out is None:
+        click.echo(document, nl=False)
+    else:
+        out.write_text(document, encoding="utf-8")
+        click.echo(f"wrote {out}")
 
 
 @main.command()

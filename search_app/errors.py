@@ -18,9 +18,13 @@ class ApiError(Exception):
         self.detail = detail
 
 
+# Programs read these: the exports answer errors as JSON like the API does.
+JSON_PATHS = ("/api/", "/search.csv", "/search.atom", "/compare.csv")
+
+
 def error_response(status: int, error: str, detail: str) -> tuple[Response | str, int]:
-    """Returns JSON for API paths and the error page for everything else."""
-    if request.path.startswith("/api/"):
+    """Returns JSON for the API and the exports, and the error page for everything else."""
+    if request.path.startswith(JSON_PATHS):
         return jsonify({"error": error, "detail": detail}), status
     return render_template("error.html", status=status, error=error, detail=detail), status
 
@@ -37,8 +41,11 @@ def register_error_handlers(app: Flask) -> None:
         return error_response(400, "invalid query", str(exc))
 
     @app.errorhandler(HTTPException)
-    def handle_http_error(exc: HTTPException) -> tuple[Response | str, int]:
-        return error_response(exc.code or 500, (exc.name or "error").lower(), exc.description or "")
+    def handle_http_error(exc: HTTPException) -> tuple[Response | str, int, dict[str, str]]:
+        # Keep what the exception says about the resource, such as a 405's Allow header.
+        headers = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}
+        body, status = error_response(exc.code or 500, (exc.name or "error").lower(), exc.description or "")
+        return body, status, headers
 
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception) -> tuple[Response | str, int]:

@@ -9,15 +9,16 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from xml.etree import ElementTree as ET
 
-from flask import Blueprint, Response, request, url_for
-from flask.typing import ResponseReturnValue
+from flask import Response, request, url_for
+from flask_openapi3 import APIBlueprint
 
 from indexer.metadata import DOC_TYPE_LABELS
-from search_app.params import parse_search_args
+from search_app.contract import ATOM_RESPONSES, COMPARE_RESPONSES, CSV_RESPONSES, EXPORT_TAG
+from search_app.params import SearchParams
 from search_app.results import SearchHit
 from search_app.views import search_index
 
-exports = Blueprint("exports", __name__)
+exports = APIBlueprint("exports", __name__, abp_tags=[EXPORT_TAG])
 EXPORT_LIMIT = 2000
 FEED_ENTRIES = 50
 ATOM = "http://www.w3.org/2005/Atom"
@@ -41,10 +42,18 @@ def csv_row(hit: SearchHit) -> list[str]:
     return [str(values.get(column) or "") for column in CSV_COLUMNS]
 
 
-@exports.get("/search.csv")
-def search_csv() -> ResponseReturnValue:
-    """Every result of a search (up to 2,000 items) as CSV, in the order the page shows them."""
-    req = replace(parse_search_args(request.args), page=1, per_page=EXPORT_LIMIT)
+@exports.get(
+    "/search.csv",
+    responses=CSV_RESPONSES,
+    operation_id="search_csv",
+    description=(
+        "Every result (up to 2,000 items) in the order the page shows them; page and per_page are ignored. "
+        "Lists (decisions, topics, other sources) are joined with ' | '."
+    ),
+)
+def search_csv(query: SearchParams) -> Response:
+    """A search as CSV."""
+    req = replace(query.to_request(), page=1, per_page=EXPORT_LIMIT)
     results = search_index().search(req)
     out = io.StringIO()
     writer = csv.writer(out)
@@ -58,10 +67,17 @@ def search_csv() -> ResponseReturnValue:
     )
 
 
-@exports.get("/search.atom")
-def search_atom() -> ResponseReturnValue:
-    """The newest 50 items of a search as an Atom feed, to follow new papers."""
-    req = replace(parse_search_args(request.args), page=1, per_page=FEED_ENTRIES, sort="date")
+@exports.get(
+    "/search.atom",
+    responses=ATOM_RESPONSES,
+    operation_id="search_atom",
+    description=(
+        "The newest 50 items of the search, to follow new papers in a feed reader; sort and paging are ignored."
+    ),
+)
+def search_atom(query: SearchParams) -> Response:
+    """A search as an Atom feed."""
+    req = replace(query.to_request(), page=1, per_page=FEED_ENTRIES, sort="date")
     results = search_index().search(req)
     feed = ET.Element("feed", xmlns=ATOM)
     ET.SubElement(feed, "title").text = f"Council papers: {req.q or 'all items'}"
@@ -85,10 +101,18 @@ def search_atom() -> ResponseReturnValue:
     return Response(body, mimetype="application/atom+xml")
 
 
-@exports.get("/compare.csv")
-def compare_csv() -> ResponseReturnValue:
-    """The compare page's council-by-year grid as CSV."""
-    comparison = search_index().compare(parse_search_args(request.args))
+@exports.get(
+    "/compare.csv",
+    responses=COMPARE_RESPONSES,
+    operation_id="compare_csv",
+    description=(
+        "The compare page's grid: items holding every word typed (or a glossary equivalent), by council and "
+        "year, with the first and latest mention and the latest decision."
+    ),
+)
+def compare_csv(query: SearchParams) -> Response:
+    """Councils compared, as CSV."""
+    comparison = search_index().compare(query.to_request())
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(

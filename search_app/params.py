@@ -1,10 +1,15 @@
-"""Query-string arguments -> SearchRequest, with one clear message per bad parameter; shared by pages and API."""
+"""Query-string arguments -> SearchRequest, shared by pages, exports and API: one pydantic model that
+validates them with one clear message per bad argument, and that flask-openapi3 describes in
+/api/openapi.json, so the document cannot drift from what the routes accept."""
 
 from __future__ import annotations
 
 import re
 from datetime import date
+from typing import Annotated, Any, Literal
 
+from flask import Response, jsonify
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, WithJsonSchema
 from werkzeug.datastructures import MultiDict
 
 from indexer.schema import FACET_FIELDS
@@ -15,37 +20,34 @@ MAX_QUERY_CHARS = 500
 MAX_PAGE = 500
 MAX_PER_PAGE = 100
 MAX_FILTER_VALUES = 20
-FILTER_VALUE = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
-TRUE_WORDS = {"1", "true", "yes", "on"}
+SLUG = r"^([A-Za-z0-9][A-Za-z0-9-]{0,79})?$"
+ON_WORDS = ("1", "true", "yes", "on")
+OFF_WORDS = ("0", "false", "no", "off")
 
 
-def bad_parameter(name: str, detail: str) -> ApiError:
-    """Returns the 400 error for one parameter."""
-    return ApiError(400, f"invalid parameter: {name}", detail)
+def whole_number(name: str, low: int, high: int) -> BeforeValidator:
+    """Returns a validator of an integer argument within [low, high], with a message naming it."""
+
+    def check(raw: Any) -> int:
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            value = raw
+        elif isinstance(raw, str) and re.fullmatch(r"\d{1,6}", raw):
+            value = int(raw)
+        else:
+            raise ValueError(f"must be a whole number from {low} to {high}, not {str(raw)[:40]!r}")
+        if not low <= value <= high:
+            raise ValueError(f"must be from {low} to {high}, not {value}")
+        return value
+
+    return BeforeValidator(check)
 
 
-def parse_int(args: MultiDict[str, str], name: str, default: int, low: int, high: int) -> int:
-    """Returns an integer argument within [low, high]."""
-    raw = args.get(name, "").strip()
-    if not raw:
-        return default
-    if not re.fullmatch(r"\d{1,6}", raw):
-        raise bad_parameter(name, f"{name} must be a whole number from {low} to {high}, not {raw[:40]!r}")
-    value = int(raw)
-    if not low <= value <= high:
-        raise bad_parameter(name, f"{name} must be from {low} to {high}, not {value}")
-    return value
-
-
-def parse_date(args: MultiDict[str, str], name: str) -> date | None:
-    """Returns a YYYY-MM-DD argument as a date."""
-    raw = args.get(name, "").strip()
-    if not raw:
-        return None
-    problem = bad_parameter(
-        name, f"{name} must be a real date written YYYY-MM-DD, such as 2021-03-03, not {raw[:40]!r}"
-    )
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
+def day_or_empty(raw: Any) -> date | None:
+    """Returns a YYYY-MM-DD argument as a date; an empty one (a date box left blank) is no date."""
+    if raw is None or raw == "" or isinstance(raw, date):
+        return raw or None
+    problem = ValueError(f"must be a real date written YYYY-MM-DD, such as 2021-03-03, not {str(raw)[:40]!r}")
+    if not isinstance(raw, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
         raise problem
     try:
         return date.fromisoformat(raw)
@@ -53,44 +55,153 @@ def parse_date(args: MultiDict[str, str], name: str) -> date | None:
         raise problem from None
 
 
-def parse_filters(args: MultiDict[str, str]) -> dict[str, list[str]]:
-    """Returns facet -> values; values are slugs such as croydon, staying-put or 2021."""
-    filters = {}
-    for facet in FACET_FIELDS:
-        values = [v.strip().lower() for v in args.getlist(facet) if v.strip()]
-        if len(values) > MAX_FILTER_VALUES:
-            raise bad_parameter(facet, f"at most {MAX_FILTER_VALUES} values of {facet} may be combined")
-        for value in values:
-            if not FILTER_VALUE.match(value):
-                raise bad_parameter(
-                    facet, f"{facet} values are slugs of letters, digits and hyphens, not {value[:40]!r}"
-                )
-        if values:
-            filters[facet] = list(dict.fromkeys(values))
-    return filters
+def filter_values(raw: Any) -> list[str]:
+    """Returns the slugs of one facet, lower-cased, without blanks (a select's "any") or repeats."""
+    values = [raw] if isinstance(raw, str) else list(raw or [])
+    if len(values) > MAX_FILTER_VALUES:
+        raise ValueError(f"takes at most {MAX_FILTER_VALUES} values")
+    for value in values:
+        if not isinstance(value, str) or not re.match(SLUG, value):
+            raise ValueError(f"values are slugs of letters, digits and hyphens, not {str(value)[:40]!r}")
+    return list(dict.fromkeys(v.lower() for v in values if v))
+
+
+def flag(default: bool) -> BeforeValidator:
+    """Returns a validator of an on/off argument (1/0, true/false, yes/no, on/off)."""
+
+    def check(raw: Any) -> bool:
+        if isinstance(raw, bool):
+            return raw
+        if raw in ON_WORDS:
+            return True
+        if raw in OFF_WORDS:
+            return False
+        raise ValueError(f"must be 1 or 0 (or true/false, yes/no, on/off), not {str(raw)[:40]!r}")
+
+    return BeforeValidator(check)
+
+
+def no_default(schema: dict[str, Any]) -> None:
+    """Leaves an argument's default out of the document: "no date" is not a value a client can send."""
+    schema.pop("default", None)
+
+
+Day = Annotated[
+    date | None,
+    BeforeValidator(day_or_empty),
+    WithJsonSchema({"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "maxLength": 0}]}),
+]
+Flag = Annotated[bool, WithJsonSchema({"type": "string", "enum": [*ON_WORDS, *OFF_WORDS]})]
+Filter = Annotated[
+    list[str],
+    BeforeValidator(filter_values),
+    WithJsonSchema({"type": "array", "items": {"type": "string", "pattern": SLUG}, "maxItems": MAX_FILTER_VALUES}),
+]
+Page = Annotated[int, Field(ge=1, le=MAX_PAGE), whole_number("page", 1, MAX_PAGE)]
+PerPage = Annotated[int, Field(ge=1, le=MAX_PER_PAGE), whole_number("per_page", 1, MAX_PER_PAGE)]
+
+
+class SearchParams(BaseModel):
+    """The arguments of a search, shared by /, /compare, the exports and /api/search."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    q: str = Field(
+        "",
+        max_length=MAX_QUERY_CHARS,
+        description='Words to find. Quotes for a phrase ("staying put"), AND, OR, NOT, field:value '
+        "(council:kent, title:fostering, date:[2021 TO 2022]), word* and word~ for spellings.",
+        json_schema_extra={"example": "Staying Put"},
+    )
+    council: Filter = Field(
+        [], description="Council slugs; values of one facet are ORed.", json_schema_extra={"example": ["croydon"]}
+    )
+    topic: Filter = Field(
+        [], description="Topic slugs from the taxonomy.", json_schema_extra={"example": ["staying-put"]}
+    )
+    year: Filter = Field([], description="Meeting years, or undated.", json_schema_extra={"example": ["2021"]})
+    committee: Filter = Field(
+        [], description="Committee slugs.", json_schema_extra={"example": ["corporate-parenting-panel"]}
+    )
+    doc_type: Filter = Field(
+        [], description="agenda, minutes, report, appendix, agenda-pack, item-page, decision and more."
+    )
+    date_from: Day = Field(
+        None, alias="from", description="Meetings on or after this day; not after `to`.", json_schema_extra=no_default
+    )
+    date_to: Day = Field(None, alias="to", description="Meetings on or before this day.", json_schema_extra=no_default)
+    decisions: Annotated[Flag, flag(False)] = Field(
+        False, description="Only items that record a decision.", json_schema_extra={"default": "0"}
+    )
+    sort: Literal["relevance", "date", "oldest"] = Field("relevance", description="Best first, newest or oldest.")
+    page: Page = Field(1, description=f"Page of results, 1 to {MAX_PAGE}.")
+    per_page: PerPage = Field(20, description=f"Results a page, 1 to {MAX_PER_PAGE}.")
+    expand: Annotated[Flag, flag(True)] = Field(
+        True, description="Also match the glossary's equivalents (LAC).", json_schema_extra={"default": "1"}
+    )
+    semantic: Annotated[Flag, flag(True)] = Field(
+        True, description="Also rank in items close in meaning.", json_schema_extra={"default": "1"}
+    )
+    respell: Annotated[Flag, flag(True)] = Field(
+        True, description="Show a corrected spelling's results.", json_schema_extra={"default": "1"}
+    )
+
+    def to_request(self) -> SearchRequest:
+        """Returns the SearchRequest these arguments ask for; raises ApiError(400) when from is after to."""
+        if self.date_from and self.date_to and self.date_from > self.date_to:
+            raise ApiError(400, "invalid parameter: from", f"from ({self.date_from}) is after to ({self.date_to})")
+        assert tuple(SORTS) == ("relevance", "date", "oldest")
+        return SearchRequest(
+            q=self.q.strip(),
+            filters={facet: getattr(self, facet) for facet in FACET_FIELDS if getattr(self, facet)},
+            date_from=self.date_from,
+            date_to=self.date_to,
+            decisions_only=self.decisions,
+            expand=self.expand,
+            semantic=self.semantic,
+            respell=self.respell,
+            sort=self.sort,
+            page=self.page,
+            per_page=self.per_page,
+        )
+
+
+def invalid_arguments(exc: ValidationError) -> ApiError:
+    """Returns the 400 for a request pydantic refused, naming the first bad argument."""
+    first = exc.errors(include_url=False)[0]
+    name = ".".join(str(part) for part in first["loc"]) or "body"
+    detail = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "string_too_long" and name == "q":
+        detail = f"the query is {len(str(first['input']))} characters long; at most {MAX_QUERY_CHARS} are searched"
+    elif first["type"] == "literal_error" and name == "sort":
+        detail = f"must be one of {', '.join(SORTS)}, not {str(first['input'])[:40]!r}"
+    # The app's own messages read on from the argument's name ("page must be from 1 to 500, not 0");
+    # pydantic's ("Field required") follow a colon, as does the query's length.
+    own = first["type"] in ("value_error", "literal_error")
+    return bad_parameter(name, f"{name} {detail}" if own else f"{name}: {detail}")
+
+
+def bad_parameter(name: str, detail: str) -> ApiError:
+    """Returns the 400 error for one parameter."""
+    return ApiError(400, f"invalid parameter: {name}", detail)
 
 
 def parse_search_args(args: MultiDict[str, str]) -> SearchRequest:
-    """Returns the SearchRequest a query string asks for; raises ApiError(400) naming a bad parameter."""
-    q = args.get("q", "")
-    if len(q) > MAX_QUERY_CHARS:
-        raise bad_parameter("q", f"the query is {len(q)} characters long; at most {MAX_QUERY_CHARS} are searched")
-    sort = args.get("sort", "relevance").strip() or "relevance"
-    if sort not in SORTS:
-        raise bad_parameter("sort", f"sort must be one of {', '.join(SORTS)}, not {sort[:40]!r}")
-    date_from, date_to = parse_date(args, "from"), parse_date(args, "to")
-    if date_from and date_to and date_from > date_to:
-        raise bad_parameter("from", f"from ({date_from}) is after to ({date_to})")
-    return SearchRequest(
-        q=q.strip(),
-        filters=parse_filters(args),
-        date_from=date_from,
-        date_to=date_to,
-        decisions_only=args.get("decisions", "").strip().lower() in TRUE_WORDS,
-        expand=args.get("expand", "1").strip().lower() not in {"0", "false", "no", "off"},
-        semantic=args.get("semantic", "1").strip().lower() not in {"0", "false", "no", "off"},
-        respell=args.get("respell", "1").strip().lower() not in {"0", "false", "no", "off"},
-        sort=sort,
-        page=parse_int(args, "page", 1, 1, MAX_PAGE),
-        per_page=parse_int(args, "per_page", 20, 1, MAX_PER_PAGE),
-    )
+    """Returns the SearchRequest a query string asks for; raises ApiError(400) naming a bad argument."""
+    values: dict[str, Any] = {}
+    for name, field in SearchParams.model_fields.items():
+        key = field.alias or name
+        if key in args:
+            values[key] = args.getlist(key) if name in FACET_FIELDS else args[key]
+    try:
+        return SearchParams.model_validate(values).to_request()
+    except ValidationError as exc:
+        raise invalid_arguments(exc) from None
+
+
+def refused_arguments(exc: ValidationError) -> Response:
+    """flask-openapi3's answer to a request its models refused: the API's one error shape, a 400."""
+    refused = invalid_arguments(exc)
+    response = jsonify({"error": refused.error, "detail": refused.detail})
+    response.status_code = refused.status
+    return response

@@ -79,3 +79,39 @@ def test_item_records_where_its_metadata_came_from(client: FlaskClient) -> None:
     item = client.get(f"/api/items/{hit['id']}").get_json()
     assert item["provenance"]["committee"] == "sidecar"
     assert item["provenance"]["date"] == "text (minutes of the earlier meeting)"
+
+
+def test_repeated_fetches_are_answered_304_without_a_body(client: FlaskClient) -> None:
+    for path in ["/api/search?q=Staying+Put", "/search.csv?q=Staying+Put", "/api/openapi.json"]:
+        first = client.get(path)
+        assert first.status_code == 200 and first.headers["ETag"] and first.headers["Cache-Control"] == "no-cache"
+        again = client.get(path, headers={"If-None-Match": first.headers["ETag"]})
+        assert again.status_code == 304 and again.data == b"", path
+        other = client.get(path.replace("Staying+Put", "fostering"), headers={"If-None-Match": first.headers["ETag"]})
+        assert other.status_code == 200 or path.endswith("openapi.json")
+    source = client.get("/api/search?q=Staying+Put&council=croydon").get_json()["results"][0]["source_link"]
+    with client.get(source) as first:
+        assert first.status_code == 200 and first.headers["ETag"] and first.headers["Last-Modified"]
+        for header in ({"If-None-Match": first.headers["ETag"]}, {"If-Modified-Since": first.headers["Last-Modified"]}):
+            with client.get(source, headers=header) as again:
+                assert again.status_code == 304 and again.data == b""
+
+
+def test_a_method_not_allowed_says_which_are(client: FlaskClient) -> None:
+    response = client.delete("/api/search?q=care")
+    assert response.status_code == 405 and set(response.get_json()) == {"error", "detail"}
+    assert set(response.headers["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS"}
+
+
+def test_exports_answer_errors_as_json(client: FlaskClient) -> None:
+    for path in ["/search.csv?page=0", "/search.atom?sort=random", "/compare.csv?from=2021-02-30"]:
+        response = client.get(path)
+        assert response.status_code == 400 and response.mimetype == "application/json"
+        assert set(response.get_json()) == {"error", "detail"}
+
+
+def test_unknown_on_off_values_are_refused_not_guessed(client: FlaskClient) -> None:
+    assert client.get("/api/search?q=care&expand=maybe").status_code == 400
+    assert client.get("/api/search?q=care&semantic=off").get_json()["semantic"] is False
+    assert client.get("/api/search?q=care&council=Croydon").get_json()["filters"] == {"council": ["croydon"]}
+    assert client.get("/api/search?q=care&topic=&from=&to=").status_code == 200  # blank form fields

@@ -140,6 +140,27 @@ def test_no_serious_accessibility_violations(page: object, base_url: str, path: 
     assert serious_violations(page) == []
 
 
+MAIN_PAGES = ["/", "/?q=Staying+Put", "/?q=zzzqqq", "/compare?q=care+leavers", "/api"]
+
+
+@pytest.mark.parametrize("path", MAIN_PAGES)
+def test_main_pages_log_no_console_errors_and_describe_themselves(page: object, base_url: str, path: str) -> None:
+    """What Lighthouse's best-practices and SEO audits look for: no errors in the console (a missing favicon
+    was one on every page), no failed requests, and a meta description."""
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)  # type: ignore[attr-defined]
+    page.on("requestfailed", lambda r: problems.append(f"failed: {r.url}"))  # type: ignore[attr-defined]
+    page.on(
+        "response",
+        lambda r: problems.append(f"{r.status}: {r.url}") if r.status >= 400 and r.url != base_url + path else None,
+    )  # type: ignore[attr-defined]
+    page.goto(base_url + path, wait_until="networkidle")  # type: ignore[attr-defined]
+    icon = page.evaluate("fetch('/favicon.ico').then(r => r.status)")  # type: ignore[attr-defined]
+    description = page.locator('meta[name="description"]').get_attribute("content")  # type: ignore[attr-defined]
+    assert problems == [] and icon == 200
+    assert description and 50 <= len(description) <= 300
+
+
 def test_item_page_is_accessible(page: object, base_url: str) -> None:
     page.goto(base_url + "/?q=Staying+Put")  # type: ignore[attr-defined]
     page.locator("li.cps-result h2 a").first.click()  # type: ignore[attr-defined]

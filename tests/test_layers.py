@@ -19,6 +19,8 @@ VIEWS = {
     "views",
     "errors",
     "params",
+    "site",
+    "contract",
     "server",
     "wsgi",
     "cli",

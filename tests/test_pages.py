@@ -74,3 +74,28 @@ def test_filter_links_toggle(client: FlaskClient) -> None:
     html = client.get("/?q=care+leavers&council=croydon").get_data(as_text=True)
     assert "Remove council London Borough of Croydon" in html
     assert 'href="/?q=care+leavers"' in html
+
+
+def test_every_page_describes_itself_and_has_the_icon(client: FlaskClient) -> None:
+    hit = client.get("/api/search?q=Staying+Put&council=croydon").get_json()["results"][0]
+    descriptions = {}
+    for path in ["/", "/?q=Staying+Put", f"/items/{hit['id']}", f"/papers/{hit['doc_id']}", "/compare?q=EET", "/api"]:
+        html = client.get(path).get_data(as_text=True)
+        found = re.search(r'<meta name="description" content="([^"]+)">', html)
+        assert found and 50 <= len(found.group(1)) <= 300, path
+        assert '<link rel="icon" href="/favicon.ico"' in html
+        descriptions[path] = found.group(1)
+    assert "Staying Put" in descriptions["/?q=Staying+Put"]
+    assert (
+        hit["item_title"] in descriptions[f"/items/{hit['id']}"] and "2021-03-03" in descriptions[f"/items/{hit['id']}"]
+    )
+    with client.get("/favicon.ico") as icon:
+        assert icon.status_code == 200 and icon.data[:4] == b"\x00\x00\x01\x00"  # an ICO file
+        assert icon.headers["Cache-Control"] == "public, max-age=31536000"
+
+
+def test_robots_txt_keeps_crawlers_out_of_exports_api_and_alert_links(client: FlaskClient) -> None:
+    robots = client.get("/robots.txt")
+    assert robots.status_code == 200 and robots.mimetype == "text/plain"
+    disallowed = re.findall(r"^Disallow: (\S+)$", robots.get_data(as_text=True), flags=re.M)
+    assert set(disallowed) == {"/search.csv", "/search.atom", "/compare.csv", "/api/", "/alerts/"}
