@@ -8,7 +8,7 @@ GOVUK := search_app/static/govuk/govuk-frontend.min.css
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: serve test test-browser index lint fmt install clean lighthouse
+.PHONY: serve test test-browser index lint fmt install clean lighthouse debian-packages
 
 install: $(STAMP) $(GOVUK)
 
@@ -36,24 +36,28 @@ serve: install
 	$(CPSEARCH) index --corpus corpus --index var/index --no-embeddings
 	$(CPSEARCH) serve --index var/index --corpus corpus --host $(HOST) --port $(PORT)
 
-# Debian's Chromium for the browser tests (Playwright drives it; it never downloads a browser).
-CHROMIUM := /usr/bin/chromium
-$(CHROMIUM):
-	@if [ "$$(id -u)" = 0 ]; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
-	else \
-		echo "The browser tests need Chromium: run 'sudo apt-get install chromium' (Debian) and 'make test' again."; exit 1; \
+# Debian's packages the tests need, in one apt-get run (one update): Chromium for the browser tests
+# (Playwright drives it; it never downloads a browser) and xapian-tools for the Xapian shard servers.
+DEBIAN_NEEDS := /usr/bin/chromium:chromium /usr/bin/xapian-tcpsrv:xapian-tools
+debian-packages:
+	@missing=""; for need in $(DEBIAN_NEEDS); do [ -x "$${need%%:*}" ] || missing="$$missing $${need#*:}"; done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+		else \
+			echo "The tests need Debian's$$missing: run 'sudo apt-get install$$missing' and 'make test' again."; exit 1; \
+		fi; \
 	fi
 
-test: install $(CHROMIUM)
+test: install debian-packages
 	$(PY) -m pytest
 
-test-browser: install $(CHROMIUM)
+test-browser: install debian-packages
 	$(PY) -m pytest -m browser
 
 # Lighthouse 12.2.3 (13 needs Node 22) with Debian's Chromium against the main pages of the built index;
 # fails unless best practices and SEO score 100. Kept out of `make install`: 146 npm packages, 111 MB.
-lighthouse: install $(CHROMIUM)
+lighthouse: install debian-packages
 	test -x .lighthouse/node_modules/.bin/lighthouse || npm install --prefix .lighthouse --no-audit --no-fund --loglevel=error lighthouse@12.2.3
 	test -f var/index/CURRENT || $(CPSEARCH) index --corpus corpus --index var/index --no-embeddings
 	$(PY) scripts/lighthouse.py --index var/index --corpus corpus --lighthouse .lighthouse/node_modules/.bin/lighthouse

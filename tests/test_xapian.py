@@ -1,0 +1,145 @@
+"""The Xapian backend on loopback: three xapian-tcpsrv shards answer as one database would, a shard that
+is down is named, and a killed write leaves what was committed."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+xapian = pytest.importorskip("xapian")
+
+from indexer.store import open_index  # noqa: E402
+from indexer.xapian_backend import (  # noqa: E402
+    Shard,
+    ShardDown,
+    XapianSearch,
+    XapianWriter,
+    shard_of,
+    write_shards,
+)
+
+TCPSRV = shutil.which("xapian-tcpsrv") or "/usr/bin/xapian-tcpsrv"
+QUERIES = Path(__file__).parent / "data" / "blind_queries.json"
+SHARDS = 3
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(port: int) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"xapian-tcpsrv on port {port} did not start")
+
+
+@pytest.fixture(scope="module")
+def records(index_dir: Path) -> list[dict[str, Any]]:
+    reader = open_index(index_dir)
+    try:
+        return [dict(record) for record in reader.stored_records()]
+    finally:
+        reader.close()
+
+
+@pytest.fixture(scope="module")
+def cluster(records: list[dict[str, Any]], tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """One local database of every item, and the same items on three shards served by xapian-tcpsrv."""
+    if not Path(TCPSRV).exists():
+        pytest.fail("xapian-tcpsrv is not installed: `make test` installs it (apt-get install xapian-tools)")
+    root = tmp_path_factory.mktemp("xapian")
+    single = root / "single"
+    writer = XapianWriter(single)
+    for record in records:
+        writer.add_record(record)
+    writer.commit()
+    writer.close()
+    paths = [root / f"shard-{k}" for k in range(SHARDS)]
+    write_shards(records, paths, assigned={})
+    servers, shards = [], []
+    for k, path in enumerate(paths):
+        port = free_port()
+        command = [TCPSRV, "--interface", "127.0.0.1", "--port", str(port), str(path)]
+        servers.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        wait_for(port)
+        shards.append(Shard(name=f"shard-{k} (127.0.0.1:{port})", port=port))
+    yield {"single": single, "shards": shards, "servers": servers, "paths": paths}
+    for server in servers:
+        server.kill()
+        server.wait()
+
+
+def test_every_council_lives_on_one_shard_and_the_rule_is_stable(records: list[dict[str, Any]]) -> None:
+    councils = {str(r["council"]) for r in records}
+    placed = {c: shard_of(c, SHARDS) for c in councils}
+    assert placed == {c: shard_of(c, SHARDS) for c in sorted(councils)}  # the same whatever the order
+    assert len(set(placed.values())) > 1, "the subset's councils all hashed to one shard"
+    assert shard_of("croydon", SHARDS, {"croydon": 2}) == 2  # the cluster file's choice wins
+
+
+def test_three_shards_rank_the_judged_queries_as_one_database(cluster: dict[str, Any]) -> None:
+    single = XapianSearch([Shard(name="single", path=cluster["single"])])
+    sharded = XapianSearch(cluster["shards"])
+    queries = [q["q"] for q in json.loads(QUERIES.read_text())["queries"]]
+    assert len(queries) >= 40
+    found = 0
+    for query in queries:
+        one, many = single.search(query, limit=10), sharded.search(query, limit=10)
+        assert many.hits == one.hits, query
+        assert (many.total, many.facets) == (one.total, one.facets), query
+        found += bool(one.hits)
+    assert found >= 0.9 * len(queries)
+
+
+def test_filters_dates_and_facet_counts_are_exact(cluster: dict[str, Any], records: list[dict[str, Any]]) -> None:
+    sharded = XapianSearch(cluster["shards"])
+    everything = sharded.search("", limit=1)
+    copies = {r["dup_key"] for r in records}
+    assert everything.total == len(copies)  # one result per agenda item, copies folded
+    croydon = sharded.search("staying put", filters={"council": ["croydon"]}, limit=50)
+    assert croydon.hits and set(croydon.facets["council"]) == {"croydon"}
+    assert croydon.facets["council"]["croydon"] == croydon.total
+    dated = sharded.search("care", date_from=pytest.importorskip("datetime").date(2021, 1, 1), limit=50)
+    items = {r["id"]: r for r in records}
+    assert dated.hits and all(items[i]["date"] and items[i]["date"].year >= 2021 for i, _ in dated.hits)
+
+
+def test_a_shard_that_is_down_is_named(cluster: dict[str, Any]) -> None:
+    victim = cluster["servers"][1]
+    victim.kill()
+    victim.wait()
+    with pytest.raises(ShardDown) as down:
+        XapianSearch(cluster["shards"]).search("fostering")
+    assert down.value.shards == [cluster["shards"][1].name]
+    assert XapianSearch([cluster["shards"][0], cluster["shards"][2]]).search("fostering").hits
+
+
+def test_a_cancelled_write_keeps_only_what_was_committed(records: list[dict[str, Any]], tmp_path: Path) -> None:
+    writer = XapianWriter(tmp_path / "db")
+    for record in records[:5]:
+        writer.add_record(record)
+    writer.commit()
+    for record in records[5:10]:
+        writer.add_record(record)
+    writer.cancel()
+    assert xapian.Database(str(tmp_path / "db")).get_doccount() == 5
+    writer = XapianWriter(tmp_path / "db")
+    writer.delete_paper(str(records[0]["doc_id"]))
+    writer.commit()
+    writer.close()
+    left = xapian.Database(str(tmp_path / "db")).get_doccount()
+    assert left == 5 - sum(r["doc_id"] == records[0]["doc_id"] for r in records[:5])
