@@ -23,7 +23,10 @@ $(STAMP): pyproject.toml requirements.txt requirements-dev.txt requirements-node
 $(GOVUK): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	mkdir -p search_app/static/govuk
-	cp node_modules/govuk-frontend/dist/govuk/govuk-frontend.min.css node_modules/govuk-frontend/dist/govuk/govuk-frontend.min.js search_app/static/govuk/
+	cp node_modules/govuk-frontend/dist/govuk/govuk-frontend.min.js search_app/static/govuk/
+	# Without its @font-face rules: the GDS Transport typeface is for GOV.UK only (style.css sets Arial), and a
+	# browser that starts to render before style.css would fetch the fonts from /assets/fonts and log 404s.
+	sed -E 's/@font-face\{[^}]*\}//g' node_modules/govuk-frontend/dist/govuk/govuk-frontend.min.css > search_app/static/govuk/govuk-frontend.min.css
 	cp node_modules/chart.js/dist/chart.umd.min.js search_app/static/govuk/
 	touch $(GOVUK)
 

@@ -31,7 +31,7 @@ def whole_number(name: str, low: int, high: int) -> BeforeValidator:
     def check(raw: Any) -> int:
         if isinstance(raw, int) and not isinstance(raw, bool):
             value = raw
-        elif isinstance(raw, str) and re.fullmatch(r"\d{1,6}", raw):
+        elif isinstance(raw, str) and re.fullmatch(r"[0-9]{1,6}", raw):
             value = int(raw)
         else:
             raise ValueError(f"must be a whole number from {low} to {high}, not {str(raw)[:40]!r}")
@@ -47,7 +47,7 @@ def day_or_empty(raw: Any) -> date | None:
     if raw is None or raw == "" or isinstance(raw, date):
         return raw or None
     problem = ValueError(f"must be a real date written YYYY-MM-DD, such as 2021-03-03, not {str(raw)[:40]!r}")
-    if not isinstance(raw, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
+    if not isinstance(raw, str) or not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", raw):
         raise problem
     try:
         return date.fromisoformat(raw)
@@ -61,7 +61,7 @@ def filter_values(raw: Any) -> list[str]:
     if len(values) > MAX_FILTER_VALUES:
         raise ValueError(f"takes at most {MAX_FILTER_VALUES} values")
     for value in values:
-        if not isinstance(value, str) or not re.match(SLUG, value):
+        if not isinstance(value, str) or not re.fullmatch(SLUG, value):
             raise ValueError(f"values are slugs of letters, digits and hyphens, not {str(value)[:40]!r}")
     return list(dict.fromkeys(v.lower() for v in values if v))
 
@@ -173,8 +173,13 @@ def invalid_arguments(exc: ValidationError) -> ApiError:
     detail = first["msg"].removeprefix("Value error, ")
     if first["type"] == "string_too_long" and name == "q":
         detail = f"the query is {len(str(first['input']))} characters long; at most {MAX_QUERY_CHARS} are searched"
-    elif first["type"] == "literal_error" and name == "sort":
-        detail = f"must be one of {', '.join(SORTS)}, not {str(first['input'])[:40]!r}"
+    elif first["type"] == "literal_error":
+        detail = f"must be one of {first['ctx']['expected'].replace(chr(39), '')}, not {str(first['input'])[:40]!r}"
+    elif first["type"] == "string_pattern_mismatch" and name == "email":
+        return bad_parameter("email", "enter an email address such as name@example.org")
+    elif first["type"] == "model_type":
+        example = '{"email": "...", "frequency": "weekly", "search": "q=Staying+Put"}'
+        return ApiError(400, "invalid body", f"send a JSON object such as {example}")
     # The app's own messages read on from the argument's name ("page must be from 1 to 500, not 0");
     # pydantic's ("Field required") follow a colon, as does the query's length.
     own = first["type"] in ("value_error", "literal_error")
@@ -187,16 +192,41 @@ def bad_parameter(name: str, detail: str) -> ApiError:
 
 
 def parse_search_args(args: MultiDict[str, str]) -> SearchRequest:
-    """Returns the SearchRequest a query string asks for; raises ApiError(400) naming a bad argument."""
+    """Returns the SearchRequest a page's query string (or a saved alert's search) asks for; raises
+    ApiError(400) naming a bad argument.
+
+    People's URLs are read as forgivingly as before the API had a contract: values are trimmed (a date
+    typed with a space), a blank sort or page is the default, and on/off words are read in any case, an
+    unknown word meaning the default. The API's routes validate the exact contract instead.
+    """
     values: dict[str, Any] = {}
     for name, field in SearchParams.model_fields.items():
         key = field.alias or name
-        if key in args:
-            values[key] = args.getlist(key) if name in FACET_FIELDS else args[key]
+        if key not in args:
+            continue
+        if name in FACET_FIELDS:
+            values[key] = [value.strip() for value in args.getlist(key)]
+        elif name in FORGIVEN_FLAGS:
+            values[key] = forgiven_flag(args[key], FORGIVEN_FLAGS[name])
+        elif args[key].strip() or name in ("q", "date_from", "date_to"):
+            values[key] = args[key].strip() if name != "q" else args[key]
     try:
         return SearchParams.model_validate(values).to_request()
     except ValidationError as exc:
         raise invalid_arguments(exc) from None
+
+
+# How the pages read on/off words, as they always have: decisions only when asked for, the rest on unless
+# turned off.
+FORGIVEN_FLAGS = {"decisions": False, "expand": True, "semantic": True, "respell": True}
+
+
+def forgiven_flag(raw: str, default: bool) -> str:
+    """Returns an on/off word as 1 or 0, reading it in any case; an unknown word gives the default."""
+    word = raw.strip().lower()
+    if default:
+        return "0" if word in OFF_WORDS else "1"
+    return "1" if word in ON_WORDS else "0"
 
 
 def refused_arguments(exc: ValidationError) -> Response:

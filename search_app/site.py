@@ -27,9 +27,9 @@ Disallow: /alerts/
 """
 # A request shown for each documented operation, with arguments a reader can try on this corpus.
 EXAMPLE_ARGUMENTS = {
-    "search": {"q": "Staying Put", "council": "croydon", "per_page": "1"},
-    "search_csv": {"q": "Staying Put", "council": "croydon"},
-    "search_atom": {"q": "Staying Put", "council": "croydon"},
+    "search": {"q": "Staying Put", "council": "croydon", "per_page": "1", "semantic": "0"},
+    "search_csv": {"q": "Staying Put", "council": "croydon", "semantic": "0"},
+    "search_atom": {"q": "Staying Put", "council": "croydon", "semantic": "0"},
     "compare_csv": {"q": "Staying Put"},
 }
 

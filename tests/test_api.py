@@ -115,3 +115,14 @@ def test_unknown_on_off_values_are_refused_not_guessed(client: FlaskClient) -> N
     assert client.get("/api/search?q=care&semantic=off").get_json()["semantic"] is False
     assert client.get("/api/search?q=care&council=Croydon").get_json()["filters"] == {"council": ["croydon"]}
     assert client.get("/api/search?q=care&topic=&from=&to=").status_code == 200  # blank form fields
+    assert client.get("/api/search?q=care&page=%D9%A1").status_code == 400  # not an ASCII digit
+    assert client.get("/api/search?q=care&council=croydon%0A").status_code == 400
+
+
+def test_pages_and_saved_alerts_read_urls_as_forgivingly_as_before(client: FlaskClient) -> None:
+    """People's links and alerts saved before the contract keep working; the API holds to the contract."""
+    for query in ("decisions=True&semantic=FALSE", "from=2021-01-01%20", "sort=&page=", "expand=maybe"):
+        assert client.get(f"/?q=care&{query}").status_code == 200, query
+    assert client.get("/api/search?q=care&decisions=True").status_code == 400
+    feed = client.get("/search.atom?q=care&council=croydon&council=kent&endpoint=x").get_data(as_text=True)
+    assert "council=croydon&amp;council=kent" in feed

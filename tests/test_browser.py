@@ -140,7 +140,14 @@ def test_no_serious_accessibility_violations(page: object, base_url: str, path: 
     assert serious_violations(page) == []
 
 
-MAIN_PAGES = ["/", "/?q=Staying+Put", "/?q=zzzqqq", "/compare?q=care+leavers", "/api"]
+MAIN_PAGES = [
+    "/",
+    "/?q=Staying+Put",
+    "/?q=zzzqqq",
+    "/compare?q=care+leavers",
+    "/api",
+    "/papers/kent/full_council_2025-03-13_CPP_Minutes_10.12.24.pdf",
+]
 
 
 @pytest.mark.parametrize("path", MAIN_PAGES)
@@ -154,7 +161,8 @@ def test_main_pages_log_no_console_errors_and_describe_themselves(page: object, 
         "response",
         lambda r: problems.append(f"{r.status}: {r.url}") if r.status >= 400 and r.url != base_url + path else None,
     )  # type: ignore[attr-defined]
-    page.goto(base_url + path, wait_until="networkidle")  # type: ignore[attr-defined]
+    loaded = page.goto(base_url + path, wait_until="networkidle")  # type: ignore[attr-defined]
+    assert loaded.status == 200
     icon = page.evaluate("fetch('/favicon.ico').then(r => r.status)")  # type: ignore[attr-defined]
     description = page.locator('meta[name="description"]').get_attribute("content")  # type: ignore[attr-defined]
     assert problems == [] and icon == 200

@@ -99,3 +99,12 @@ def test_robots_txt_keeps_crawlers_out_of_exports_api_and_alert_links(client: Fl
     assert robots.status_code == 200 and robots.mimetype == "text/plain"
     disallowed = re.findall(r"^Disallow: (\S+)$", robots.get_data(as_text=True), flags=re.M)
     assert set(disallowed) == {"/search.csv", "/search.atom", "/compare.csv", "/api/", "/alerts/"}
+
+
+def test_item_descriptions_are_one_clean_line_of_bounded_length(client: FlaskClient) -> None:
+    items = client.get("/api/search?per_page=100").get_json()["results"]
+    assert len(items) >= 20
+    for hit in items:
+        html = client.get(f"/items/{hit['id']}").get_data(as_text=True)
+        description = re.search(r'<meta name="description" content="([^"]*)">', html).group(1)  # type: ignore[union-attr]
+        assert 30 <= len(description) <= 300 and not re.search(r"[\x00-\x1f<>]", description), hit["id"]
