@@ -72,7 +72,8 @@ def documented_operations(document: dict[str, Any]) -> list[dict[str, Any]]:
                     "path": path,
                     "summary": operation["summary"].rstrip("."),
                     "description": operation.get("description", ""),
-                    "parameters": [describe_parameter(p) for p in operation.get("parameters", [])],
+                    "parameters": [describe_parameter(p) for p in operation.get("parameters", [])]
+                    + body_fields(document, operation),
                     "body": request_body(document, operation),
                     "example_request": f"{example_path}?{urlencode(arguments)}" if arguments else example_path,
                     "responses": [
@@ -115,9 +116,30 @@ def schema_values(schema: dict[str, Any]) -> str:
         return "a date, YYYY-MM-DD"
     if schema.get("maxLength") == 0:
         return "empty"
+    if schema.get("pattern", "").startswith("^[^@"):
+        return "an email address"
     if "pattern" in schema:
         return "a slug such as croydon (letters, digits, hyphens)"
     return f"text, up to {schema['maxLength']} characters" if "maxLength" in schema else "text"
+
+
+def body_fields(document: dict[str, Any], operation: dict[str, Any]) -> list[dict[str, str]]:
+    """Returns the fields of a JSON request body, described like the query's arguments."""
+    content = operation.get("requestBody", {}).get("content", {}).get("application/json")
+    if not content:
+        return []
+    schema = resolve(document, content["schema"])
+    required = set(schema.get("required", []))
+    return [
+        describe_parameter(
+            {
+                "name": name,
+                "schema": prop,
+                "description": ("required. " if name in required else "") + prop.get("description", ""),
+            }
+        )
+        for name, prop in schema["properties"].items()
+    ]
 
 
 def request_body(document: dict[str, Any], operation: dict[str, Any]) -> str:

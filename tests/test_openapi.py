@@ -86,6 +86,9 @@ def test_api_page_documents_every_route_and_parameter(client: FlaskClient) -> No
             assert operation["summary"].rstrip(".") in html
             for parameter in operation.get("parameters", []):
                 assert f"<code>{parameter['name']}</code>" in html
+    for field in ("email", "frequency", "search"):  # the alert sign-up's body
+        assert f"<code>{field}</code>" in html
+    assert "one of daily, weekly" in html and "an email address" in html
     assert "whole number from 1 to 500" in html and "one of relevance, date, oldest" in html
     assert "/api/openapi.json" in html and "<script" not in html
     assert 'href="/api"' in client.get("/").get_data(as_text=True)
