@@ -30,10 +30,22 @@ EXPORT_TAG = Tag(name="exports", description="The same searches as CSV and Atom,
 ALERT_TAG = Tag(name="alerts", description="Email alerts on a saved search")
 
 
+# Every GET answer of the API and the exports can be fetched again for nothing (search_app/__init__.py).
+CONDITIONAL_HEADERS = {
+    "ETag": {
+        "description": "Send it back as If-None-Match: an unchanged answer is a 304.",
+        "schema": {"type": "string"},
+    },
+    "Cache-Control": {"description": "no-cache: ask again, with the ETag.", "schema": {"type": "string"}},
+}
+NOT_MODIFIED = {"description": "Not modified: the If-None-Match ETag is still this answer's. No body."}
+
+
 def answered_with(name: str) -> ConfigDict:
-    """Returns the model_config that gives an answer's model its real example (flask-openapi3 writes it
-    beside the answer's media type)."""
-    return ConfigDict(openapi_extra={"example": EXAMPLES[name]})  # type: ignore[typeddict-unknown-key]
+    """Returns the model_config that gives an answer's model its real example and the conditional-request
+    headers (flask-openapi3 writes them beside the answer's media type)."""
+    extra = {"example": EXAMPLES[name], "headers": CONDITIONAL_HEADERS}
+    return ConfigDict(openapi_extra=extra)  # type: ignore[typeddict-unknown-key]
 
 
 class ErrorBody(BaseModel):
@@ -173,7 +185,8 @@ def error(description: str, example: dict[str, str] | None = None) -> dict[str, 
 
 def text_body(media_type: str, description: str, example: str) -> dict[str, Any]:
     """Returns an OpenAPI response whose body is a CSV or Atom document."""
-    return {"description": description, "content": {media_type: {"schema": {"type": "string"}, "example": example}}}
+    content = {media_type: {"schema": {"type": "string"}, "example": example}}
+    return {"description": description, "headers": CONDITIONAL_HEADERS, "content": content}
 
 
 BAD_SEARCH = error(
@@ -181,21 +194,25 @@ BAD_SEARCH = error(
     "be searched (error 'invalid query') and from after to.",
     EXAMPLES["error"],
 )
-SEARCH_RESPONSES: dict[Any, Any] = {200: SearchBody, 400: BAD_SEARCH}
+SEARCH_RESPONSES: dict[Any, Any] = {200: SearchBody, 304: NOT_MODIFIED, 400: BAD_SEARCH}
 CSV_RESPONSES: dict[Any, Any] = {
     200: text_body("text/csv", "Every result (up to 2,000) as CSV, in the page's order.", EXAMPLES["search_csv"]),
+    304: NOT_MODIFIED,
     400: BAD_SEARCH,
 }
 COMPARE_RESPONSES: dict[Any, Any] = {
     200: text_body("text/csv", "Matching items by council and year.", EXAMPLES["compare_csv"]),
+    304: NOT_MODIFIED,
     400: BAD_SEARCH,
 }
 ATOM_RESPONSES: dict[Any, Any] = {
     200: text_body("application/atom+xml", "The newest 50 items of the search.", EXAMPLES["search_atom"]),
+    304: NOT_MODIFIED,
     400: BAD_SEARCH,
 }
 ITEM_RESPONSES: dict[Any, Any] = {
     200: ItemBody,
+    304: NOT_MODIFIED,
     400: error("An id longer than 200 characters."),
     404: error("No item has this id (it may have been re-indexed)."),
 }
