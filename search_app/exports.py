@@ -7,7 +7,6 @@ import io
 import re
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
 from xml.etree import ElementTree as ET
 
 from flask import Response, request, url_for
@@ -15,8 +14,9 @@ from flask_openapi3 import APIBlueprint
 
 from indexer.metadata import DOC_TYPE_LABELS
 from search_app.contract import ATOM_RESPONSES, COMPARE_RESPONSES, CSV_RESPONSES, EXPORT_TAG
+from search_app.pages import link_with
 from search_app.params import SearchParams
-from search_app.results import SearchHit, SearchRequest
+from search_app.results import SearchHit
 from search_app.views import search_index
 
 exports = APIBlueprint("exports", __name__, abp_tags=[EXPORT_TAG])
@@ -84,7 +84,7 @@ def search_atom(query: SearchParams) -> Response:
     ET.SubElement(feed, "title").text = f"Council papers: {req.q or 'all items'}"
     ET.SubElement(feed, "id").text = request.url
     ET.SubElement(feed, "link", rel="self", href=request.url)
-    ET.SubElement(feed, "link", rel="alternate", href=page_of(query.to_request()))
+    ET.SubElement(feed, "link", rel="alternate", href=link_with(query.to_request(), page=None, _external=True))
     newest = max((h.date for h in results.hits if h.date), default=None)
     ET.SubElement(feed, "updated").text = atom_time(newest)
     for hit in results.hits:
@@ -130,14 +130,6 @@ def compare_csv(query: SearchParams) -> Response:
         mimetype="text/csv",
         headers={"Content-Disposition": 'attachment; filename="council-papers-compare.csv"'},
     )
-
-
-def page_of(req: SearchRequest) -> str:
-    """Returns the search page of a request, every filter value kept."""
-    args: dict[str, Any] = {"q": req.q or None, **{facet: values for facet, values in req.filters.items()}}
-    args["from"] = req.date_from.isoformat() if req.date_from else None
-    args["to"] = req.date_to.isoformat() if req.date_to else None
-    return url_for("pages.search", _external=True, **{k: v for k, v in args.items() if v})
 
 
 def atom_time(day: str | None) -> str:

@@ -14,7 +14,7 @@ from werkzeug.datastructures import MultiDict
 
 from indexer.schema import FACET_FIELDS
 from search_app.errors import ApiError
-from search_app.results import SORTS, SearchRequest
+from search_app.results import SearchRequest
 
 MAX_QUERY_CHARS = 500
 MAX_PAGE = 500
@@ -150,7 +150,6 @@ class SearchParams(BaseModel):
         """Returns the SearchRequest these arguments ask for; raises ApiError(400) when from is after to."""
         if self.date_from and self.date_to and self.date_from > self.date_to:
             raise ApiError(400, "invalid parameter: from", f"from ({self.date_from}) is after to ({self.date_to})")
-        assert tuple(SORTS) == ("relevance", "date", "oldest")
         return SearchRequest(
             q=self.q.strip(),
             filters={facet: getattr(self, facet) for facet in FACET_FIELDS if getattr(self, facet)},
@@ -207,7 +206,7 @@ def parse_search_args(args: MultiDict[str, str]) -> SearchRequest:
         if name in FACET_FIELDS:
             values[key] = [value.strip() for value in args.getlist(key)]
         elif name in FORGIVEN_FLAGS:
-            values[key] = forgiven_flag(args[key], FORGIVEN_FLAGS[name])
+            values[key] = forgiven_flag(args[key], bool(field.default))
         elif args[key].strip() or name in ("q", "date_from", "date_to"):
             values[key] = args[key].strip() if name != "q" else args[key]
     try:
@@ -216,9 +215,9 @@ def parse_search_args(args: MultiDict[str, str]) -> SearchRequest:
         raise invalid_arguments(exc) from None
 
 
-# How the pages read on/off words, as they always have: decisions only when asked for, the rest on unless
-# turned off.
-FORGIVEN_FLAGS = {"decisions": False, "expand": True, "semantic": True, "respell": True}
+# The on/off arguments, read by the pages as they always have been: on unless turned off where the default
+# is on (expand, semantic, respell), off unless asked for where it is off (decisions).
+FORGIVEN_FLAGS = ("decisions", "expand", "semantic", "respell")
 
 
 def forgiven_flag(raw: str, default: bool) -> str:
