@@ -40,6 +40,8 @@ METRICS = ("ndcg@10", "mrr", "p@1", "recall@20")
 # A ranked list of items, each as its item id followed by the ids of its copies in other papers.
 IdRanker = Callable[[str], list[list[str]]]
 DEPTH = 20
+# Words in a window of the passage baseline (SQLite FTS5 over 250-word windows, as issue 22 measured it).
+WINDOW = 250
 
 
 @dataclass
@@ -152,6 +154,36 @@ def baseline_or_ids(index_dir: Path) -> IdRanker:
     return rank
 
 
+def window_items(index_dir: Path) -> sqlite3.Connection:
+    """Returns an in-memory FTS5 table (porter stemming) of every item's text cut into windows of WINDOW words."""
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE VIRTUAL TABLE windows USING fts5(text, id UNINDEXED, tokenize='porter unicode61')")
+    reader = open_index(index_dir)
+    rows = []
+    for f in reader.stored_records():
+        words = f"{f['title']} {f['item_title']} {f['body']}".split()
+        rows += [(" ".join(words[s : s + WINDOW]), f["id"]) for s in range(0, len(words), WINDOW)]
+    reader.close()
+    db.executemany("INSERT INTO windows VALUES (?, ?)", rows)
+    return db
+
+
+def baseline_window_ids(index_dir: Path) -> IdRanker:
+    """Returns SQLite FTS5 bm25 with the words ORed over windows of WINDOW words, each item at its best window's
+    place: the baseline the issue measured (a rare word's paragraph ranks first, whatever the item's length)."""
+    db = window_items(index_dir)
+
+    def rank(query: str) -> list[list[str]]:
+        match = fts5_match(query, " OR ")
+        if not match:
+            return []
+        found = db.execute("SELECT id FROM windows WHERE windows MATCH ? ORDER BY bm25(windows)", (match,))
+        ids = list(dict.fromkeys(item_id for (item_id,) in found))
+        return [[item_id] for item_id in ids[:DEPTH]]
+
+    return rank
+
+
 def embedding_ids(index_dir: Path) -> IdRanker:
     """Returns the embedding ranking alone: the items nearest the query's vector, over every item."""
     from indexer.embeddings import query_vector
@@ -172,6 +204,7 @@ def systems_for_blind(index_dir: Path) -> dict[str, IdRanker]:
         "Council Papers Search": product_ids(index_dir),
         "  without meaning matching": product_ids(index_dir, semantic=False),
         "BM25 baseline (FTS5, words ORed)": baseline_or_ids(index_dir),
+        "BM25 over 250-word windows": baseline_window_ids(index_dir),
         "Embedding ranking alone": embedding_ids(index_dir),
     }
 
