@@ -20,7 +20,7 @@ from search_app.evaluate import Matches, evaluate
 from search_app.facets import ItemColumns, copies_of, count_facets, filter_mask
 from search_app.postings import TermIndex
 from search_app.query import Phrase, QueryPlan, plan_query
-from search_app.ranking import PHRASE_BONUS, fold_copies, rank_by_date, rank_by_score
+from search_app.ranking import PAIR_BONUS, PHRASE_BONUS, fold_copies, pair_rarity, rank_by_date, rank_by_score
 from search_app.results import SearchHit, SearchRequest, SearchResults
 from search_app.semantic import DocVectors, fuse
 from search_app.snippets import STEM_CHARS, find_passage, make_snippet, query_words, word_pattern
@@ -117,6 +117,27 @@ def add_meaning(words: WordMatches, request: SearchRequest, columns: ItemColumns
     return fuse(words.found, vectors, encode(request.q), columns.live)
 
 
+def add_specific_matches(found: Matches, plan: QueryPlan, index: TermIndex) -> Matches:
+    """Returns the matches with items holding a rare pair of the words side by side, as typed, raised by up to
+    PAIR_BONUS of the best score: "Ofsted focused visit" puts the paper that says "focused visit" above
+    inspection reports that only share the topic, whatever meaning made of them.
+
+    Plain words only (quotes and operators already say what must stand together); each item gains for its
+    rarest pair, so a long query is not raised for holding many."""
+    if not plan.pairs or not found.mask.any():
+        return found
+    specific = np.zeros(index.size)
+    for pair in plan.pairs:
+        holders = evaluate(Phrase(pair), index).mask
+        rarity = pair_rarity(int(np.count_nonzero(holders)), int(np.count_nonzero(index.columns.live)))
+        if rarity > 0:
+            np.maximum(specific, rarity * holders, out=specific)
+    if not specific.any():
+        return found
+    best = float(found.scores[found.mask].max())
+    return Matches(found.mask, found.scores + PAIR_BONUS * best * specific * found.mask)
+
+
 def run_search(
     index: TermIndex,
     request: SearchRequest,
@@ -132,7 +153,7 @@ def run_search(
     """
     columns = index.columns
     words = find_matches(index, request)
-    found = add_meaning(words, request, columns, meaning)
+    found = add_specific_matches(add_meaning(words, request, columns, meaning), words.plan, index)
     found.mask &= words.allowed
     if among is not None:
         found.mask &= among

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
-from indexer.analysis import stem, stems_of
+from indexer.analysis import MIN_WORD, STOP_WORDS, WORDS, stem, stems_of
 from indexer.schema import FIELD_KINDS, SEARCH_FIELDS
 from search_app.expansion import Expansion, find_expansions, variant_queries
 from search_app.results import QueryError
@@ -136,6 +136,8 @@ class QueryPlan:
     """The stems typed outside NOT, in order: their standing together earns the phrase bonus."""
     expansions: tuple[Expansion, ...] = ()
     variants: tuple[Variant, ...] = field(default=())
+    pairs: tuple[tuple[str, str], ...] = ()
+    """Plain words only: the pairs of stems typed side by side, for the specific-match rule (ranking.py)."""
 
 
 def is_bare_words(text: str) -> bool:
@@ -160,7 +162,7 @@ def plan_query(typed: str, expand: bool = True) -> QueryPlan:
     if is_bare_words(text):
         stems = tuple(dict.fromkeys(stems_of(text)))
         root: Node = Or(tuple(Term(stem) for stem in stems))
-        plan = QueryPlan(text, root, True, tuple(stems_of(text)), expansions)
+        plan = QueryPlan(text, root, True, tuple(stems_of(text)), expansions, pairs=typed_pairs(typed))
     else:
         root = parse(text)
         check_limits(root)
@@ -186,6 +188,17 @@ def glossary_variants(plan: QueryPlan) -> list[Variant]:
             for variant in variant_queries(plan.text, replace(expansion, added=(added,))):
                 variants.append(Variant(parse(variant), others, phrase, len(typed) / len(phrase)))
     return variants
+
+
+def typed_pairs(typed: str) -> tuple[tuple[str, str], ...]:
+    """Returns the pairs of stems that stand side by side as typed: "Ofsted focused visit" gives (ofst, focus)
+    and (focus, visit); "awards for children" gives none, as a dropped word between two words does not make
+    them a name."""
+    kept = [
+        None if len(word) < MIN_WORD or word in STOP_WORDS or word in QUESTION_WORDS else stem(word)
+        for word in (raw.lower() for raw in WORDS.findall(typed))
+    ]
+    return tuple(dict.fromkeys((a, b) for a, b in zip(kept, kept[1:], strict=False) if a and b and a != b))
 
 
 def positive_words(node: Node) -> list[str]:

@@ -4,8 +4,10 @@ An item's score is the sum, over the words of the query it holds, of each word's
 searched text fields (Robertson and Zaragoza 2009; k1 1.2, b 0.75, field weights in indexer/schema.py);
 a phrase counts its words, a wildcard or fuzzy word its best-scoring term, a field:value filter and NOT
 nothing. Items where the words typed stand together score PHRASE_BONUS more. A glossary equivalent counts
-for as many words as the form it stands for. Plain words match any item holding one of them; quotes,
-operators and fields keep their strict matching (search_app/evaluate.py) but are scored the same way.
+for as many words as the form it stands for. After meaning is fused, an item holding a rare pair of the
+words side by side, as typed, gains up to PAIR_BONUS of the best score (pair_rarity). Plain words match
+any item holding one of them; quotes, operators and fields keep their strict matching
+(search_app/evaluate.py) but are scored the same way.
 """
 
 from __future__ import annotations
@@ -20,6 +22,12 @@ K1 = 1.2
 B = 0.75
 # Items where the words stand together as typed score PHRASE_BONUS more.
 PHRASE_BONUS = 0.5
+# A specific match (issue 22): an item holding two words side by side as typed, where few items hold that
+# pair, gains up to PAIR_BONUS of the best score, after meaning is fused, so items that only share the topic
+# cannot outrank it. The gain grows with the pair's rarity: nothing for a pair held by PAIR_COMMON of the
+# items or more, all of it for a pair held by one item.
+PAIR_BONUS = 0.4
+PAIR_COMMON = 0.05
 UNDATED = np.iinfo(np.int64).max
 
 
@@ -62,6 +70,16 @@ def bm25f(fields: list[FieldPostings], size: int) -> ScoredPostings:
     idf = np.log(1 + (size - held + 0.5) / (held + 0.5))
     frequency = pseudo[docnums]
     return ScoredPostings(docnums, idf * frequency * (K1 + 1) / (frequency + K1))
+
+
+def pair_rarity(holders: int, size: int) -> float:
+    """Returns how specific an adjacent pair of query words is, 0..1: 0 where PAIR_COMMON of the items or more
+    hold it, rising with its idf, log(1 + N/n), to 1 where one item holds it."""
+    if holders <= 0 or size <= 1:
+        return 0.0
+    floor = float(np.log(1 + 1 / PAIR_COMMON))
+    top = float(np.log(1 + size))
+    return max(0.0, (float(np.log(1 + size / holders)) - floor) / (top - floor)) if top > floor else 0.0
 
 
 def rank_by_score(mask: np.ndarray, scores: np.ndarray, order: np.ndarray) -> np.ndarray:

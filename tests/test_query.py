@@ -21,6 +21,7 @@ from search_app.query import (
     parse,
     plan_query,
     question_words_removed,
+    typed_pairs,
 )
 from search_app.results import QueryError
 
@@ -114,3 +115,20 @@ def test_the_parser_never_fails_on_any_text(text: str) -> None:
         plan_query(text)
     except QueryError:
         pass
+
+
+@pytest.mark.parametrize(
+    ("typed", "pairs"),
+    [
+        ("Ofsted focused visit", (("ofst", "focus"), ("focus", "visit"))),
+        # A dropped word between two words does not make them a name.
+        ("awards for children in care", ()),
+        ("what did we decide about Staying Put", (("stai", "put"),)),
+        ("care leavers, care leavers", (("care", "leaver"), ("leaver", "care"))),
+        ("LADO", ()),
+    ],
+)
+def test_the_pairs_typed_side_by_side(typed: str, pairs: tuple[tuple[str, str], ...]) -> None:
+    assert typed_pairs(typed) == pairs
+    assert plan_query(typed).pairs == pairs
+    assert plan_query(f'"{typed}"').pairs == (), "quotes already say what stands together"

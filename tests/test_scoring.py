@@ -15,7 +15,16 @@ from search_app.evaluate import evaluate, phrase_docnums
 from search_app.facets import filter_mask
 from search_app.pipeline import find_matches
 from search_app.query import parse
-from search_app.ranking import PHRASE_BONUS, FieldPostings, bm25f, fold_copies, rank_by_date, rank_by_score
+from search_app.ranking import (
+    PAIR_COMMON,
+    PHRASE_BONUS,
+    FieldPostings,
+    bm25f,
+    fold_copies,
+    pair_rarity,
+    rank_by_date,
+    rank_by_score,
+)
 from search_app.results import SearchRequest
 from search_app.service import SearchIndex
 
@@ -92,6 +101,30 @@ def test_phrase_scores_its_words_with_the_bonus(full_index: Path) -> None:
     top = index.search(SearchRequest(q='"corporate parenting"', per_page=1)).hits[0]
     best = int(docnums[np.argmax(expected[docnums])])
     assert top.score == pytest.approx(expected[best] * (1 + PHRASE_BONUS), rel=1e-3)
+
+
+def test_a_pair_is_specific_by_how_few_items_hold_it() -> None:
+    assert pair_rarity(1, 500) == pytest.approx(1.0)
+    assert pair_rarity(int(PAIR_COMMON * 500), 500) == pytest.approx(0.0, abs=0.01)
+    assert pair_rarity(100, 500) == 0.0 and pair_rarity(0, 500) == 0.0
+    rarities = [pair_rarity(n, 500) for n in range(1, 30)]
+    assert rarities == sorted(rarities, reverse=True)
+
+
+def test_the_paper_naming_a_scheme_comes_before_the_topic(full_index: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Kent's Family Hubs response names the "Holiday Activities and Food (HAF) Programme" in one line of 4,800
+    # words; other items hold the words apart ("food", "programme", "activities") and one short item holds more
+    # of them. Without the specific-match rule that item comes first.
+    index = SearchIndex(full_index)
+    request = SearchRequest(q="holiday activities and food programme", per_page=1, semantic=False)
+
+    def top_names_it() -> bool:
+        top = index.search(request).hits[0]
+        return "holiday activities and food" in " ".join(str(index.get_item(top.id)["body"]).lower().split())
+
+    assert top_names_it()
+    monkeypatch.setattr("search_app.pipeline.PAIR_BONUS", 0.0)
+    assert not top_names_it()
 
 
 def test_wildcards_and_fuzzy_words_expand_from_the_dictionary(full_index: Path) -> None:
