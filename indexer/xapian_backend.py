@@ -39,6 +39,9 @@ K1, K2, K3, B, MIN_NORMLEN = 1.2, 0.0, 1.0, 0.75, 0.5
 WDF_WEIGHTS = {name: round(2 * weight) for name, weight in SEARCH_FIELDS.items()}
 FIELD_PREFIXES = {"item_title": "XI", "decisions": "XD", "title": "XT", "body": "XB", "committee_name": "XC"}
 ID_PREFIX, PAPER_PREFIX = "Q", "XP"
+# Each shard records the papers it holds as metadata "paper:<doc_id>" -> the paper's hash, written in the
+# same commit as the paper's items, so a sync that is killed knows exactly what landed.
+PAPER_KEY = "paper:"
 FILTER_PREFIXES = {"council": "XCO", "committee": "XCM", "doc_type": "XTY", "year": "XY", "topic": "XTO"}
 SLOTS = {"dup_key": 0, "date": 1, "council": 2, "committee": 3, "doc_type": 4, "year": 5, "id": 6}
 FACET_SLOTS = ("council", "committee", "doc_type", "year")
@@ -99,6 +102,22 @@ class XapianWriter:
         """Deletes every item of one source paper."""
         self.database.delete_document(PAPER_PREFIX + doc_id)
 
+    def replace_paper(self, doc_id: str, paper_hash: str, records: Sequence[Mapping[str, Any]]) -> None:
+        """Replaces one paper's items with `records` and records its hash (committed with them)."""
+        self.delete_paper(doc_id)
+        for record in records:
+            self.add_record(record)
+        self.database.set_metadata(PAPER_KEY + doc_id, paper_hash)
+
+    def remove_paper(self, doc_id: str) -> None:
+        """Deletes one paper's items and its hash."""
+        self.delete_paper(doc_id)
+        self.database.set_metadata(PAPER_KEY + doc_id, "")
+
+    def papers(self) -> dict[str, str]:
+        """Returns doc_id -> hash of every paper this database holds, as of its last commit."""
+        return paper_hashes(self.database)
+
     def commit(self) -> None:
         self.database.commit_transaction()
         self.database.begin_transaction(True)
@@ -109,6 +128,13 @@ class XapianWriter:
 
     def close(self) -> None:
         self.database.close()
+
+
+def paper_hashes(database: xapian.Database) -> dict[str, str]:
+    """Returns doc_id -> hash of the papers a local database holds (get_metadata on shards combined reads
+    only the first shard, so each shard is read on its own)."""
+    keys = [key.decode() for key in database.metadata_keys(PAPER_KEY)]
+    return {key[len(PAPER_KEY) :]: database.get_metadata(key).decode() for key in keys}
 
 
 def write_shards(records: Sequence[Mapping[str, Any]], paths: Sequence[Path], assigned: Mapping[str, int]) -> None:
@@ -129,11 +155,19 @@ class Shard:
     path: Path | None = None
     host: str = "127.0.0.1"
     port: int = 0
+    replicas: tuple[tuple[str, int], ...] = ()
+    """(host, port) of the xapian-tcpsrv serving each replica, tried in order when the master does not answer."""
 
     def open(self) -> xapian.Database:
+        """Returns the shard's database: the master, else the first replica that answers."""
         if self.path is not None:
             return xapian.Database(str(self.path))
-        return xapian.remote_open(self.host, self.port, 10_000, 5_000)
+        for host, port in ((self.host, self.port), *self.replicas):
+            try:
+                return xapian.remote_open(host, port, 10_000, 5_000)
+            except xapian.NetworkError:
+                continue
+        raise xapian.NetworkError(f"{self.name}: neither the master nor a replica answers")
 
 
 @dataclass
@@ -173,10 +207,16 @@ class XapianSearch:
         limit: int = 10,
     ) -> XapianHits:
         """Returns the best items holding any of the words, one per copy key, with exact facet counts."""
-        try:
-            return self.run(self.open(), text, filters or {}, date_from, date_to, limit)
-        except xapian.NetworkError:
-            raise ShardDown(self.down_shards() or [s.name for s in self.shards]) from None
+        for attempt in range(2):
+            try:
+                return self.run(self.open(), text, filters or {}, date_from, date_to, limit)
+            except xapian.DatabaseModifiedError:
+                # A sync committed while this search read: open the new revision and search it again.
+                if attempt:
+                    raise
+            except xapian.NetworkError:
+                raise ShardDown(self.down_shards() or [s.name for s in self.shards]) from None
+        raise AssertionError("unreachable")
 
     def run(
         self,

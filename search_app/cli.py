@@ -24,6 +24,7 @@ from indexer.store import IndexBusyError, NoIndexError, current_generation, file
 from indexer.vectors import CHUNK
 from indexer.workers import die_with_parent, usable_cores
 from search_app import DEFAULTS, create_app
+from search_app.cluster_cli import cluster
 from search_app.results import QueryError, SearchRequest
 from search_app.service import SearchIndex
 
@@ -378,6 +379,8 @@ def alerts_bounced(addresses: tuple[str, ...], alerts_db: Path, reason: str) -> 
     finally:
         store.close()
 
+
+main.add_command(cluster)
 
 __all__ = ["main", "DEFAULTS"]
 

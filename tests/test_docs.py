@@ -30,8 +30,8 @@ def readme_commands() -> dict[str, set[str]]:
     commands: dict[str, set[str]] = {}
     # Shell lines (.venv/bin/cpsearch ... up to a comment or redirection) and `cpsearch ...` spans in prose.
     # A group's subcommand is part of the command: `cpsearch alerts send --dry-run`.
-    for command, rest in re.findall(r"\.venv/bin/cpsearch ((?:alerts )?\w+)([^#>\n]*)", README) + re.findall(
-        r"`cpsearch ((?:alerts )?\w+)([^`\n]*)`", README
+    for command, rest in re.findall(r"\.venv/bin/cpsearch ((?:alerts |cluster )?\w+)([^#>\n]*)", README) + re.findall(
+        r"`cpsearch ((?:alerts |cluster )?\w+)([^`\n]*)`", README
     ):
         commands.setdefault(command, set()).update(re.findall(r"(?<!\S)--[a-z][a-z-]*", rest))
     return commands
