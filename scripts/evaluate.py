@@ -36,6 +36,8 @@ HELDOUT_QUERIES = ROOT / "tests" / "data" / "heldout_queries.json"
 HELDOUT_JUDGMENTS = ROOT / "tests" / "data" / "heldout_judgments.json"
 HELDOUT2_QUERIES = ROOT / "tests" / "data" / "heldout2_queries.json"
 HELDOUT2_JUDGMENTS = ROOT / "tests" / "data" / "heldout2_judgments.json"
+HELDOUT3_QUERIES = ROOT / "tests" / "data" / "heldout3_queries.json"
+HELDOUT3_JUDGMENTS = ROOT / "tests" / "data" / "heldout3_judgments.json"
 METRICS = ("ndcg@10", "mrr", "p@1", "recall@20")
 # A ranked list of items, each as its item id followed by the ids of its copies in other papers.
 IdRanker = Callable[[str], list[list[str]]]
@@ -303,6 +305,9 @@ def main() -> None:
     parser.add_argument(
         "--heldout2", action="store_true", help="Also the second held-out set (heldout2_judgments.json, issue 22)."
     )
+    parser.add_argument(
+        "--heldout3", action="store_true", help="Also the third held-out set (heldout3_judgments.json, the test set)."
+    )
     parser.add_argument("--per-query", type=Path, help="Write every system's figures per query to this JSON file.")
     args = parser.parse_args()
     index_dir = ensure_index(args.index)
@@ -322,6 +327,11 @@ def main() -> None:
         print(f"second held-out set: {len(judged)} judged queries with a relevant item")
         per_query["heldout2"] = evaluate_blind(index_dir, HELDOUT2_QUERIES, HELDOUT2_JUDGMENTS)
         print_table(per_query["heldout2"], ("all", "specific", "general"))  # type: ignore[arg-type]
+    if args.heldout3:
+        judged = json.loads(HELDOUT3_JUDGMENTS.read_text(encoding="utf-8"))["judgments"]
+        print(f"third held-out set: {len(judged)} judged queries with a relevant item")
+        per_query["heldout3"] = evaluate_blind(index_dir, HELDOUT3_QUERIES, HELDOUT3_JUDGMENTS)
+        print_table(per_query["heldout3"], ("all", "specific", "general"))  # type: ignore[arg-type]
     if args.per_query:
         args.per_query.write_text(json.dumps(per_query, indent=1), encoding="utf-8")
     queries = json.loads(JUDGMENTS.read_text(encoding="utf-8"))["queries"]

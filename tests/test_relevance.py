@@ -15,6 +15,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from evaluate import (  # noqa: E402
     BLIND_JUDGMENTS,
     HELDOUT2_JUDGMENTS,
+    HELDOUT3_JUDGMENTS,
     HELDOUT_JUDGMENTS,
     baseline_ranker,
     evaluate,
@@ -47,7 +48,8 @@ def test_floors_are_never_lowered_silently() -> None:
 
 
 @pytest.mark.parametrize(
-    ("judgments", "at_least"), [(BLIND_JUDGMENTS, 40), (HELDOUT_JUDGMENTS, 25), (HELDOUT2_JUDGMENTS, 20)]
+    ("judgments", "at_least"),
+    [(BLIND_JUDGMENTS, 40), (HELDOUT_JUDGMENTS, 25), (HELDOUT2_JUDGMENTS, 20), (HELDOUT3_JUDGMENTS, 30)],
 )
 def test_blind_judgments_name_items_that_exist(full_index: Path, judgments: Path, at_least: int) -> None:
     judged = json.loads(judgments.read_text(encoding="utf-8"))["judgments"]
