@@ -126,16 +126,22 @@ def add_specific_matches(found: Matches, plan: QueryPlan, index: TermIndex) -> M
     rarest pair, so a long query is not raised for holding many."""
     if not plan.pairs or not found.mask.any():
         return found
-    specific = np.zeros(index.size)
+    live = int(np.count_nonzero(index.columns.live))
+    gains = np.zeros(index.size)
     for pair in plan.pairs:
-        holders = evaluate(Phrase(pair), index).mask
-        rarity = pair_rarity(int(np.count_nonzero(holders)), int(np.count_nonzero(index.columns.live)))
+        holders = pair_holders(pair, index)
+        rarity = pair_rarity(holders.size, live)
         if rarity > 0:
-            np.maximum(specific, rarity * holders, out=specific)
-    if not specific.any():
+            gains[holders] = np.maximum(gains[holders], rarity)
+    if not gains.any():
         return found
     best = float(found.scores[found.mask].max())
-    return Matches(found.mask, found.scores + PAIR_BONUS * best * specific * found.mask)
+    return Matches(found.mask, found.scores + PAIR_BONUS * best * gains * found.mask)
+
+
+def pair_holders(pair: tuple[str, str], index: TermIndex) -> np.ndarray:
+    """Returns the live items holding two words side by side in a field, found once per generation."""
+    return index.arrays.kept(("pair", *pair), lambda: np.flatnonzero(evaluate(Phrase(pair), index).mask))  # type: ignore[no-any-return]
 
 
 def run_search(
