@@ -43,7 +43,7 @@ from typing import Any
 import xapian
 
 from indexer.backend import ItemReader
-from indexer.xapian_backend import Shard, XapianWriter
+from indexer.xapian_backend import Shard, XapianWriter, mark_canonical
 
 BATCH = 200
 # Changesets kept by each master, so a replica fetches only what changed since its revision (Xapian writes
@@ -166,10 +166,13 @@ def paper_hash(records: Iterable[Mapping[str, Any]]) -> str:
 
 
 def papers_of(reader: ItemReader) -> dict[str, list[dict[str, Any]]]:
-    """Returns doc_id -> the records of each paper in the built index."""
+    """Returns doc_id -> the records of each paper in the built index, one copy of each item marked as the
+    one its facets are counted by (mark_canonical)."""
+    records = [dict(record) for record in reader.stored_records()]
+    mark_canonical(records)
     papers: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for record in reader.stored_records():
-        papers[str(record["doc_id"])].append(dict(record))
+    for record in records:
+        papers[str(record["doc_id"])].append(record)
     return papers
 
 

@@ -22,6 +22,7 @@ from indexer.xapian_backend import (  # noqa: E402
     ShardDown,
     XapianSearch,
     XapianWriter,
+    mark_canonical,
     shard_of,
     write_shards,
 )
@@ -51,9 +52,11 @@ def wait_for(port: int) -> None:
 def records(index_dir: Path) -> list[dict[str, Any]]:
     reader = open_index(index_dir)
     try:
-        return [dict(record) for record in reader.stored_records()]
+        found = [dict(record) for record in reader.stored_records()]
     finally:
         reader.close()
+    mark_canonical(found)
+    return found
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,129 @@
+"""A query plan as a Xapian query (issue 21): the same parser and plans serve both backends, and on Xapian
+the shards match and rank (BM25 pinned to the Whoosh pipeline's k1 and b; indexer/xapian_backend.py).
+
+How each part of a plan maps (search_app/query.py):
+- a word: its unprefixed term, whose within-document frequency carries the field weights;
+- a word or phrase in one text field (item_title:budget): matched by the field's prefixed terms, weighted
+  by the unprefixed ones (the prefixed terms carry no weight);
+- a facet value (council:kent): its boolean term, weightless, as the Whoosh pipeline scores filters;
+- a phrase: OP_PHRASE over positions (fields are FIELD_GAP apart, so no phrase spans two), window
+  (words - 1) x slop + 1;
+- a trailing wildcard (foster*): OP_WILDCARD over the stems, as one synonym;
+- a range: a value range on the field's slot, dates as YYYYMMDD;
+- AND / OR / NOT: OP_AND / OP_OR / OP_AND_NOT; a boost scales the part's weight;
+- glossary variants: ORed in, each scaled by its weight.
+What this backend cannot run yet is refused with a QueryError saying so: fuzzy words (the Whoosh pipeline
+expands them from the term dictionary, which a shard does not send) and wildcards other than a trailing *.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import xapian
+
+from indexer.schema import FIELD_KINDS
+from indexer.xapian_backend import FIELD_PREFIXES, FILTER_PREFIXES, SLOTS
+from search_app.evaluate import day_of
+from search_app.query import And, Every, Node, Not, Pattern, Phrase, QueryPlan, Range, Term
+from search_app.results import QueryError
+
+# A facet field as the query names it -> its filter prefix (the query says "topics", the index "topic").
+FACET_PREFIXES = {("topics" if facet == "topic" else facet): prefix for facet, prefix in FILTER_PREFIXES.items()}
+
+
+def xapian_plan(plan: QueryPlan) -> xapian.Query:
+    """Returns the Xapian query a plan runs: its tree, with its glossary variants ORed in by their weight."""
+    query = node_query(plan.root)
+    variants = [scaled(node_query(variant.root), variant.weight) for variant in plan.variants]
+    return xapian.Query(xapian.Query.OP_OR, [query, *variants]) if variants else query
+
+
+def node_query(node: Node) -> xapian.Query:
+    """Returns one node of a plan's tree as a Xapian query."""
+    if isinstance(node, Term):
+        return scaled(term_query(node), node.boost)
+    if isinstance(node, Phrase):
+        return scaled(phrase_query(node), node.boost)
+    if isinstance(node, Pattern):
+        return scaled(pattern_query(node), node.boost)
+    if isinstance(node, Range):
+        return range_query(node)
+    if isinstance(node, Not):
+        return xapian.Query(xapian.Query.OP_AND_NOT, xapian.Query.MatchAll, node_query(node.part))
+    if isinstance(node, Every):
+        return xapian.Query.MatchAll
+    if isinstance(node, And):
+        return scaled(and_query(node), node.boost)
+    return scaled(xapian.Query(xapian.Query.OP_OR, [node_query(part) for part in node.parts]), node.boost)
+
+
+def and_query(node: And) -> xapian.Query:
+    """Returns the parts that must match ANDed, less those under NOT (weightless, as in the pipeline)."""
+    wanted = [node_query(part) for part in node.parts if not isinstance(part, Not)]
+    unwanted = [node_query(part.part) for part in node.parts if isinstance(part, Not)]
+    query = xapian.Query(xapian.Query.OP_AND, wanted) if wanted else xapian.Query.MatchAll
+    if unwanted:
+        query = xapian.Query(xapian.Query.OP_AND_NOT, query, xapian.Query(xapian.Query.OP_OR, unwanted))
+    return query
+
+
+def term_query(node: Term) -> xapian.Query:
+    """Returns a word anywhere, a word in one text field, or a facet value."""
+    if node.field is None:
+        return xapian.Query(node.text)
+    if node.field in FIELD_PREFIXES:
+        in_field = xapian.Query(FIELD_PREFIXES[node.field] + node.text)
+        return xapian.Query(xapian.Query.OP_FILTER, xapian.Query(node.text), in_field)
+    if node.field in FACET_PREFIXES:
+        return xapian.Query(xapian.Query.OP_SCALE_WEIGHT, xapian.Query(FACET_PREFIXES[node.field] + node.text), 0.0)
+    raise QueryError(f"{node.field}: cannot be searched by value on the Xapian backend")
+
+
+def phrase_query(node: Phrase) -> xapian.Query:
+    """Returns the words in order, each within `slop` positions of the one before, in one field."""
+    window = (len(node.words) - 1) * node.slop + 1
+    if node.field is None:
+        return xapian.Query(xapian.Query.OP_PHRASE, list(node.words), window)
+    if node.field not in FIELD_PREFIXES:
+        raise QueryError(f"{node.field}: phrases are searched in text fields only")
+    prefixed = [FIELD_PREFIXES[node.field] + word for word in node.words]
+    weights = xapian.Query(xapian.Query.OP_AND, list(node.words))
+    return xapian.Query(xapian.Query.OP_FILTER, weights, xapian.Query(xapian.Query.OP_PHRASE, prefixed, window))
+
+
+def pattern_query(node: Pattern) -> xapian.Query:
+    """Returns a trailing wildcard over the stems; refuses what this backend cannot expand."""
+    stem = node.text[:-1].lower()
+    if node.kind != "wildcard" or not node.text.endswith("*") or any(c in stem for c in "*?"):
+        raise QueryError(f"{node.text}: only a trailing * is supported on the Xapian backend")
+    if node.field is not None:
+        raise QueryError(f"{node.field}:{node.text}: wildcards in one field are not supported on the Xapian backend")
+    return xapian.Query(xapian.Query.OP_WILDCARD, stem, 0, xapian.Query.WILDCARD_LIMIT_ERROR, xapian.Query.OP_SYNONYM)
+
+
+def range_query(node: Range) -> xapian.Query:
+    """Returns a weightless range on a field's value slot: meeting dates by day, others by value order."""
+    if FIELD_KINDS.get(node.field) == "datetime":
+        low = as_day(node.low, end=False, inclusive=node.include_low) if node.low else "00000000"
+        high = as_day(node.high, end=True, inclusive=node.include_high) if node.high else "99999999"
+        return xapian.Query(xapian.Query.OP_VALUE_RANGE, SLOTS["date"], low, high)
+    if node.field not in SLOTS:
+        raise QueryError(f"{node.field}: ranges are not supported on this field")
+    if not (node.include_low and node.include_high):
+        raise QueryError(f"{node.field}: only inclusive ranges [a TO b] are supported on the Xapian backend")
+    return xapian.Query(xapian.Query.OP_VALUE_RANGE, SLOTS[node.field], node.low, node.high or "\uffff")
+
+
+def as_day(text: str, end: bool, inclusive: bool) -> str:
+    """Returns the bound of a date range as YYYYMMDD: the first or last day of "2021", "2021-03", "2021-03-03",
+    moved one day inward for an exclusive bound."""
+    day = day_of(text, end=end if inclusive else not end)
+    if not inclusive:
+        day += -1 if end else 1
+    return date.fromordinal(day).strftime("%Y%m%d")
+
+
+def scaled(query: xapian.Query, factor: float) -> xapian.Query:
+    """Returns the query with its weights multiplied by factor (unchanged for 1)."""
+    return query if factor == 1.0 else xapian.Query(xapian.Query.OP_SCALE_WEIGHT, query, factor)
