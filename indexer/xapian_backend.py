@@ -38,12 +38,14 @@ from indexer.schema import SEARCH_FIELDS
 K1, K2, K3, B, MIN_NORMLEN = 1.2, 0.0, 1.0, 0.75, 0.5
 WDF_WEIGHTS = {name: round(2 * weight) for name, weight in SEARCH_FIELDS.items()}
 FIELD_PREFIXES = {"item_title": "XI", "decisions": "XD", "title": "XT", "body": "XB", "committee_name": "XC"}
-ID_PREFIX, PAPER_PREFIX = "Q", "XP"
+ID_PREFIX, PAPER_PREFIX, COPY_PREFIX, DECISIONS_TERM = "Q", "XP", "XK", "XHD"
 # Each shard records the papers it holds as metadata "paper:<doc_id>" -> the paper's hash, written in the
 # same commit as the paper's items, so a sync that is killed knows exactly what landed.
 PAPER_KEY = "paper:"
 FILTER_PREFIXES = {"council": "XCO", "committee": "XCM", "doc_type": "XTY", "year": "XY", "topic": "XTO"}
 SLOTS = {"dup_key": 0, "date": 1, "council": 2, "committee": 3, "doc_type": 4, "year": 5, "id": 6}
+# Oldest first sorts on a second date slot where an undated item is "99999999", so it comes last either way.
+OLDEST_SLOT = 15
 # Facet counts come from match spies on the shards, which see every matching document before copies are
 # folded; so the counted slots are set on one copy of each item only (the canonical one, mark_canonical).
 # Topics are many to an item: their slot holds the item's topics joined, and the web server adds up each
@@ -82,6 +84,9 @@ def item_document(fields: Mapping[str, Any]) -> xapian.Document:
         start = position + FIELD_GAP
     document.add_boolean_term(ID_PREFIX + fields["id"])
     document.add_boolean_term(PAPER_PREFIX + fields["doc_id"])
+    document.add_boolean_term(COPY_PREFIX + str(fields["dup_key"]))
+    if fields.get("has_decisions"):
+        document.add_boolean_term(DECISIONS_TERM)
     for facet, prefix in FILTER_PREFIXES.items():
         for value in topics_of(fields) if facet == "topic" else [str(fields.get(facet) or "")]:
             if value:
@@ -89,6 +94,7 @@ def item_document(fields: Mapping[str, Any]) -> xapian.Document:
     when = fields.get("date")
     day = when.date() if isinstance(when, datetime) else when if isinstance(when, date) else None
     document.add_value(SLOTS["date"], day.strftime("%Y%m%d") if day else "")
+    document.add_value(OLDEST_SLOT, day.strftime("%Y%m%d") if day else "99999999")
     for name in ("dup_key", "council", "committee", "doc_type", "year", "id"):
         document.add_value(SLOTS[name], str(fields.get(name) or ""))
     if fields.get("canonical", True):
@@ -207,6 +213,8 @@ class XapianHits:
     hits: list[tuple[str, float]]
     total: int
     facets: dict[str, dict[str, int]] = field(default_factory=dict)
+    records: list[dict[str, Any]] = field(default_factory=list)
+    """The hits' records as the build wrote them (dates as datetime), in the same order."""
 
 
 def filtered(
@@ -225,6 +233,14 @@ def filtered(
         days = xapian.Query(xapian.Query.OP_VALUE_RANGE, SLOTS["date"], low, high)
         query = xapian.Query(xapian.Query.OP_FILTER, query, days)
     return query
+
+
+def record_of(document: xapian.Document) -> dict[str, Any]:
+    """Returns the record a document was written from, its meeting date a datetime again."""
+    record: dict[str, Any] = json.loads(document.get_data())
+    if isinstance(record.get("date"), str):
+        record["date"] = datetime.fromisoformat(record["date"])
+    return record
 
 
 def spy_counts(spy: xapian.ValueCountMatchSpy) -> dict[str, int]:
@@ -274,12 +290,15 @@ class XapianSearch:
         query = xapian.Query(xapian.Query.OP_OR, words) if words else xapian.Query.MatchAll
         return self.search_query(filtered(query, filters or {}, date_from, date_to), limit=limit)
 
-    def search_query(self, query: xapian.Query, limit: int = 10, offset: int = 0, by_date: bool = False) -> XapianHits:
-        """Returns one page of the items a query matches (by weight, or newest first), one per copy key,
-        with the exact number of items and exact facet counts; raises ShardDown naming what is down."""
+    def search_query(
+        self, query: xapian.Query, limit: int = 10, offset: int = 0, order: str = "relevance", fold: bool = True
+    ) -> XapianHits:
+        """Returns one page of the items a query matches, by weight or by date ("date" newest first,
+        "oldest"), one per copy key unless fold is off, with the exact number of items and exact facet
+        counts; raises ShardDown naming the shards that do not answer."""
         for attempt in range(2):
             try:
-                return self.run(self.open(), query, limit, offset, by_date)
+                return self.run(self.open(), query, limit, offset, order, fold)
             except xapian.DatabaseModifiedError:
                 # A sync committed while this search read: open the new revision and search it again.
                 if attempt:
@@ -288,13 +307,18 @@ class XapianSearch:
                 raise ShardDown(self.down_shards() or [s.name for s in self.shards]) from None
         raise AssertionError("unreachable")
 
-    def run(self, database: xapian.Database, query: xapian.Query, limit: int, offset: int, by_date: bool) -> XapianHits:
+    def run(
+        self, database: xapian.Database, query: xapian.Query, limit: int, offset: int, order: str, fold: bool
+    ) -> XapianHits:
         enquire = xapian.Enquire(database)
         enquire.set_query(query)
         enquire.set_weighting_scheme(xapian.BM25Weight(K1, K2, K3, B, MIN_NORMLEN))
-        enquire.set_collapse_key(SLOTS["dup_key"])
-        if by_date:
+        if fold:
+            enquire.set_collapse_key(SLOTS["dup_key"])
+        if order == "date":
             enquire.set_sort_by_value_then_relevance(SLOTS["date"], True)
+        elif order == "oldest":
+            enquire.set_sort_by_value_then_relevance(OLDEST_SLOT, False)
         else:
             # Ties broken by item id: document numbers interleave differently on shards and on one database.
             enquire.set_sort_by_relevance_then_value(SLOTS["id"], False)
@@ -306,10 +330,19 @@ class XapianSearch:
         # council): Xapian's collapsed match count is an estimate even then ("what did we decide about
         # council tax for care leavers" gave 60 on one database and 39 on three shards, for 60 items).
         mset = enquire.get_mset(offset, limit, max(database.get_doccount(), 1))
-        hits = [(match.document.get_value(SLOTS["id"]).decode(), round(match.weight, 6)) for match in mset]
+        hits, records = [], []
+        for match in mset:
+            hits.append((match.document.get_value(SLOTS["id"]).decode(), round(match.weight, 6)))
+            records.append(record_of(match.document))
         facets = {facet: spy_counts(spies[facet]) for facet in FACET_SLOTS}
         facets["topic"] = topic_counts(spy_counts(spies["topic"]))
-        return XapianHits(hits=hits, total=sum(facets["council"].values()), facets=facets)
+        total = sum(facets["council"].values()) if fold else mset.get_matches_estimated()
+        return XapianHits(hits=hits, total=total, facets=facets, records=records)
+
+    def term_counts(self, terms: Sequence[str]) -> tuple[dict[str, int], int]:
+        """Returns how many items hold each term, and how many items there are (for idf)."""
+        database = self.open()
+        return {term: database.get_termfreq(term) for term in terms}, database.get_doccount()
 
     def down_shards(self) -> list[str]:
         """Returns the names of the shards that do not answer now."""

@@ -18,6 +18,7 @@ from search_app.pages import pages
 from search_app.params import refused_arguments
 from search_app.service import SearchIndex
 from search_app.site import site
+from search_app.xapian_service import XapianIndex
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS = {
@@ -27,7 +28,11 @@ DEFAULTS = {
     # is CPSEARCH_SECRET_KEY, else one made once beside this file.
     "ALERTS_DB": str(ROOT / "var" / "alerts.sqlite"),
     "JSON_SORT_KEYS": False,
+    # "whoosh" (the embedded index in INDEX_DIR) or "xapian" (the shards CLUSTER_FILE names; issue 21).
+    "BACKEND": "whoosh",
+    "CLUSTER_FILE": str(ROOT / "var" / "cluster.json"),
 }
+BACKENDS = ("whoosh", "xapian")
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -39,8 +44,18 @@ SECURITY_HEADERS = {
 }
 
 
+def open_search_index(config: dict[str, Any]) -> SearchIndex | XapianIndex:
+    """Returns the search service of the configured backend; ValueError naming the choices otherwise."""
+    if config["BACKEND"] == "xapian":
+        return XapianIndex(Path(config["CLUSTER_FILE"]))
+    if config["BACKEND"] != "whoosh":
+        raise ValueError(f"unknown backend {config['BACKEND']!r}: choose one of {', '.join(BACKENDS)}")
+    return SearchIndex(Path(config["INDEX_DIR"]))
+
+
 def create_app(config: dict[str, Any] | None = None) -> Flask:
-    """Returns the app: defaults, then CPSEARCH_INDEX_DIR, _CORPUS_DIR, _ALERTS_DB, _SECRET_KEY, then config."""
+    """Returns the app: defaults, then CPSEARCH_INDEX_DIR, _CORPUS_DIR, _ALERTS_DB, _SECRET_KEY, _BACKEND,
+    _CLUSTER_FILE, then config."""
     # flask-openapi3's Flask: the API blueprints' routes declare their arguments and answers as pydantic
     # models, validated on each request and described in /api/openapi.json. Its own UI pages are off:
     # /api is this app's page, with no script from elsewhere.
@@ -54,12 +69,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         validation_error_callback=refused_arguments,
     )
     app.config.update(DEFAULTS)
-    for key in ("INDEX_DIR", "CORPUS_DIR", "ALERTS_DB", "SECRET_KEY"):
+    for key in ("INDEX_DIR", "CORPUS_DIR", "ALERTS_DB", "SECRET_KEY", "BACKEND", "CLUSTER_FILE"):
         if os.environ.get(f"CPSEARCH_{key}"):
             app.config[key] = os.environ[f"CPSEARCH_{key}"]
     app.config.update(config or {})
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.extensions["search_index"] = SearchIndex(Path(app.config["INDEX_DIR"]))
+    app.extensions["search_index"] = open_search_index(app.config)
     app.register_blueprint(pages)
     app.register_api(api)
     app.register_api(exports)

@@ -17,14 +17,15 @@ from harvester.harvest import harvest as run_harvest
 from harvester.models import Portal
 from harvester.registry import UnknownCouncil, check_portal, find_council, save_portal
 from indexer.build import add_meaning, build_index
+from indexer.cluster import ClusterError, load_cluster
 from indexer.embeddings import EmbeddingsUnavailable
 from indexer.meaning import MeaningBusy, embed_index
 from indexer.sources import DEFAULT_MAX_BYTES
 from indexer.store import IndexBusyError, NoIndexError, current_generation, file_lock
 from indexer.vectors import CHUNK
 from indexer.workers import die_with_parent, usable_cores
-from search_app import DEFAULTS, create_app
-from search_app.cluster_cli import cluster
+from search_app import BACKENDS, DEFAULTS, create_app
+from search_app.cluster_cli import CLUSTER_OPTION, cluster, write_to_shards
 from search_app.results import QueryError, SearchRequest
 from search_app.service import SearchIndex
 
@@ -50,11 +51,34 @@ def main() -> None:
     is_flag=True,
     help="Stop once the words are searchable; `cpsearch embed` (or `cpsearch serve`, in the background) adds meaning.",
 )
-def index(corpus: Path, index_dir: Path, max_mb: int, workers: int | None, full: bool, no_embeddings: bool) -> None:
+@click.option(
+    "--backend",
+    type=click.Choice(BACKENDS),
+    default="whoosh",
+    show_default=True,
+    envvar="CPSEARCH_BACKEND",
+    help="xapian: then write each council's papers to its shard in --cluster (cpsearch cluster sync).",
+)
+@CLUSTER_OPTION
+def index(
+    corpus: Path,
+    index_dir: Path,
+    max_mb: int,
+    workers: int | None,
+    full: bool,
+    no_embeddings: bool,
+    backend: str,
+    cluster_file: Path,
+) -> None:
     """Build or update the index of CORPUS in INDEX; only changed files are read again.
 
     Example: cpsearch index --corpus corpus --index var/index
     """
+    if backend == "xapian":
+        try:
+            load_cluster(cluster_file)
+        except ClusterError as error:
+            raise click.ClickException(str(error)) from error
     if not corpus.is_dir():
         raise click.ClickException(f"corpus folder {corpus} does not exist")
     with click.progressbar(length=0, label="Indexing", file=sys.stderr, show_pos=True) as bar:
@@ -78,6 +102,8 @@ def index(corpus: Path, index_dir: Path, max_mb: int, workers: int | None, full:
         kind = "failed" if failure in report.failed else "skipped" if failure in report.skipped else "warning"
         click.echo(f"{kind}: {failure.relpath}: {failure.reason} ({failure.action})")
     click.echo(report.summary())
+    if backend == "xapian":
+        write_to_shards(cluster_file, index_dir)
 
 
 @main.command()
@@ -114,8 +140,25 @@ def embed(index_dir: Path, background: bool, chunk: int) -> None:
 @click.option("--workers", type=int, default=None, help="worker processes  [default: one per core]")
 @click.option("--threads", type=int, default=4, show_default=True, help="threads per worker process")
 @click.option("--no-embeddings", is_flag=True, help="Do not add missing meaning vectors in the background.")
+@click.option(
+    "--backend",
+    type=click.Choice(BACKENDS),
+    default="whoosh",
+    show_default=True,
+    envvar="CPSEARCH_BACKEND",
+    help="Serve the Whoosh index, or the Xapian shards of --cluster (words only for now).",
+)
+@CLUSTER_OPTION
 def serve(
-    index_dir: Path, corpus: Path, host: str, port: int, workers: int | None, threads: int, no_embeddings: bool
+    index_dir: Path,
+    corpus: Path,
+    host: str,
+    port: int,
+    workers: int | None,
+    threads: int,
+    no_embeddings: bool,
+    backend: str,
+    cluster_file: Path,
 ) -> None:
     """Serve the search pages and JSON API with the gunicorn WSGI server; items still without meaning
     vectors get them in the background, and the server follows them in when they are ready.
@@ -124,9 +167,16 @@ def serve(
     """
     from search_app.server import serve as run_server
 
-    if current_generation(index_dir) is None:
+    config = {"INDEX_DIR": str(index_dir.resolve()), "CORPUS_DIR": str(corpus.resolve()), "BACKEND": backend}
+    if backend == "xapian":
+        try:
+            load_cluster(cluster_file)
+        except ClusterError as error:
+            raise click.ClickException(str(error)) from error
+        config["CLUSTER_FILE"] = str(cluster_file.resolve())
+        no_embeddings = True  # meaning vectors are not served with the Xapian backend yet
+    elif current_generation(index_dir) is None:
         raise click.ClickException(f"no index in {index_dir}: run `cpsearch index --index {index_dir}` first")
-    config = {"INDEX_DIR": str(index_dir.resolve()), "CORPUS_DIR": str(corpus.resolve())}
     background = None if no_embeddings else start_background_meaning(index_dir)
     click.echo(f"Serving Council Papers Search on http://{host}:{port}/ (Ctrl+C stops)")
     click.echo(alerts_state(os.environ))

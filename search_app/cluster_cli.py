@@ -71,6 +71,11 @@ def sync(cluster_file: Path, index_dir: Path) -> None:
 
     Example: cpsearch cluster sync --index var/index   (after cpsearch index)
     """
+    write_to_shards(cluster_file, index_dir)
+
+
+def write_to_shards(cluster_file: Path, index_dir: Path) -> None:
+    """Writes the built index's papers to the cluster's shards, with progress, and says what it did."""
     try:
         spec = load_cluster(cluster_file)
         reader = open_index(index_dir)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
+from indexer.xapian_backend import ShardDown
 from search_app.results import QueryError
 
 
@@ -39,6 +40,16 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(QueryError)
     def handle_query_error(exc: QueryError) -> tuple[Response | str, int]:
         return error_response(400, "invalid query", str(exc))
+
+    @app.errorhandler(ShardDown)
+    def handle_shard_down(exc: ShardDown) -> tuple[Response | str, int, dict[str, str]]:
+        # Never an answer with some councils silently missing: say which shards did not answer.
+        detail = f"these shards of the index are not answering: {', '.join(exc.shards)}; try again shortly"
+        if request.path.startswith(JSON_PATHS):
+            body = jsonify({"error": "shards unavailable", "detail": detail, "shards": exc.shards})
+            return body, 503, {"Retry-After": "30"}
+        page = render_template("error.html", status=503, error="part of the index is unavailable", detail=detail)
+        return page, 503, {"Retry-After": "30"}
 
     @app.errorhandler(HTTPException)
     def handle_http_error(exc: HTTPException) -> tuple[Response | str, int, dict[str, str]]:

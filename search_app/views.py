@@ -8,7 +8,8 @@ from search_app.service import SearchIndex
 
 
 def search_index() -> SearchIndex:
-    """Returns the app's SearchIndex."""
+    """Returns the app's search service: a SearchIndex, or on the Xapian backend a XapianIndex, which
+    answers the same calls (search_app/xapian_service.py)."""
     return current_app.extensions["search_index"]  # type: ignore[no-any-return]
 
 

@@ -207,6 +207,24 @@ def test_the_cli_sets_up_syncs_and_reports_a_missing_file(index_dir: Path, tmp_p
     assert len(json.loads(file.read_text())["councils"]) >= 2
 
 
+def test_index_with_the_xapian_backend_builds_then_writes_the_shards(corpus_subset: Path, tmp_path: Path) -> None:
+    file = tmp_path / "cluster.json"
+    runner = CliRunner()
+    assert runner.invoke(main, ["cluster", "init", "--cluster", str(file), "--root", str(tmp_path)]).exit_code == 0
+    arguments = ["index", "--corpus", str(corpus_subset), "--index", str(tmp_path / "index"), "--no-embeddings"]
+    built = runner.invoke(main, [*arguments, "--backend", "xapian", "--cluster", str(file)])
+    assert built.exit_code == 0, built.output
+    assert "0 unchanged, 0 deleted" in built.output
+    written = sum(xapian.Database(str(spec.path)).get_doccount() for spec in load_cluster(file).shards)
+    reader = open_index(tmp_path / "index")
+    try:
+        assert written == sum(1 for _ in reader.stored_records())
+    finally:
+        reader.close()
+    missing = runner.invoke(main, [*arguments, "--backend", "xapian", "--cluster", str(tmp_path / "none.json")])
+    assert missing.exit_code == 1 and "cpsearch cluster init" in missing.output
+
+
 @pytest.fixture
 def served(papers: dict[str, list[dict[str, Any]]], tmp_path: Path) -> Iterator[dict[str, Any]]:
     """Three shard servers and a replica of the first, started and stopped here, and one local database of

@@ -103,7 +103,7 @@ def test_filters_and_dates_narrow_the_same_way(xapian_db: XapianSearch) -> None:
 
 
 def test_newest_first_sorts_by_meeting_date(xapian_db: XapianSearch, index_dir: Path) -> None:
-    found = xapian_db.search_query(xapian_plan(plan_query("fostering")), limit=30, by_date=True)
+    found = xapian_db.search_query(xapian_plan(plan_query("fostering")), limit=30, order="date")
     dates = {str(r["id"]): r.get("date") for r in stored_by_id(SearchIndex(index_dir)).values()}
     days = [dates[item_id] for item_id, _ in found.hits if dates[item_id]]
     assert len(days) >= 5 and days == sorted(days, reverse=True)

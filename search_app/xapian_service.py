@@ -1,0 +1,210 @@
+"""The index served from Xapian shards (issue 21; `cpsearch serve --backend xapian`): the same pages and API
+as search_app/service.py, with matching, ranking, folding and counting done by the shards.
+
+The web server holds nothing per item: each search is one query to the shards (combined as one database,
+indexer/xapian_backend.py), whose answer carries the page's records and the exact counts. Shards that do
+not answer raise ShardDown, which the app answers with a 503 naming them (docs/design.md).
+
+Not yet on this backend, and refused with a 501 that says so: matching by meaning, spelling suggestions,
+the council comparison and alerts' "new items" searches (they read the Whoosh generation's arrays).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xapian
+
+from indexer.analysis import stems_of
+from indexer.cluster import load_cluster
+from indexer.records import read_item, read_other_source
+from indexer.xapian_backend import (
+    COPY_PREFIX,
+    DECISIONS_TERM,
+    ID_PREFIX,
+    PAPER_PREFIX,
+    XapianSearch,
+    filtered,
+)
+from search_app.errors import ApiError
+from search_app.pipeline import page_at
+from search_app.query import plan_query
+from search_app.results import SearchHit, SearchRequest, SearchResults
+from search_app.snippets import STEM_CHARS, find_passage, make_snippet, query_words, word_pattern
+from search_app.xapian_engine import xapian_plan
+
+MAX_COPIES = 50
+NAMES_SECONDS = 600
+
+
+class XapianIndex:
+    """The shards of a cluster file, searched as one index."""
+
+    def __init__(self, cluster_file: Path) -> None:
+        self.engine = XapianSearch([spec.served() for spec in load_cluster(cluster_file).shards])
+        self._names: tuple[float, dict[str, dict[str, str]]] | None = None
+
+    def search(self, request: SearchRequest) -> SearchResults:
+        """Returns a page of results with facet counts, copies of one item folded into one."""
+        # Words only: meaning vectors are not served with this backend yet (the answer says "semantic": false).
+        request = replace(request, semantic=False, respell=False)
+        plan = plan_query(request.q, request.expand)
+        filters = {("topic" if facet == "topics" else facet): values for facet, values in request.filters.items()}
+        query = filtered(xapian_plan(plan), filters, request.date_from, request.date_to)
+        if request.decisions_only:
+            query = xapian.Query(xapian.Query.OP_FILTER, query, xapian.Query(DECISIONS_TERM))
+        start = (request.page - 1) * request.per_page
+        found = self.engine.search_query(query, limit=request.per_page, offset=start, order=request.sort)
+        expansions = list(plan.expansions)
+        pattern = word_pattern(query_words([request.q, *(v for e in expansions for v in e.added)]))
+        weights = self.word_weights(request.q)
+        copies = self.copies(found.records)
+        hits = [
+            make_hit(record, score, pattern, weights, copies.get(str(record["dup_key"]), []))
+            for (_, score), record in zip(found.hits, found.records, strict=True)
+        ]
+        return SearchResults(request=request, total=found.total, hits=hits, facets=found.facets, expansions=expansions)
+
+    def copies(self, records: Sequence[Mapping[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+        """Returns copy key -> the other papers holding each of these items, in one query."""
+        keys = sorted({str(record["dup_key"]) for record in records})
+        if not keys:
+            return {}
+        query = xapian.Query(xapian.Query.OP_OR, [xapian.Query(COPY_PREFIX + key) for key in keys])
+        found = self.engine.search_query(query, limit=MAX_COPIES * len(keys), fold=False)
+        shown = {str(record["id"]) for record in records}
+        others: dict[str, list[dict[str, Any]]] = {}
+        for record in found.records:
+            if str(record["id"]) not in shown:
+                others.setdefault(str(record["dup_key"]), []).append(read_other_source(record))
+        return others
+
+    def word_weights(self, text: str) -> dict[str, float]:
+        """Returns the idf of each word of a query, keyed as snippets match words (search_app/pipeline.py)."""
+        words = re.findall(r"\w{2,}", re.sub(r"\b\w+:", " ", text).lower())
+        stems = {word: stems_of(word)[:1] for word in words}
+        held, size = self.engine.term_counts(sorted({s for found in stems.values() for s in found}))
+        weights: dict[str, float] = {}
+        for word, found in stems.items():
+            for stem in found:
+                weight = float(np.log(1 + max(size, 1) / (held[stem] + 1)))
+                for key in (word[:STEM_CHARS], stem[:STEM_CHARS]):
+                    weights[key] = max(weights.get(key, 0.0), weight)
+        return weights
+
+    def records(self, query: xapian.Query, limit: int = 10_000) -> list[dict[str, Any]]:
+        """Returns the records of every document a boolean query matches, copies included."""
+        return self.engine.search_query(query, limit=limit, fold=False).records
+
+    def get_item(self, item_id: str) -> dict[str, Any] | None:
+        """Returns an item's stored fields with its full body, or None."""
+        found = self.records(xapian.Query(ID_PREFIX + item_id), limit=1)
+        return read_item(found[0]) if found else None
+
+    def passage_page(self, item: dict[str, Any], query: str) -> int:
+        """Returns the page of an item's source where the passage holding the query's words stands."""
+        if not query.strip():
+            return int(item["page"])
+        pattern = word_pattern(query_words([query]))
+        return page_at(item["page"], item["body"], find_passage(item["body"], pattern, self.word_weights(query)))
+
+    def document_items(self, doc_id: str) -> list[dict[str, Any]]:
+        """Returns every item of one source document in order."""
+        found = self.records(xapian.Query(PAPER_PREFIX + doc_id))
+        return [read_item(record) for record in sorted(found, key=lambda r: r.get("position", 0))]
+
+    def other_sources(self, item_id: str) -> list[dict[str, Any]]:
+        """Returns the other papers holding the same agenda item."""
+        found = self.records(xapian.Query(ID_PREFIX + item_id), limit=1)
+        return self.copies(found).get(str(found[0]["dup_key"]), []) if found else []
+
+    def more_like(self, item_id: str, top: int = 5) -> list[dict[str, Any]]:
+        """Returns items whose words are most like this one's (Xapian's relevance set and its expand set),
+        copies of it left out."""
+        database = self.engine.open()
+        postings = database.postlist(ID_PREFIX + item_id)
+        docid = next((p.docid for p in postings), None)
+        if docid is None:
+            return []
+        enquire = xapian.Enquire(database)
+        relevant = xapian.RSet()
+        relevant.add_document(docid)
+        terms = [t.term for t in enquire.get_eset(20, relevant) if not t.term[:1].isupper()]
+        if not terms:
+            return []
+        dup_key = str(self.records(xapian.Query(ID_PREFIX + item_id), limit=1)[0]["dup_key"])
+        query = xapian.Query(
+            xapian.Query.OP_AND_NOT, xapian.Query(xapian.Query.OP_OR, terms), xapian.Query(COPY_PREFIX + dup_key)
+        )
+        return [read_item(record) for record in self.engine.search_query(query, limit=top).records]
+
+    def same_topic_elsewhere(self, topic: str, council: str, top: int = 5) -> list[dict[str, Any]]:
+        """Returns the newest items on a topic from councils other than this one."""
+        request = SearchRequest(filters={"topic": [topic]}, sort="date", per_page=top * 4, semantic=False)
+        hits = [h for h in self.search(request).hits if h.council != council]
+        return [vars(h) for h in hits[:top]]
+
+    def has_source(self, relpath: str) -> bool:
+        """Returns whether a source file is in the index (only those may be served)."""
+        return bool(self.engine.open().get_termfreq(PAPER_PREFIX + relpath))
+
+    def display_names(self) -> dict[str, dict[str, str]]:
+        """Returns slug -> display name for councils and committees, read again every NAMES_SECONDS."""
+        if self._names is None or time.monotonic() - self._names[0] > NAMES_SECONDS:
+            names: dict[str, dict[str, str]] = {"council": {}, "committee": {}}
+            for council in self.engine.search_query(xapian.Query.MatchAll, limit=1).facets["council"]:
+                # The newest items name the council and its committees as they are called now.
+                for record in self.engine.search_query(
+                    filtered(xapian.Query.MatchAll, {"council": [council]}), limit=200, order="date"
+                ).records:
+                    names["council"].setdefault(council, str(record.get("council_name") or council))
+                    names["committee"].setdefault(str(record.get("committee")), str(record.get("committee_name")))
+            self._names = (time.monotonic(), names)
+        return self._names[1]
+
+    def stats(self) -> dict[str, Any]:
+        """Returns what the index covers: items, councils, first and last year, and every facet's counts."""
+        found = self.engine.search_query(xapian.Query.MatchAll, limit=1)
+        years = sorted(y for y in found.facets["year"] if y != "undated")
+        return {
+            "items": found.total,
+            "councils": len(found.facets["council"]),
+            "first_year": years[0] if years else None,
+            "last_year": years[-1] if years else None,
+            "facets": found.facets,
+        }
+
+    def compare(self, request: SearchRequest) -> Any:
+        raise not_yet("comparing councils")
+
+    def search_among(self, request: SearchRequest, item_ids: list[str]) -> SearchResults:
+        raise not_yet("alerts")
+
+
+def not_yet(what: str) -> ApiError:
+    """Returns the 501 for what this backend does not do yet."""
+    return ApiError(501, "not on this backend", f"{what} is not available on the Xapian backend yet (issue 21)")
+
+
+def make_hit(
+    record: Mapping[str, Any],
+    score: float,
+    pattern: re.Pattern[str] | None,
+    weights: dict[str, float],
+    others: list[dict[str, Any]],
+) -> SearchHit:
+    """Returns a SearchHit with a snippet from the passage holding the query's rarest words, and its page."""
+    fields = read_item(record)
+    text = fields["body"] or "\n".join(fields["decisions"])
+    start = find_passage(text, pattern, weights)
+    passage_page = page_at(fields["page"], fields["body"], start)
+    fields.pop("body")
+    fields.pop("provenance")
+    snippet = make_snippet(text, pattern, start)
+    return SearchHit(snippet=snippet, score=round(score, 3), other_sources=others, passage_page=passage_page, **fields)

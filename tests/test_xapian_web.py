@@ -1,0 +1,117 @@
+"""The pages and the JSON API on the Xapian backend, served from three xapian-tcpsrv shards on loopback:
+the same answers as the shards give, item pages, clear refusals, and a 503 naming a shard that is down."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+
+xapian = pytest.importorskip("xapian")
+
+from test_cluster import three_shards  # noqa: E402
+
+from indexer.cluster import load_cluster, papers_of, start_servers, stop_servers, sync_cluster  # noqa: E402
+from indexer.store import open_index  # noqa: E402
+from indexer.xapian_backend import XapianSearch  # noqa: E402
+from search_app import create_app  # noqa: E402
+from search_app.query import plan_query  # noqa: E402
+from search_app.xapian_engine import xapian_plan  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def served(index_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    if shutil.which("xapian-tcpsrv") is None:
+        pytest.fail("xapian-tcpsrv is not installed: `make test` installs it (apt-get install xapian-tools)")
+    reader = open_index(index_dir)
+    try:
+        papers = papers_of(reader)
+    finally:
+        reader.close()
+    root = tmp_path_factory.mktemp("xapian-web")
+    cluster = three_shards(root)
+    sync_cluster(cluster, papers)
+    servers = start_servers(load_cluster(cluster.file))
+    yield {"file": cluster.file, "servers": servers, "root": root}
+    stop_servers(servers)
+
+
+@pytest.fixture
+def xapian_app(served: dict[str, Any], index_dir: Path, corpus_subset: Path) -> Flask:
+    config = {"BACKEND": "xapian", "CLUSTER_FILE": str(served["file"]), "INDEX_DIR": str(index_dir)}
+    config |= {"CORPUS_DIR": str(corpus_subset), "TESTING": True, "ALERTS_DB": str(served["root"] / "alerts.db")}
+    return create_app(config)
+
+
+def test_the_api_answers_what_the_shards_rank(xapian_app: Flask, served: dict[str, Any]) -> None:
+    answer = xapian_app.test_client().get("/api/search?q=council tax care leavers&per_page=5&page=2")
+    assert answer.status_code == 200, answer.json
+    body = answer.json
+    shards = XapianSearch([spec.served() for spec in load_cluster(served["file"]).shards])
+    expected = shards.search_query(xapian_plan(plan_query("council tax care leavers")), limit=5, offset=5)
+    assert [hit["id"] for hit in body["results"]] == [item_id for item_id, _ in expected.hits]
+    assert body["total"] == expected.total > 5
+    assert body["facets"]["council"] == expected.facets["council"]
+    assert body["semantic"] is False and body["meaning"]["used"] is False
+    assert all(hit["snippet"] for hit in body["results"])
+
+
+def test_filters_sort_and_pages_work_on_the_shards(xapian_app: Flask) -> None:
+    client = xapian_app.test_client()
+    everything = client.get("/api/search?q=fostering&per_page=50").json
+    croydon = client.get("/api/search?q=fostering&council=croydon&per_page=50").json
+    assert 0 < croydon["total"] == everything["facets"]["council"]["croydon"] < everything["total"]
+    assert {hit["council"] for hit in croydon["results"]} == {"croydon"}
+    newest = client.get("/api/search?q=fostering&sort=date&per_page=20").json["results"]
+    dates = [hit["date"] for hit in newest if hit["date"]]
+    assert len(dates) >= 5 and dates == sorted(dates, reverse=True)
+
+
+def test_the_pages_and_items_are_served_from_the_shards(xapian_app: Flask) -> None:
+    client = xapian_app.test_client()
+    page = client.get("/?q=staying put")
+    assert page.status_code == 200
+    first = client.get("/api/search?q=staying put&per_page=1").json["results"][0]
+    assert first["item_title"][:30] in page.get_data(as_text=True)
+    item = client.get(f"/items/{first['id']}?q=staying put")
+    assert item.status_code == 200 and first["item_title"][:30] in item.get_data(as_text=True)
+    assert client.get(f"/api/items/{first['id']}").json["id"] == first["id"]
+    assert client.get("/api/items/no-such-item").status_code == 404
+    index = xapian_app.extensions["search_index"]
+    alike = index.more_like(first["id"])
+    own = index.get_item(first["id"])
+    assert alike and all(other["id"] != first["id"] for other in alike)
+    assert {other["doc_id"] for other in index.document_items(own["doc_id"])} == {own["doc_id"]}
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "words"),
+    [
+        ("/api/search?q=fostr~", 400, "trailing *"),
+        ("/compare.csv?q=fostering", 501, "Xapian backend"),
+    ],
+)
+def test_what_this_backend_cannot_do_is_refused_with_a_reason(
+    xapian_app: Flask, path: str, status: int, words: str
+) -> None:
+    answer = xapian_app.test_client().get(path)
+    assert answer.status_code == status
+    assert words in answer.json["detail"]
+
+
+def test_a_shard_that_is_down_gets_a_503_naming_it(xapian_app: Flask, served: dict[str, Any]) -> None:
+    spec = load_cluster(served["file"]).shards[2]
+    victim = next(s for s in served["servers"] if str(spec.port) in s.args)
+    victim.kill()
+    victim.wait()
+    client = xapian_app.test_client()
+    answer = client.get("/api/search?q=fostering")
+    assert answer.status_code == 503 and answer.headers["Retry-After"]
+    assert answer.json["shards"] == [spec.served().name]
+    assert spec.served().name in answer.json["detail"]
+    page = client.get("/?q=fostering")
+    assert page.status_code == 503 and spec.served().name in page.get_data(as_text=True)
