@@ -241,25 +241,30 @@ def sync_plan(
 ) -> tuple[list[Step], list[Step]]:
     """Returns the writes a sync makes, one per new or changed paper, and the removals: papers gone from
     the index, and papers from the shard their council moved away from."""
-    where = {doc_id: name for name, docs in held.items() for doc_id in docs}
+    # A killed sync can leave a moved paper on two shards: every shard holding it is known.
+    where: dict[str, set[str]] = defaultdict(set)
+    for name, docs in held.items():
+        for doc_id in docs:
+            where[doc_id].add(name)
     writes: list[Step] = []
     removals: list[Step] = []
     for doc_id in sorted(papers):
         records = papers[doc_id]
         owner = cluster.place(str(records[0]["council"]), items)
-        digest, old = paper_hash(records), where.pop(doc_id, None)
-        if old == owner and held[owner][doc_id] == digest:
+        digest, holders = paper_hash(records), where.pop(doc_id, set())
+        if owner in holders and held[owner][doc_id] == digest:
             report.unchanged += 1
-            continue
-        items[owner] += len(records)
-        report.written += 1
-        writes.append(partial(replace_paper, owner, doc_id, digest, records))
-        if old is not None and old != owner:
+        else:
+            if owner not in holders:
+                items[owner] += len(records)
+            report.written += 1
+            writes.append(partial(replace_paper, owner, doc_id, digest, records))
+        for old in sorted(holders - {owner}):
             report.moved += 1
             removals.append(partial(remove_paper, old, doc_id))
-    for doc_id, name in sorted(where.items()):
+    for doc_id, names in sorted(where.items()):
         report.deleted += 1
-        removals.append(partial(remove_paper, name, doc_id))
+        removals.extend(partial(remove_paper, name, doc_id) for name in sorted(names))
     return writes, removals
 
 

@@ -19,7 +19,10 @@ Why these choices (the issue's notes on Xapian, all checked here):
 
 from __future__ import annotations
 
+import hashlib
 import json
+import threading
+import time
 import zlib
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -42,16 +45,22 @@ ID_PREFIX, PAPER_PREFIX, COPY_PREFIX, DECISIONS_TERM = "Q", "XP", "XK", "XHD"
 # Each shard records the papers it holds as metadata "paper:<doc_id>" -> the paper's hash, written in the
 # same commit as the paper's items, so a sync that is killed knows exactly what landed.
 PAPER_KEY = "paper:"
+# Xapian refuses a term (or metadata key) over 245 bytes: longer words are not indexed, and a longer paper
+# path or copy key is stood for by its SHA-1.
+MAX_TERM_BYTES = 240
 FILTER_PREFIXES = {"council": "XCO", "committee": "XCM", "doc_type": "XTY", "year": "XY", "topic": "XTO"}
 SLOTS = {"dup_key": 0, "date": 1, "council": 2, "committee": 3, "doc_type": 4, "year": 5, "id": 6}
-# Oldest first sorts on a second date slot where an undated item is "99999999", so it comes last either way.
-OLDEST_SLOT = 15
+# Sorting by date reads the day and the item id in one slot, so items of one day keep one order on any
+# split into shards; oldest first reads an undated item as "99999999", so it comes last either way.
+OLDEST_SLOT, NEWEST_SLOT = 15, 16
 # Facet counts come from match spies on the shards, which see every matching document before copies are
 # folded; so the counted slots are set on one copy of each item only (the canonical one, mark_canonical).
 # Topics are many to an item: their slot holds the item's topics joined, and the web server adds up each
 # combination's count per topic, which is exact with one spy.
 COUNT_SLOTS = {"council": 10, "committee": 11, "doc_type": 12, "year": 13, "topic": 14}
 FACET_SLOTS = ("council", "committee", "doc_type", "year")
+# A thread's connection to the shards is kept this long, then opened afresh (KEEP_OPEN_SECONDS).
+KEEP_OPEN_SECONDS = 60.0
 # Positions of one field's words start FIELD_GAP after the last field's, so no phrase spans two fields.
 FIELD_GAP = 100
 
@@ -79,12 +88,14 @@ def item_document(fields: Mapping[str, Any]) -> xapian.Document:
     for name, prefix in FIELD_PREFIXES.items():
         position = start
         for position, stem in analysed_words(str(fields.get(name) or ""), start_pos=start):
+            if len(stem.encode()) > MAX_TERM_BYTES - len(prefix):
+                continue  # a run of letters or underscores longer than any word: "______" fill-in lines
             document.add_posting(stem, position, WDF_WEIGHTS[name])
             document.add_posting(prefix + stem, position, 0)
         start = position + FIELD_GAP
     document.add_boolean_term(ID_PREFIX + fields["id"])
-    document.add_boolean_term(PAPER_PREFIX + fields["doc_id"])
-    document.add_boolean_term(COPY_PREFIX + str(fields["dup_key"]))
+    document.add_boolean_term(paper_term(str(fields["doc_id"])))
+    document.add_boolean_term(copy_term(str(fields["dup_key"])))
     if fields.get("has_decisions"):
         document.add_boolean_term(DECISIONS_TERM)
     for facet, prefix in FILTER_PREFIXES.items():
@@ -94,7 +105,8 @@ def item_document(fields: Mapping[str, Any]) -> xapian.Document:
     when = fields.get("date")
     day = when.date() if isinstance(when, datetime) else when if isinstance(when, date) else None
     document.add_value(SLOTS["date"], day.strftime("%Y%m%d") if day else "")
-    document.add_value(OLDEST_SLOT, day.strftime("%Y%m%d") if day else "99999999")
+    document.add_value(OLDEST_SLOT, f"{day.strftime('%Y%m%d') if day else '99999999'}\t{fields['id']}")
+    document.add_value(NEWEST_SLOT, f"{day.strftime('%Y%m%d') if day else ''}\t{fields['id']}")
     for name in ("dup_key", "council", "committee", "doc_type", "year", "id"):
         document.add_value(SLOTS[name], str(fields.get(name) or ""))
     if fields.get("canonical", True):
@@ -136,19 +148,19 @@ class XapianWriter:
 
     def delete_paper(self, doc_id: str) -> None:
         """Deletes every item of one source paper."""
-        self.database.delete_document(PAPER_PREFIX + doc_id)
+        self.database.delete_document(paper_term(doc_id))
 
     def replace_paper(self, doc_id: str, paper_hash: str, records: Sequence[Mapping[str, Any]]) -> None:
         """Replaces one paper's items with `records` and records its hash (committed with them)."""
         self.delete_paper(doc_id)
         for record in records:
             self.add_record(record)
-        self.database.set_metadata(PAPER_KEY + doc_id, paper_hash)
+        self.database.set_metadata(bounded(PAPER_KEY, doc_id), f"{paper_hash}\t{doc_id}")
 
     def remove_paper(self, doc_id: str) -> None:
         """Deletes one paper's items and its hash."""
         self.delete_paper(doc_id)
-        self.database.set_metadata(PAPER_KEY + doc_id, "")
+        self.database.set_metadata(bounded(PAPER_KEY, doc_id), "")
 
     def papers(self) -> dict[str, str]:
         """Returns doc_id -> hash of every paper this database holds, as of its last commit."""
@@ -169,8 +181,28 @@ class XapianWriter:
 def paper_hashes(database: xapian.Database) -> dict[str, str]:
     """Returns doc_id -> hash of the papers a local database holds (get_metadata on shards combined reads
     only the first shard, so each shard is read on its own)."""
-    keys = [key.decode() for key in database.metadata_keys(PAPER_KEY)]
-    return {key[len(PAPER_KEY) :]: database.get_metadata(key).decode() for key in keys}
+    papers = {}
+    for key in database.metadata_keys(PAPER_KEY):
+        digest, doc_id = database.get_metadata(key).decode().split("\t", 1)
+        papers[doc_id] = digest
+    return papers
+
+
+def bounded(prefix: str, value: str) -> str:
+    """Returns prefix + value, or prefix + "#" + the value's SHA-1 where that would be too long a term."""
+    if len((prefix + value).encode()) <= MAX_TERM_BYTES:
+        return prefix + value
+    return prefix + "#" + hashlib.sha1(value.encode()).hexdigest()
+
+
+def paper_term(doc_id: str) -> str:
+    """Returns the boolean term of every item of one paper."""
+    return bounded(PAPER_PREFIX, doc_id)
+
+
+def copy_term(dup_key: str) -> str:
+    """Returns the boolean term of every copy of one agenda item."""
+    return bounded(COPY_PREFIX, dup_key)
 
 
 def write_shards(records: Sequence[Mapping[str, Any]], paths: Sequence[Path], assigned: Mapping[str, int]) -> None:
@@ -264,6 +296,27 @@ class XapianSearch:
 
     def __init__(self, shards: Sequence[Shard]) -> None:
         self.shards = list(shards)
+        self._local = threading.local()
+
+    def connected(self) -> xapian.Database:
+        """Returns this thread's connection to the shards, at their latest revision: kept open between
+        searches (connecting to four shards cost more than the search), brought up to date with reopen(),
+        and opened afresh after KEEP_OPEN_SECONDS or when reopen fails (a replica swapped in a new copy)."""
+        held = getattr(self._local, "held", None)
+        if held is not None and time.monotonic() - held[0] < KEEP_OPEN_SECONDS:
+            try:
+                held[1].reopen()
+                return held[1]
+            except xapian.Error:
+                pass
+        self._local.held = None
+        database = self.open()
+        self._local.held = (time.monotonic(), database)
+        return database
+
+    def forget(self) -> None:
+        """Drops this thread's connection, so the next search connects again (to a replica if need be)."""
+        self._local.held = None
 
     def open(self) -> xapian.Database:
         """Returns the shards combined; raises ShardDown naming every shard that cannot be opened."""
@@ -298,13 +351,15 @@ class XapianSearch:
         counts; raises ShardDown naming the shards that do not answer."""
         for attempt in range(2):
             try:
-                return self.run(self.open(), query, limit, offset, order, fold)
-            except xapian.DatabaseModifiedError:
-                # A sync committed while this search read: open the new revision and search it again.
+                return self.run(self.connected(), query, limit, offset, order, fold)
+            except (xapian.DatabaseModifiedError, xapian.NetworkError) as error:
+                # A sync committed while this search read, or a kept connection broke (its server restarted
+                # or died): connect again, to a replica if the master is gone, and search once more.
+                self.forget()
+                if attempt and isinstance(error, xapian.NetworkError):
+                    raise ShardDown(self.down_shards() or [s.name for s in self.shards]) from None
                 if attempt:
                     raise
-            except xapian.NetworkError:
-                raise ShardDown(self.down_shards() or [s.name for s in self.shards]) from None
         raise AssertionError("unreachable")
 
     def run(
@@ -315,10 +370,9 @@ class XapianSearch:
         enquire.set_weighting_scheme(xapian.BM25Weight(K1, K2, K3, B, MIN_NORMLEN))
         if fold:
             enquire.set_collapse_key(SLOTS["dup_key"])
-        if order == "date":
-            enquire.set_sort_by_value_then_relevance(SLOTS["date"], True)
-        elif order == "oldest":
-            enquire.set_sort_by_value_then_relevance(OLDEST_SLOT, False)
+        if order in ("date", "oldest"):
+            # Day and item id in one slot (remote shards take no KeyMaker): the same order on any split.
+            enquire.set_sort_by_value_then_relevance(NEWEST_SLOT if order == "date" else OLDEST_SLOT, order == "date")
         else:
             # Ties broken by item id: document numbers interleave differently on shards and on one database.
             enquire.set_sort_by_relevance_then_value(SLOTS["id"], False)
@@ -336,13 +390,21 @@ class XapianSearch:
             records.append(record_of(match.document))
         facets = {facet: spy_counts(spies[facet]) for facet in FACET_SLOTS}
         facets["topic"] = topic_counts(spy_counts(spies["topic"]))
-        total = sum(facets["council"].values()) if fold else mset.get_matches_estimated()
+        # The counts read one fixed copy of each item (mark_canonical). A query matching only another copy's
+        # own text (its paper title, "doc_type:minutes") finds the item but counts it under no facet; the
+        # total is then at least what the pages show, never fewer.
+        counted = sum(facets["council"].values())
+        total = max(counted, offset + len(hits)) if fold else mset.get_matches_estimated()
         return XapianHits(hits=hits, total=total, facets=facets, records=records)
 
     def term_counts(self, terms: Sequence[str]) -> tuple[dict[str, int], int]:
         """Returns how many items hold each term, and how many items there are (for idf)."""
-        database = self.open()
-        return {term: database.get_termfreq(term) for term in terms}, database.get_doccount()
+        try:
+            database = self.connected()
+            return {term: database.get_termfreq(term) for term in terms}, database.get_doccount()
+        except xapian.NetworkError:
+            self.forget()
+            raise ShardDown(self.down_shards() or [s.name for s in self.shards]) from None
 
     def down_shards(self) -> list[str]:
         """Returns the names of the shards that do not answer now."""

@@ -322,8 +322,9 @@ def tantivy_runner(index: Any) -> Any:
     return run
 
 
-def http_latencies(index_dir: Path, clients: int, rounds: int) -> list[float]:
-    """Returns latencies (ms) of the query set through `cpsearch serve` with concurrent clients."""
+def http_latencies(index_dir: Path, clients: int, rounds: int, serve_args: list[str] | None = None) -> list[float]:
+    """Returns latencies (ms) of the query set through `cpsearch serve` with concurrent clients; serve_args
+    replace `--index index_dir` (scripts/benchmark_xapian.py serves the shards)."""
     import socket
 
     with socket.socket() as sock:
@@ -334,8 +335,7 @@ def http_latencies(index_dir: Path, clients: int, rounds: int) -> list[float]:
         "-c",
         "from search_app.cli import main; main()",
         "serve",
-        "--index",
-        str(index_dir),
+        *(serve_args or ["--index", str(index_dir)]),
         "--port",
         str(port),
         "--threads",

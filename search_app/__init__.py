@@ -18,7 +18,7 @@ from search_app.pages import pages
 from search_app.params import refused_arguments
 from search_app.service import SearchIndex
 from search_app.site import site
-from search_app.xapian_service import XapianIndex
+from search_app.xapian_service import XapianIndex, open_cluster
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS = {
@@ -47,7 +47,7 @@ SECURITY_HEADERS = {
 def open_search_index(config: dict[str, Any]) -> SearchIndex | XapianIndex:
     """Returns the search service of the configured backend; ValueError naming the choices otherwise."""
     if config["BACKEND"] == "xapian":
-        return XapianIndex(Path(config["CLUSTER_FILE"]))
+        return open_cluster(Path(config["CLUSTER_FILE"]))
     if config["BACKEND"] != "whoosh":
         raise ValueError(f"unknown backend {config['BACKEND']!r}: choose one of {', '.join(BACKENDS)}")
     return SearchIndex(Path(config["INDEX_DIR"]))

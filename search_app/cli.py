@@ -388,7 +388,10 @@ def send_alerts_command(
         )
     if current_generation(index_dir) is None:
         raise click.ClickException(f"no index in {index_dir}: run `cpsearch index --index {index_dir}` first")
-    app = create_app({"INDEX_DIR": str(index_dir.resolve()), "ALERTS_DB": str(alerts_db.resolve())})
+    # Alerts search the new items of the Whoosh index, whichever backend the site serves (issue 21).
+    app = create_app(
+        {"INDEX_DIR": str(index_dir.resolve()), "ALERTS_DB": str(alerts_db.resolve()), "BACKEND": "whoosh"}
+    )
     when = now.replace(tzinfo=UTC) if now else datetime.now(UTC)
     # One run at a time: two overlapping runs (a slow one and the next cron's) would both send the same items.
     busy = click.ClickException(f"another `cpsearch alerts send` is running on {alerts_db}; this one did nothing")

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import cast
 
 import click
+import xapian
 
 from indexer.cluster import (
     ClusterError,
@@ -91,7 +92,11 @@ def write_to_shards(cluster_file: Path, index_dir: Path) -> None:
             bar.length = max(total, 1)
             bar.update(done - bar.pos)
 
-        report = sync_cluster(spec, papers, progress)
+        try:
+            report = sync_cluster(spec, papers, progress)
+        except xapian.Error as error:
+            # What was committed stays; the next sync carries on from it.
+            raise click.ClickException(f"the sync stopped: {error.get_msg()} ({type(error).__name__})") from error
     on_shards = ", ".join(f"{name} {count:,}" for name, count in report.items.items())
     click.echo(
         f"{report.written} papers written ({report.moved} moved), {report.unchanged} unchanged, "

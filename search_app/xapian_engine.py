@@ -6,8 +6,8 @@ How each part of a plan maps (search_app/query.py):
 - a word or phrase in one text field (item_title:budget): matched by the field's prefixed terms, weighted
   by the unprefixed ones (the prefixed terms carry no weight);
 - a facet value (council:kent): its boolean term, weightless, as the Whoosh pipeline scores filters;
-- a phrase: OP_PHRASE over positions (fields are FIELD_GAP apart, so no phrase spans two), window
-  (words - 1) x slop + 1;
+- a phrase: OP_PHRASE over positions (fields are FIELD_GAP apart, so no phrase spans two), the words in
+  order within (words - 1) x slop + 1 positions (a bound on the whole span, where Whoosh bounds each gap);
 - a trailing wildcard (foster*): OP_WILDCARD over the stems, as one synonym;
 - a range: a value range on the field's slot, dates as YYYYMMDD;
 - AND / OR / NOT: OP_AND / OP_OR / OP_AND_NOT; a boost scales the part's weight;
@@ -23,7 +23,7 @@ from datetime import date
 import xapian
 
 from indexer.schema import FIELD_KINDS
-from indexer.xapian_backend import FIELD_PREFIXES, FILTER_PREFIXES, SLOTS
+from indexer.xapian_backend import FIELD_GAP, FIELD_PREFIXES, FILTER_PREFIXES, SLOTS
 from search_app.evaluate import day_of
 from search_app.query import And, Every, Node, Not, Pattern, Phrase, QueryPlan, Range, Term
 from search_app.results import QueryError
@@ -82,7 +82,9 @@ def term_query(node: Term) -> xapian.Query:
 
 def phrase_query(node: Phrase) -> xapian.Query:
     """Returns the words in order, each within `slop` positions of the one before, in one field."""
-    window = (len(node.words) - 1) * node.slop + 1
+    # Xapian bounds the words' whole span, not each gap as the Whoosh pipeline does: "p q r"~2 also
+    # matches with gaps of 1 and 3. The span stays inside one field.
+    window = min((len(node.words) - 1) * node.slop + 1, FIELD_GAP - 1)
     if node.field is None:
         return xapian.Query(xapian.Query.OP_PHRASE, list(node.words), window)
     if node.field not in FIELD_PREFIXES:

@@ -1,8 +1,9 @@
 """The index served from Xapian shards (issue 21; `cpsearch serve --backend xapian`): the same pages and API
 as search_app/service.py, with matching, ranking, folding and counting done by the shards.
 
-The web server holds nothing per item: each search is one query to the shards (combined as one database,
-indexer/xapian_backend.py), whose answer carries the page's records and the exact counts. Shards that do
+The web server holds nothing per item: a search is three requests to the shards, combined as one database
+over connections each thread keeps (indexer/xapian_backend.py): the page's records with the counts, the
+words' frequencies for the snippets, and the page's copies in other papers. Shards that do
 not answer raise ShardDown, which the app answers with a 503 naming them (docs/design.md).
 
 Not yet on this backend, and refused with a 501 that says so: matching by meaning, spelling suggestions,
@@ -11,7 +12,9 @@ the council comparison and alerts' "new items" searches (they read the Whoosh ge
 
 from __future__ import annotations
 
+import logging
 import re
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -25,12 +28,14 @@ from indexer.analysis import stems_of
 from indexer.cluster import load_cluster
 from indexer.records import read_item, read_other_source
 from indexer.xapian_backend import (
-    COPY_PREFIX,
     DECISIONS_TERM,
     ID_PREFIX,
-    PAPER_PREFIX,
+    Shard,
+    ShardDown,
     XapianSearch,
+    copy_term,
     filtered,
+    paper_term,
 )
 from search_app.errors import ApiError
 from search_app.pipeline import page_at
@@ -43,12 +48,26 @@ MAX_COPIES = 50
 NAMES_SECONDS = 600
 
 
+def open_cluster(cluster_file: Path) -> XapianIndex:
+    """Returns the shards a cluster file names (each its master, else a replica), searched as one."""
+    return XapianIndex([spec.served() for spec in load_cluster(cluster_file).shards])
+
+
 class XapianIndex:
     """The shards of a cluster file, searched as one index."""
 
-    def __init__(self, cluster_file: Path) -> None:
-        self.engine = XapianSearch([spec.served() for spec in load_cluster(cluster_file).shards])
+    def __init__(self, shards: Sequence[Shard]) -> None:
+        self.engine = XapianSearch(shards)
         self._names: tuple[float, dict[str, dict[str, str]]] | None = None
+        self._names_lock = threading.Lock()
+
+    def warm(self) -> None:
+        """Connects to the shards and reads the display names, as each server worker does before it takes
+        requests; shards that are down are logged, not fatal: searches then answer 503 naming them."""
+        try:
+            self.display_names()
+        except ShardDown as down:
+            logging.getLogger(__name__).warning("starting with shards down: %s", down)
 
     def search(self, request: SearchRequest) -> SearchResults:
         """Returns a page of results with facet counts, copies of one item folded into one."""
@@ -76,7 +95,7 @@ class XapianIndex:
         keys = sorted({str(record["dup_key"]) for record in records})
         if not keys:
             return {}
-        query = xapian.Query(xapian.Query.OP_OR, [xapian.Query(COPY_PREFIX + key) for key in keys])
+        query = xapian.Query(xapian.Query.OP_OR, [xapian.Query(copy_term(key)) for key in keys])
         found = self.engine.search_query(query, limit=MAX_COPIES * len(keys), fold=False)
         shown = {str(record["id"]) for record in records}
         others: dict[str, list[dict[str, Any]]] = {}
@@ -116,7 +135,7 @@ class XapianIndex:
 
     def document_items(self, doc_id: str) -> list[dict[str, Any]]:
         """Returns every item of one source document in order."""
-        found = self.records(xapian.Query(PAPER_PREFIX + doc_id))
+        found = self.records(xapian.Query(paper_term(doc_id)))
         return [read_item(record) for record in sorted(found, key=lambda r: r.get("position", 0))]
 
     def other_sources(self, item_id: str) -> list[dict[str, Any]]:
@@ -127,20 +146,23 @@ class XapianIndex:
     def more_like(self, item_id: str, top: int = 5) -> list[dict[str, Any]]:
         """Returns items whose words are most like this one's (Xapian's relevance set and its expand set),
         copies of it left out."""
-        database = self.engine.open()
-        postings = database.postlist(ID_PREFIX + item_id)
-        docid = next((p.docid for p in postings), None)
-        if docid is None:
-            return []
-        enquire = xapian.Enquire(database)
-        relevant = xapian.RSet()
-        relevant.add_document(docid)
-        terms = [t.term for t in enquire.get_eset(20, relevant) if not t.term[:1].isupper()]
+        try:
+            database = self.engine.connected()
+            docid = next((p.docid for p in database.postlist(ID_PREFIX + item_id)), None)
+            if docid is None:
+                return []
+            relevant = xapian.RSet()
+            relevant.add_document(docid)
+            expand = xapian.Enquire(database).get_eset(20, relevant)
+            terms = [t.term for t in expand if not t.term[:1].isupper()]
+        except xapian.NetworkError:
+            self.engine.forget()
+            raise ShardDown(self.engine.down_shards() or [s.name for s in self.engine.shards]) from None
         if not terms:
             return []
         dup_key = str(self.records(xapian.Query(ID_PREFIX + item_id), limit=1)[0]["dup_key"])
         query = xapian.Query(
-            xapian.Query.OP_AND_NOT, xapian.Query(xapian.Query.OP_OR, terms), xapian.Query(COPY_PREFIX + dup_key)
+            xapian.Query.OP_AND_NOT, xapian.Query(xapian.Query.OP_OR, terms), xapian.Query(copy_term(dup_key))
         )
         return [read_item(record) for record in self.engine.search_query(query, limit=top).records]
 
@@ -152,10 +174,17 @@ class XapianIndex:
 
     def has_source(self, relpath: str) -> bool:
         """Returns whether a source file is in the index (only those may be served)."""
-        return bool(self.engine.open().get_termfreq(PAPER_PREFIX + relpath))
+        term = paper_term(relpath)
+        return bool(self.engine.term_counts([term])[0][term])
 
     def display_names(self) -> dict[str, dict[str, str]]:
         """Returns slug -> display name for councils and committees, read again every NAMES_SECONDS."""
+        with self._names_lock:
+            return self.read_names()
+
+    def read_names(self) -> dict[str, dict[str, str]]:
+        """Returns the display names, read from the newest items of each council when older than NAMES_SECONDS
+        (a committee seen only in older items keeps its slug)."""
         if self._names is None or time.monotonic() - self._names[0] > NAMES_SECONDS:
             names: dict[str, dict[str, str]] = {"council": {}, "committee": {}}
             for council in self.engine.search_query(xapian.Query.MatchAll, limit=1).facets["council"]:

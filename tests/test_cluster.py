@@ -6,7 +6,9 @@ a re-index runs while searches are answered, and a replica catches up after an u
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -176,6 +178,42 @@ def test_moving_a_council_writes_its_papers_on_the_new_shard_and_removes_them_fr
     assert theirs <= set(now[new]) and not theirs & set(now[old])
 
 
+def test_a_move_killed_before_its_removals_is_finished_by_the_next_sync(
+    papers: dict[str, list[dict[str, Any]]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cluster = three_shards(tmp_path)
+    sync_cluster(cluster, papers)
+    cluster = load_cluster(cluster.file)
+    council, old = next(iter(sorted(cluster.councils.items())))
+    new = next(s.name for s in cluster.shards if s.name != old)
+    theirs = {d for d, records in papers.items() if records[0]["council"] == council}
+    move_council(cluster, council, new)
+    monkeypatch.setattr(cluster_module, "BATCH", 10_000)
+    sync_cluster(load_cluster(cluster.file), papers, stop_after=1)  # the writes committed, then killed
+    assert theirs <= set(held(cluster)[old]) & set(held(cluster)[new])  # on both, for a while
+    report = sync_cluster(load_cluster(cluster.file), papers)
+    assert (report.written, report.moved) == (0, len(theirs))
+    now = held(cluster)
+    assert theirs <= set(now[new]) and not theirs & set(now[old])
+
+
+def test_overlong_words_and_paths_are_written_not_refused(
+    papers: dict[str, list[dict[str, Any]]], tmp_path: Path
+) -> None:
+    doc_id, records = next(iter(sorted(papers.items())))
+    long_id = "kent/" + "a-very-long-file-name-" * 14 + ".pdf"
+    odd = [{**r, "doc_id": long_id, "body": r["body"] + " " + "_" * 300 + " zanzibarian"} for r in records]
+    cluster = three_shards(tmp_path)
+    report = sync_cluster(cluster, {long_id: odd})
+    assert report.written == 1 and held(cluster)[load_cluster(cluster.file).councils[odd[0]["council"]]] == {
+        long_id: paper_hash(odd)
+    }
+    owner = load_cluster(cluster.file).shard(load_cluster(cluster.file).councils[odd[0]["council"]])
+    found = XapianSearch([Shard(owner.name, path=owner.path)]).search("zanzibarian")
+    assert {item_id for item_id, _ in found.hits} == {r["id"] for r in odd if r["canonical"]}
+    assert sync_cluster(load_cluster(cluster.file), {}).deleted == 1  # and found again to be removed
+
+
 def test_the_commands_and_units_serve_every_shard_and_replica(tmp_path: Path) -> None:
     cluster = three_shards(tmp_path, replica_of_first=True)
     names = [name for name, _ in server_commands(cluster)]
@@ -269,7 +307,7 @@ def test_a_dead_master_is_served_by_its_replica_and_a_dead_shard_is_named(served
     for n in range(30):
         if n == 10:
             master = server_of(served, cluster.shards[0].port)
-            master.kill()
+            os.killpg(master.pid, signal.SIGKILL)  # with the children serving open connections: a machine down
             master.wait()
         answers.append(search.search("foster carers", limit=20))
     assert all(a == before for a in answers)  # the replica of s0 answered with the same items
@@ -277,7 +315,7 @@ def test_a_dead_master_is_served_by_its_replica_and_a_dead_shard_is_named(served
     assert not states["s0"].answers and states["s0-r1"].answers
     assert states["s0-r1"].items == xapian.Database(str(cluster.shards[0].path)).get_doccount()
     lone = server_of(served, cluster.shards[1].port)
-    lone.kill()
+    os.killpg(lone.pid, signal.SIGKILL)
     lone.wait()
     with pytest.raises(ShardDown) as down:
         search.search("foster carers")

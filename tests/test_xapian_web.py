@@ -3,7 +3,9 @@ the same answers as the shards give, item pages, clear refusals, and a 503 namin
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -103,10 +105,43 @@ def test_what_this_backend_cannot_do_is_refused_with_a_reason(
     assert words in answer.json["detail"]
 
 
+def test_cpsearch_serve_serves_the_shards(served: dict[str, Any], index_dir: Path) -> None:
+    import http.client
+    import json
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = [sys.executable, "-c", "from search_app.cli import main; main()", "serve", "--backend", "xapian"]
+    command += ["--cluster", str(served["file"]), "--index", str(index_dir), "--port", str(port), "--workers", "1"]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                connection.request("GET", "/api/search?q=fostering")
+                answer = connection.getresponse()
+                break
+            except OSError:
+                assert server.poll() is None, "cpsearch serve --backend xapian stopped"
+                assert time.monotonic() < deadline, "cpsearch serve --backend xapian did not answer in 60 s"
+                time.sleep(0.2)
+        assert answer.status == 200
+        assert json.loads(answer.read())["total"] > 0
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
 def test_a_shard_that_is_down_gets_a_503_naming_it(xapian_app: Flask, served: dict[str, Any]) -> None:
     spec = load_cluster(served["file"]).shards[2]
     victim = next(s for s in served["servers"] if str(spec.port) in s.args)
-    victim.kill()
+    os.killpg(victim.pid, signal.SIGKILL)  # the server and the children serving open connections: a machine down
     victim.wait()
     client = xapian_app.test_client()
     answer = client.get("/api/search?q=fostering")

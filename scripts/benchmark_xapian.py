@@ -1,0 +1,175 @@
+"""The Xapian backend at scale (issue 21): one local database against four shards on loopback.
+
+Items are re-sampled from the real corpus as scripts/benchmark.py does. Each council is placed on a shard
+by the cluster file's rule, and the four shards are written by two processes. xapian-compact then merges
+them into one local database. Both are searched the way the product searches: the query set through
+search_app/xapian_service.XapianIndex, with five facet counts, copies folded, snippets and other sources.
+The local database is opened in the process; the shards are served by xapian-tcpsrv on 127.0.0.1. Then
+it measures HTTP with 8 clients through `cpsearch serve --backend xapian`, and the peak memory of a fresh
+process that searches the shards. That process holds nothing per item.
+
+Example: .venv/bin/python scripts/benchmark_xapian.py --size 1000000 --cache var/index/cache
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import benchmark as bench  # noqa: E402
+
+from indexer.cluster import Cluster, ShardSpec, start_servers, stop_servers  # noqa: E402
+from indexer.xapian_backend import Shard, XapianWriter, mark_canonical  # noqa: E402
+
+SHARDS = 4
+COMMIT_EVERY = 20_000
+# The records to write, inherited by the writer processes when they fork (not pickled: a million dicts).
+TO_WRITE: dict[str, list[dict[str, Any]]] = {}
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def write_shard(job: tuple[str, str]) -> float:
+    """Writes one shard's records to its database; returns the seconds it took."""
+    name, path = job
+    started = time.perf_counter()
+    writer = XapianWriter(Path(path))
+    for n, record in enumerate(TO_WRITE[name], 1):
+        writer.add_record(record)
+        if n % COMMIT_EVERY == 0:
+            writer.commit()
+    writer.commit()
+    writer.close()
+    return time.perf_counter() - started
+
+
+def build(records: list[dict[str, Any]], work: Path) -> tuple[Cluster, Path, dict[str, float]]:
+    """Places and writes the shards (two processes), merges them into one database; returns the cluster,
+    the merged database and the timings."""
+    specs = [ShardSpec(f"s{k}", work / "shards" / f"s{k}", port=free_port()) for k in range(SHARDS)]
+    cluster = Cluster(work / "cluster.json", specs)
+    items: Counter[str] = Counter()
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for record in records:
+        owner = cluster.place(str(record["council"]), items)
+        items[owner] += 1
+        groups[owner].append(record)
+    cluster.save()
+    (work / "shards").mkdir(parents=True)
+    TO_WRITE.update(groups)
+    started = time.perf_counter()
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        pool.map(write_shard, [(s.name, str(s.path)) for s in specs], chunksize=1)
+    shards_s = time.perf_counter() - started
+    started = time.perf_counter()
+    merged = work / "local"
+    subprocess.run(["xapian-compact", *(str(s.path) for s in specs), str(merged)], check=True, capture_output=True)
+    compact_s = time.perf_counter() - started
+    print(f"items per shard: {dict(items)}", flush=True)
+    return cluster, merged, {"shards_s": shards_s, "compact_s": compact_s}
+
+
+def product_runner(shards: list[Shard]) -> Any:
+    from werkzeug.datastructures import MultiDict
+
+    from search_app.params import parse_search_args
+    from search_app.xapian_service import XapianIndex
+
+    index = XapianIndex(shards)
+    return lambda params: index.search(parse_search_args(MultiDict(params)))
+
+
+def two_word_runner(shards: list[Shard]) -> Any:
+    from search_app.results import SearchRequest
+    from search_app.xapian_service import XapianIndex
+
+    index = XapianIndex(shards)
+    return lambda params: index.search(SearchRequest(q=params["q"]))
+
+
+def worker_memory_mb(cluster_file: Path) -> float:
+    """Returns the peak memory (MB) of a fresh process that searches the shards with the query set twice."""
+    code = (
+        "import resource, sys; sys.path[:0] = [sys.argv[1], sys.argv[1] + '/scripts'];"
+        "import benchmark as bench; from pathlib import Path;"
+        "from werkzeug.datastructures import MultiDict; from search_app.params import parse_search_args;"
+        "from search_app.xapian_service import open_cluster; index = open_cluster(Path(sys.argv[2]));"
+        "[index.search(parse_search_args(MultiDict(p))) for _ in range(2) for p in bench.QUERIES];"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
+    )
+    found = subprocess.run([sys.executable, "-c", code, str(ROOT), str(cluster_file)], capture_output=True, text=True)
+    return float(found.stdout.strip().splitlines()[-1])
+
+
+def row(name: str, run: Any, two: Any, rounds: int) -> str:
+    """Returns one table row: query p50/p95/p99 and the two-word p95 with five facets."""
+    p50, p95, p99 = bench.percentiles(bench.time_queries(run, rounds))
+    two_p95 = bench.percentiles(bench.time_queries_subset(two, rounds))[1]
+    return f"| {name} | {p50:.1f} / {p95:.1f} / {p99:.1f} | {two_p95:.1f} |"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--size", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--cache", type=Path, help="an index's cache/ folder to reuse for the real corpus's build")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="cps-xapian-bench-"))
+    servers: list[subprocess.Popen[bytes]] = []
+    try:
+        real, _ = bench.real_records(work, args.cache, cost=False)
+        records = bench.scaled_records(real, args.size)
+        mark_canonical(records)
+        print(f"writing {args.size:,} items to {SHARDS} shards ...", flush=True)
+        cluster, merged, timings = build(records, work)
+        del records[:]
+        TO_WRITE.clear()
+        shard_mb = [bench.dir_mb(s.path) for s in cluster.shards]
+        servers = start_servers(cluster)
+        local = [Shard("local", path=merged)]
+        served = [spec.served() for spec in cluster.shards]
+        lines = [
+            f"{args.size:,} items on {bench.machine()}.",
+            f"Writing the {SHARDS} shards (2 processes): {timings['shards_s']:.0f} s; merging them into one "
+            f"database (xapian-compact): {timings['compact_s']:.0f} s. Disk: one database "
+            f"{bench.dir_mb(merged):.0f} MB; shards {', '.join(f'{mb:.0f}' for mb in shard_mb)} MB.",
+            "",
+            "| database | query p50 / p95 / p99 ms | two-word + 5 facets p95 ms |",
+            "| --- | --- | --- |",
+            row("one local database", product_runner(local), two_word_runner(local), args.rounds),
+            row(f"{SHARDS} shards on loopback", product_runner(served), two_word_runner(served), args.rounds),
+        ]
+        print("\n".join(lines), flush=True)
+        http = bench.http_latencies(work, 8, args.rounds, ["--backend", "xapian", "--cluster", str(cluster.file)])
+        p50, p95, p99 = bench.percentiles(http)
+        lines.append(f"\nHTTP, 8 clients, {SHARDS} shards: p50 / p95 / p99 {p50:.0f} / {p95:.0f} / {p99:.0f} ms.")
+        lines.append(f"Peak memory of a fresh process searching the shards: {worker_memory_mb(cluster.file):.0f} MB.")
+        print("\n".join(lines[-2:]), flush=True)
+        own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"(this benchmark process peaked at {own:.0f} MB, holding every record while writing)")
+    finally:
+        stop_servers(servers)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
