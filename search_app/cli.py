@@ -6,10 +6,12 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import click
+from click.decorators import FC
 
 from harvester.fetch import USER_AGENT, PoliteClient
 from harvester.harvest import HarvestPlan
@@ -33,6 +35,14 @@ DEFAULT_CORPUS = Path("corpus")
 DEFAULT_INDEX = Path("var/index")
 
 
+def backend_option(help_text: str) -> Callable[[FC], FC]:
+    """Returns the --backend option (or CPSEARCH_BACKEND): whoosh, the default, or xapian."""
+    choice = click.Choice(BACKENDS)
+    return click.option(
+        "--backend", type=choice, default="whoosh", show_default=True, envvar="CPSEARCH_BACKEND", help=help_text
+    )
+
+
 @click.group()
 def main() -> None:
     """Council Papers Search: index council committee papers and search them."""
@@ -51,14 +61,7 @@ def main() -> None:
     is_flag=True,
     help="Stop once the words are searchable; `cpsearch embed` (or `cpsearch serve`, in the background) adds meaning.",
 )
-@click.option(
-    "--backend",
-    type=click.Choice(BACKENDS),
-    default="whoosh",
-    show_default=True,
-    envvar="CPSEARCH_BACKEND",
-    help="xapian: then write each council's papers to its shard in --cluster (cpsearch cluster sync).",
-)
+@backend_option("xapian: then write each council's papers to its shard in --cluster (cpsearch cluster sync).")
 @CLUSTER_OPTION
 def index(
     corpus: Path,
@@ -140,14 +143,7 @@ def embed(index_dir: Path, background: bool, chunk: int) -> None:
 @click.option("--workers", type=int, default=None, help="worker processes  [default: one per core]")
 @click.option("--threads", type=int, default=4, show_default=True, help="threads per worker process")
 @click.option("--no-embeddings", is_flag=True, help="Do not add missing meaning vectors in the background.")
-@click.option(
-    "--backend",
-    type=click.Choice(BACKENDS),
-    default="whoosh",
-    show_default=True,
-    envvar="CPSEARCH_BACKEND",
-    help="Serve the Whoosh index, or the Xapian shards of --cluster (words only for now).",
-)
+@backend_option("Serve the Whoosh index, or the Xapian shards of --cluster (words only for now).")
 @CLUSTER_OPTION
 def serve(
     index_dir: Path,

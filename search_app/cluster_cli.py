@@ -42,7 +42,10 @@ CLUSTER_OPTION = click.option(
 
 @click.group()
 def cluster() -> None:
-    """The index past one machine: Xapian shards, each with its replicas."""
+    """The index past one machine: Xapian shards, each with its replicas.
+
+    Example: cpsearch cluster init --shards 4, then cpsearch cluster sync and cpsearch cluster serve
+    """
 
 
 @cluster.command()

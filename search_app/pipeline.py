@@ -205,6 +205,18 @@ def make_hit(
     passage's page, and the item's other sources."""
     fields = read_item(index.reader.stored(docnum))
     others = [read_other_source(index.reader.stored(other)) for other in copies_of(docnum, index.columns)]
+    return hit_of(fields, score, pattern, weights, others)
+
+
+def hit_of(
+    fields: dict[str, Any],
+    score: float,
+    pattern: re.Pattern[str] | None,
+    weights: dict[str, float],
+    others: list[dict[str, Any]],
+) -> SearchHit:
+    """Returns an item's fields (read_item's) as a SearchHit: the snippet is the passage holding the query's
+    rarest words, with that passage's page. Both backends build their hits here."""
     text = fields["body"] or "\n".join(fields["decisions"])
     start = find_passage(text, pattern, weights)
     passage_page = page_at(fields["page"], fields["body"], start)

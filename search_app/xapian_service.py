@@ -38,10 +38,10 @@ from indexer.xapian_backend import (
     paper_term,
 )
 from search_app.errors import ApiError
-from search_app.pipeline import page_at
+from search_app.pipeline import hit_of, page_at
 from search_app.query import plan_query
-from search_app.results import SearchHit, SearchRequest, SearchResults
-from search_app.snippets import STEM_CHARS, find_passage, make_snippet, query_words, word_pattern
+from search_app.results import SearchRequest, SearchResults
+from search_app.snippets import STEM_CHARS, find_passage, query_words, word_pattern
 from search_app.xapian_engine import xapian_plan
 
 MAX_COPIES = 50
@@ -85,7 +85,7 @@ class XapianIndex:
         weights = self.word_weights(request.q)
         copies = self.copies(found.records)
         hits = [
-            make_hit(record, score, pattern, weights, copies.get(str(record["dup_key"]), []))
+            hit_of(read_item(record), score, pattern, weights, copies.get(str(record["dup_key"]), []))
             for (_, score), record in zip(found.hits, found.records, strict=True)
         ]
         return SearchResults(request=request, total=found.total, hits=hits, facets=found.facets, expansions=expansions)
@@ -219,21 +219,3 @@ class XapianIndex:
 def not_yet(what: str) -> ApiError:
     """Returns the 501 for what this backend does not do yet."""
     return ApiError(501, "not on this backend", f"{what} is not available on the Xapian backend yet (issue 21)")
-
-
-def make_hit(
-    record: Mapping[str, Any],
-    score: float,
-    pattern: re.Pattern[str] | None,
-    weights: dict[str, float],
-    others: list[dict[str, Any]],
-) -> SearchHit:
-    """Returns a SearchHit with a snippet from the passage holding the query's rarest words, and its page."""
-    fields = read_item(record)
-    text = fields["body"] or "\n".join(fields["decisions"])
-    start = find_passage(text, pattern, weights)
-    passage_page = page_at(fields["page"], fields["body"], start)
-    fields.pop("body")
-    fields.pop("provenance")
-    snippet = make_snippet(text, pattern, start)
-    return SearchHit(snippet=snippet, score=round(score, 3), other_sources=others, passage_page=passage_page, **fields)
