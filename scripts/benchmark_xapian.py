@@ -69,7 +69,9 @@ def build(records: list[dict[str, Any]], work: Path) -> tuple[Cluster, Path, dic
     cluster = Cluster(work / "cluster.json", specs)
     items: Counter[str] = Counter()
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for record in records:
+    # In the order the sync meets them (by paper path, so a council's papers come together), not in the
+    # re-sampled order, where every council first appears among the first few hundred items.
+    for record in sorted(records, key=lambda r: str(r["doc_id"])):
         owner = cluster.place(str(record["council"]), items)
         items[owner] += 1
         groups[owner].append(record)
