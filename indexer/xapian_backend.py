@@ -8,9 +8,9 @@ the pipeline does not call it (the web server still reads Whoosh), and phrases, 
 topics as a facet and meaning fusion on this backend are still to come (docs/design.md).
 
 Why these choices (the issue's notes on Xapian, all checked here):
-- Field weights are written into the within-document frequency of one unprefixed term per word: on
-  remote shards ranking must be Xapian's own, and it has no BM25F. The weights are the schema's doubled
-  (item title 6, decisions 6, paper title 3, body 2, committee 1), so they are whole numbers.
+- Field weights and each field's length are written into the within-document frequency of one unprefixed
+  term per word, as BM25F's pseudo-frequency (K1 and WDF_SCALE below): on remote shards ranking must be
+  Xapian's own, and it has no BM25F.
 - Each field's words are also kept as prefixed terms of weight 0, so field:value queries can be added
   without another format.
 - Facet values live in value slots. Totals and facet counts are counted over every match once per copy
@@ -24,22 +24,31 @@ import json
 import threading
 import time
 import zlib
-from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import xapian
 
 from indexer.analysis import analysed_words, stems_of
 from indexer.schema import SEARCH_FIELDS
 
-# BM25 as the Whoosh pipeline scores it (search_app/ranking.py): k1 1.2, b 0.75. Xapian's defaults are
-# k1 1 and b 0.5, so they are pinned here; k2 0 and k3 1 are Robertson's, min_normlen Xapian's default.
-K1, K2, K3, B, MIN_NORMLEN = 1.2, 0.0, 1.0, 0.75, 0.5
-WDF_WEIGHTS = {name: round(2 * weight) for name, weight in SEARCH_FIELDS.items()}
+# BM25F as the Whoosh pipeline scores it (search_app/ranking.py: k1 1.2, b 0.75 within each field). Xapian
+# has no BM25F, and on remote shards ranking must be its own; so each word's within-document frequency is
+# written as BM25F's pseudo-frequency, sum over fields of weight x tf / ((1 - b) + b x length / average
+# length), times WDF_SCALE and rounded, and Xapian's BM25 is run with b 0 (the lengths are already in
+# it) and k1 times WDF_SCALE (the same saturation). Xapian's defaults are k1 1 and b 0.5, so all are
+# pinned; k2 0 and k3 1 are Robertson's, min_normlen Xapian's default.
+WDF_SCALE = 10
+K1, K2, K3, B, MIN_NORMLEN = 1.2 * WDF_SCALE, 0.0, 1.0, 0.0, 0.5
+FIELD_B = 0.75
+# The average length of each field, in words, that BM25F's length normalisation divides by: fixed (measured
+# on the real papers of corpus/, 508 items), so an item's weights do not depend on when it was written or
+# on which shard, and a shard never needs rewriting as the collection grows.
+AVERAGE_LENGTHS = {"item_title": 4.9, "decisions": 5.1, "title": 6.0, "body": 570.9, "committee_name": 2.2}
 FIELD_PREFIXES = {"item_title": "XI", "decisions": "XD", "title": "XT", "body": "XB", "committee_name": "XC"}
 ID_PREFIX, PAPER_PREFIX, COPY_PREFIX, DECISIONS_TERM = "Q", "XP", "XK", "XHD"
 # Each shard records the papers it holds as metadata "paper:<doc_id>" -> the paper's hash, written in the
@@ -63,6 +72,7 @@ FACET_SLOTS = ("council", "committee", "doc_type", "year")
 KEEP_OPEN_SECONDS = 60.0
 # Positions of one field's words start FIELD_GAP after the last field's, so no phrase spans two fields.
 FIELD_GAP = 100
+T = TypeVar("T")
 
 
 class ShardDown(Exception):
@@ -85,14 +95,20 @@ def item_document(fields: Mapping[str, Any]) -> xapian.Document:
     """Returns one item record as a Xapian document: weighted words, filter terms, value slots, data."""
     document = xapian.Document()
     start = 1
+    pseudo: defaultdict[str, float] = defaultdict(float)
     for name, prefix in FIELD_PREFIXES.items():
         position = start
-        for position, stem in analysed_words(str(fields.get(name) or ""), start_pos=start):
+        words = list(analysed_words(str(fields.get(name) or ""), start_pos=start))
+        norm = (1 - FIELD_B) + FIELD_B * len(words) / AVERAGE_LENGTHS[name]
+        for position, stem in words:
             if len(stem.encode()) > MAX_TERM_BYTES - len(prefix):
                 continue  # a run of letters or underscores longer than any word: "______" fill-in lines
-            document.add_posting(stem, position, WDF_WEIGHTS[name])
+            document.add_posting(stem, position, 0)
             document.add_posting(prefix + stem, position, 0)
+            pseudo[stem] += SEARCH_FIELDS[name] / norm
         start = position + FIELD_GAP
+    for stem, frequency in pseudo.items():
+        document.add_term(stem, max(1, round(WDF_SCALE * frequency)))
     document.add_boolean_term(ID_PREFIX + fields["id"])
     document.add_boolean_term(paper_term(str(fields["doc_id"])))
     document.add_boolean_term(copy_term(str(fields["dup_key"])))
@@ -344,14 +360,41 @@ class XapianSearch:
         return self.search_query(filtered(query, filters or {}, date_from, date_to), limit=limit)
 
     def search_query(
-        self, query: xapian.Query, limit: int = 10, offset: int = 0, order: str = "relevance", fold: bool = True
+        self,
+        query: xapian.Query,
+        limit: int = 10,
+        offset: int = 0,
+        order: str = "relevance",
+        fold: bool = True,
+        counts: bool = True,
     ) -> XapianHits:
         """Returns one page of the items a query matches, by weight or by date ("date" newest first,
         "oldest"), one per copy key unless fold is off, with the exact number of items and exact facet
-        counts; raises ShardDown naming the shards that do not answer."""
+        counts (unless counts is off: then the total is Xapian's estimate and there are no facets); raises
+        ShardDown naming the shards that do not answer."""
+        return self.retried(lambda database: self.run(database, query, limit, offset, order, fold, counts))
+
+    def count(self, query: xapian.Query, enough: int) -> int:
+        """Returns how many documents a query matches, exactly up to `enough` (past it, at least that many)."""
+
+        def counted(database: xapian.Database) -> int:
+            enquire = xapian.Enquire(database)
+            enquire.set_query(query)
+            enquire.set_weighting_scheme(xapian.BoolWeight())
+            return int(enquire.get_mset(0, 0, enough).get_matches_lower_bound())
+
+        return self.retried(counted)
+
+    def size(self) -> int:
+        """Returns how many documents the shards hold."""
+        return self.retried(lambda database: int(database.get_doccount()))
+
+    def retried(self, work: Callable[[xapian.Database], T]) -> T:
+        """Returns work done on this thread's connection, tried once more on a fresh one; raises ShardDown
+        naming the shards that do not answer."""
         for attempt in range(2):
             try:
-                return self.run(self.connected(), query, limit, offset, order, fold)
+                return work(self.connected())
             except (xapian.DatabaseModifiedError, xapian.NetworkError) as error:
                 # A sync committed while this search read, or a kept connection broke (its server restarted
                 # or died): connect again, to a replica if the master is gone, and search once more.
@@ -363,7 +406,14 @@ class XapianSearch:
         raise AssertionError("unreachable")
 
     def run(
-        self, database: xapian.Database, query: xapian.Query, limit: int, offset: int, order: str, fold: bool
+        self,
+        database: xapian.Database,
+        query: xapian.Query,
+        limit: int,
+        offset: int,
+        order: str,
+        fold: bool,
+        counts: bool = True,
     ) -> XapianHits:
         enquire = xapian.Enquire(database)
         enquire.set_query(query)
@@ -376,6 +426,10 @@ class XapianSearch:
         else:
             # Ties broken by item id: document numbers interleave differently on shards and on one database.
             enquire.set_sort_by_relevance_then_value(SLOTS["id"], False)
+        if not counts:
+            mset = enquire.get_mset(offset, limit)
+            hits = [(m.document.get_value(SLOTS["id"]).decode(), round(m.weight, 6)) for m in mset]
+            return XapianHits(hits, mset.get_matches_estimated(), {}, [record_of(m.document) for m in mset])
         spies = {facet: xapian.ValueCountMatchSpy(slot) for facet, slot in COUNT_SLOTS.items()}
         for spy in spies.values():
             enquire.add_matchspy(spy)

@@ -47,7 +47,7 @@ SECURITY_HEADERS = {
 def open_search_index(config: dict[str, Any]) -> SearchIndex | XapianIndex:
     """Returns the search service of the configured backend; ValueError naming the choices otherwise."""
     if config["BACKEND"] == "xapian":
-        return open_cluster(Path(config["CLUSTER_FILE"]))
+        return open_cluster(Path(config["CLUSTER_FILE"]), Path(config["INDEX_DIR"]))
     if config["BACKEND"] != "whoosh":
         raise ValueError(f"unknown backend {config['BACKEND']!r}: choose one of {', '.join(BACKENDS)}")
     return SearchIndex(Path(config["INDEX_DIR"]))

@@ -143,7 +143,7 @@ def embed(index_dir: Path, background: bool, chunk: int) -> None:
 @click.option("--workers", type=int, default=None, help="worker processes  [default: one per core]")
 @click.option("--threads", type=int, default=4, show_default=True, help="threads per worker process")
 @click.option("--no-embeddings", is_flag=True, help="Do not add missing meaning vectors in the background.")
-@backend_option("Serve the Whoosh index, or the Xapian shards of --cluster (words only for now).")
+@backend_option("Serve the Whoosh index, or the Xapian shards of --cluster with the meaning vectors of --index.")
 @CLUSTER_OPTION
 def serve(
     index_dir: Path,
@@ -170,7 +170,8 @@ def serve(
         except ClusterError as error:
             raise click.ClickException(str(error)) from error
         config["CLUSTER_FILE"] = str(cluster_file.resolve())
-        no_embeddings = True  # meaning vectors are not served with the Xapian backend yet
+        # The vectors are read from --index as `cpsearch index` left them; the shards hold none to add.
+        no_embeddings = True
     elif current_generation(index_dir) is None:
         raise click.ClickException(f"no index in {index_dir}: run `cpsearch index --index {index_dir}` first")
     background = None if no_embeddings else start_background_meaning(index_dir)

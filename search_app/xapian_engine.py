@@ -11,7 +11,8 @@ How each part of a plan maps (search_app/query.py):
 - a trailing wildcard (foster*): OP_WILDCARD over the stems, as one synonym;
 - a range: a value range on the field's slot, dates as YYYYMMDD;
 - AND / OR / NOT: OP_AND / OP_OR / OP_AND_NOT; a boost scales the part's weight;
-- glossary variants: ORed in, each scaled by its weight.
+- glossary variants: each its own query, the better score kept (OP_MAX);
+- the words typed standing together: PHRASE_BONUS more, as in the Whoosh pipeline.
 What this backend cannot run yet is refused with a QueryError saying so: fuzzy words (the Whoosh pipeline
 expands them from the term dictionary, which a shard does not send) and wildcards other than a trailing *.
 """
@@ -25,7 +26,8 @@ import xapian
 from indexer.schema import FIELD_KINDS
 from indexer.xapian_backend import FIELD_GAP, FIELD_PREFIXES, FILTER_PREFIXES, SLOTS
 from search_app.evaluate import day_of
-from search_app.query import And, Every, Node, Not, Pattern, Phrase, QueryPlan, Range, Term
+from search_app.query import And, Every, Node, Not, Pattern, Phrase, QueryPlan, Range, Term, Variant
+from search_app.ranking import PHRASE_BONUS
 from search_app.results import QueryError
 
 # A facet field as the query names it -> its filter prefix (the query says "topics", the index "topic").
@@ -33,10 +35,28 @@ FACET_PREFIXES = {("topics" if facet == "topic" else facet): prefix for facet, p
 
 
 def xapian_plan(plan: QueryPlan) -> xapian.Query:
-    """Returns the Xapian query a plan runs: its tree, with its glossary variants ORed in by their weight."""
+    """Returns the Xapian query a plan runs, scored as the Whoosh pipeline scores it (search_app/pipeline.py):
+    its tree, PHRASE_BONUS more where the words typed stand together, and each glossary variant's items
+    at the better of the two scores (OP_MAX)."""
     query = node_query(plan.root)
-    variants = [scaled(node_query(variant.root), variant.weight) for variant in plan.variants]
-    return xapian.Query(xapian.Query.OP_OR, [query, *variants]) if variants else query
+    if len(plan.words) > 1:
+        # The phrase's weight is its words' weights, so adding PHRASE_BONUS of it raises the item by that
+        # share of what those words scored; AND_MAYBE adds it without matching anything more.
+        together = scaled(phrase_query(Phrase(plan.words)), PHRASE_BONUS)
+        query = xapian.Query(xapian.Query.OP_AND_MAYBE, query, together)
+    if not plan.variants:
+        return query
+    return xapian.Query(xapian.Query.OP_MAX, [query, *(variant_query(variant) for variant in plan.variants)])
+
+
+def variant_query(variant: Variant) -> xapian.Query:
+    """Returns the items a glossary variant matches, scored by the other words typed and the equivalent's
+    words at the variant's weight."""
+    scoring = [xapian.Query(word) for word in variant.other_words]
+    if variant.equivalent_words:
+        equivalent = xapian.Query(xapian.Query.OP_OR, list(variant.equivalent_words))
+        scoring.append(scaled(equivalent, variant.weight))
+    return xapian.Query(xapian.Query.OP_FILTER, xapian.Query(xapian.Query.OP_OR, scoring), node_query(variant.root))
 
 
 def node_query(node: Node) -> xapian.Query:

@@ -1,13 +1,16 @@
 """The index served from Xapian shards (issue 21; `cpsearch serve --backend xapian`): the same pages and API
-as search_app/service.py, with matching, ranking, folding and counting done by the shards.
+as search_app/service.py, with matching, word ranking, folding and counting done by the shards.
 
-The web server holds nothing per item: a search is three requests to the shards, combined as one database
-over connections each thread keeps (indexer/xapian_backend.py): the page's records with the counts, the
-words' frequencies for the snippets, and the page's copies in other papers. Shards that do
-not answer raise ShardDown, which the app answers with a 503 naming them (docs/design.md).
+A search asks the shards for the best POOL word matches with their counts, over connections each thread
+keeps (indexer/xapian_backend.py); for plain words ranked by relevance the web server then fuses meaning
+and the pair rule over them (search_app/xapian_fusion.py), from the vectors of the index the shards were
+synced from, memory-mapped. Then the words' frequencies for the snippets and the page's copies in other
+papers. Shards that do not answer raise ShardDown, which the app answers with a 503 naming them
+(docs/design.md).
 
-Not yet on this backend, and refused with a 501 that says so: matching by meaning, spelling suggestions,
-the council comparison and alerts' "new items" searches (they read the Whoosh generation's arrays).
+Not yet on this backend, and refused with a 501 that says so: the council comparison and alerts' "new
+items" searches (they read the Whoosh generation's arrays). Spelling suggestions and fuzzy words are not
+offered (the remote backend has no spelling data).
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ import xapian
 
 from indexer.analysis import stems_of
 from indexer.cluster import load_cluster
+from indexer.embeddings import query_vector
+from indexer.models import MeaningStatus
 from indexer.records import read_item, read_other_source
 from indexer.xapian_backend import (
     DECISIONS_TERM,
@@ -39,25 +44,29 @@ from indexer.xapian_backend import (
 )
 from search_app.errors import ApiError
 from search_app.pipeline import hit_of, page_at
-from search_app.query import plan_query
+from search_app.query import QueryPlan, plan_query
 from search_app.results import SearchRequest, SearchResults
 from search_app.snippets import STEM_CHARS, find_passage, query_words, word_pattern
 from search_app.xapian_engine import xapian_plan
+from search_app.xapian_fusion import POOL, PairRarity, ServedVectors, VectorSource, add_counts, rank_pool, without_keys
 
 MAX_COPIES = 50
 NAMES_SECONDS = 600
 
 
-def open_cluster(cluster_file: Path) -> XapianIndex:
-    """Returns the shards a cluster file names (each its master, else a replica), searched as one."""
-    return XapianIndex([spec.served() for spec in load_cluster(cluster_file).shards])
+def open_cluster(cluster_file: Path, index_dir: Path | None = None) -> XapianIndex:
+    """Returns the shards a cluster file names (each its master, else a replica), searched as one, with
+    the meaning vectors of the index in index_dir (the one the shards were synced from)."""
+    return XapianIndex([spec.served() for spec in load_cluster(cluster_file).shards], index_dir)
 
 
 class XapianIndex:
-    """The shards of a cluster file, searched as one index."""
+    """The shards of a cluster file, searched as one index, with the vectors that meaning is fused from."""
 
-    def __init__(self, shards: Sequence[Shard]) -> None:
+    def __init__(self, shards: Sequence[Shard], index_dir: Path | None = None) -> None:
         self.engine = XapianSearch(shards)
+        self.vectors = VectorSource(index_dir)
+        self.rarity = PairRarity(self.engine)
         self._names: tuple[float, dict[str, dict[str, str]]] | None = None
         self._names_lock = threading.Lock()
 
@@ -70,25 +79,91 @@ class XapianIndex:
             logging.getLogger(__name__).warning("starting with shards down: %s", down)
 
     def search(self, request: SearchRequest) -> SearchResults:
-        """Returns a page of results with facet counts, copies of one item folded into one."""
-        # Words only: meaning vectors are not served with this backend yet (the answer says "semantic": false).
-        request = replace(request, semantic=False, respell=False)
+        """Returns a page of results with facet counts, copies of one item folded into one: ranked by the
+        shards' words, then (plain words by relevance) fused with meaning and the pair rule at the web
+        server over the shards' best matches (search_app/xapian_fusion.py)."""
+        request = replace(request, respell=False)
         plan = plan_query(request.q, request.expand)
         filters = {("topic" if facet == "topics" else facet): values for facet, values in request.filters.items()}
-        query = filtered(xapian_plan(plan), filters, request.date_from, request.date_to)
-        if request.decisions_only:
-            query = xapian.Query(xapian.Query.OP_FILTER, query, xapian.Query(DECISIONS_TERM))
+
+        def restrict(query: xapian.Query) -> xapian.Query:
+            query = filtered(query, filters, request.date_from, request.date_to)
+            if request.decisions_only:
+                query = xapian.Query(xapian.Query.OP_FILTER, query, xapian.Query(DECISIONS_TERM))
+            return query
+
+        words = xapian_plan(plan)
+        query = restrict(words)
         start = (request.page - 1) * request.per_page
-        found = self.engine.search_query(query, limit=request.per_page, offset=start, order=request.sort)
+        meaning = self.meaning(request.q) if request.semantic and plan.plain else None
+        if request.sort != "relevance" or not (plan.pairs or meaning):
+            found = self.engine.search_query(query, limit=request.per_page, offset=start, order=request.sort)
+            page = list(zip(found.hits, found.records, strict=True))
+            return self.results(request, plan, found.total, found.facets, page, meaning_used=False)
+        first = self.engine.search_query(query, limit=POOL)
+        filtering = bool(filters or request.date_from or request.date_to or request.decisions_only)
+        ranked = rank_pool(self.engine, words, restrict if filtering else None, plan, first, self.rarity, meaning)
+        page = [((i, ranked.scores[i]), ranked.records[i]) for i in ranked.ids[start : start + request.per_page]]
+        wanted = start + request.per_page - len(ranked.ids)
+        if wanted > 0 and first.total > len(first.hits):
+            # Past the pool: the shards' order, after their first POOL matches, less the pool's other items.
+            # The first matches whose copy keys are left out are not in that order either.
+            left_out = set(ranked.extra_keys)
+            kept = sum(str(record["dup_key"]) not in left_out for record in first.records)
+            deeper = self.engine.search_query(
+                without_keys(query, ranked.extra_keys),
+                limit=min(wanted, request.per_page),
+                offset=kept + max(0, start - len(ranked.ids)),
+                counts=False,
+            )
+            page += list(zip(deeper.hits, deeper.records, strict=True))
+        extra = [ranked.records[i] for i in ranked.meaning_only]
+        total = first.total + len(extra)
+        return self.results(request, plan, total, add_counts(first.facets, extra), page, ranked.meaning_used)
+
+    def results(
+        self,
+        request: SearchRequest,
+        plan: QueryPlan,
+        total: int,
+        facets: dict[str, dict[str, int]],
+        page: list[tuple[tuple[str, float], dict[str, Any]]],
+        meaning_used: bool,
+    ) -> SearchResults:
+        """Returns a page of results: each record made a hit, with its snippet and its copies elsewhere."""
         expansions = list(plan.expansions)
         pattern = word_pattern(query_words([request.q, *(v for e in expansions for v in e.added)]))
         weights = self.word_weights(request.q)
-        copies = self.copies(found.records)
+        copies = self.copies([record for _, record in page])
         hits = [
             hit_of(read_item(record), score, pattern, weights, copies.get(str(record["dup_key"]), []))
-            for (_, score), record in zip(found.hits, found.records, strict=True)
+            for (_, score), record in page
         ]
-        return SearchResults(request=request, total=found.total, hits=hits, facets=found.facets, expansions=expansions)
+        return SearchResults(
+            request=request,
+            total=total,
+            hits=hits,
+            facets=facets,
+            expansions=expansions,
+            meaning_used=meaning_used,
+            meaning_status=self.meaning_status(),
+        )
+
+    def meaning(self, text: str) -> tuple[ServedVectors, np.ndarray] | None:
+        """Returns the served vectors and the query's vector, or None until every item on the shards has its
+        vectors (as on the Whoosh backend: a ranking where only some items can be found by meaning favours
+        the older) or where this server has none."""
+        served = self.vectors.get()
+        if served is None or served.ids.size < self.engine.size():
+            return None
+        return served, query_vector(text)
+
+    def meaning_status(self) -> MeaningStatus:
+        """Returns how many items the served vectors cover against the items on the shards."""
+        served = self.vectors.get()
+        items = self.engine.size()
+        held = min(items, served.ids.size) if served is not None else 0
+        return MeaningStatus(items=items, ready=held, running=False)
 
     def copies(self, records: Sequence[Mapping[str, Any]]) -> dict[str, list[dict[str, Any]]]:
         """Returns copy key -> the other papers holding each of these items, in one query."""

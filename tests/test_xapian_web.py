@@ -50,16 +50,53 @@ def xapian_app(served: dict[str, Any], index_dir: Path, corpus_subset: Path) -> 
 
 
 def test_the_api_answers_what_the_shards_rank(xapian_app: Flask, served: dict[str, Any]) -> None:
-    answer = xapian_app.test_client().get("/api/search?q=council tax care leavers&per_page=5&page=2")
+    # One word, meaning off: nothing for the web server to rank again, so the page is the shards' own.
+    answer = xapian_app.test_client().get("/api/search?q=fostering&per_page=5&page=2&semantic=0")
     assert answer.status_code == 200, answer.json
     body = answer.json
     shards = XapianSearch([spec.served() for spec in load_cluster(served["file"]).shards])
-    expected = shards.search_query(xapian_plan(plan_query("council tax care leavers")), limit=5, offset=5)
+    expected = shards.search_query(xapian_plan(plan_query("fostering")), limit=5, offset=5)
     assert [hit["id"] for hit in body["results"]] == [item_id for item_id, _ in expected.hits]
     assert body["total"] == expected.total > 5
     assert body["facets"]["council"] == expected.facets["council"]
     assert body["semantic"] is False and body["meaning"]["used"] is False
     assert all(hit["snippet"] for hit in body["results"])
+
+
+def test_meaning_is_fused_at_the_web_server_as_on_whoosh(
+    xapian_app: Flask, index_dir: Path, corpus_subset: Path, served: dict[str, Any]
+) -> None:
+    config = {"INDEX_DIR": str(index_dir), "CORPUS_DIR": str(corpus_subset), "TESTING": True}
+    whoosh = create_app(config | {"ALERTS_DB": str(served["root"] / "alerts-whoosh.db")}).test_client()
+    client = xapian_app.test_client()
+    # A paraphrase: no paper says it so, and meaning finds the papers that mean it.
+    query = "/api/search?q=money for young people leaving the care system&per_page=10"
+    shards, embedded = client.get(query).json, whoosh.get(query).json
+    assert shards["semantic"] is True and shards["meaning"]["used"] is True
+    assert shards["meaning"]["items_ready"] == shards["meaning"]["items"] > 0
+    ours = [hit["id"] for hit in shards["results"]]
+    theirs = [hit["id"] for hit in embedded["results"]]
+    # Word weights differ a little (Xapian's idf, whole-number frequencies), so the same items, not the same order.
+    assert len(set(ours[:5]) & set(theirs[:5])) >= 4 and ours[0] in theirs[:3]
+    words_only = client.get(query + "&semantic=0").json
+    assert [hit["id"] for hit in words_only["results"]] != ours
+    # What meaning alone brings in is counted: in the total and in the facets, as on Whoosh.
+    assert shards["total"] > words_only["total"]
+    assert sum(shards["facets"]["council"].values()) == shards["total"]
+
+
+def test_pages_past_the_web_servers_pool_carry_on_in_the_shards_order(
+    xapian_app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A pool of 10 at the web server (200 in service), so these few items run past it.
+    monkeypatch.setattr("search_app.xapian_service.POOL", 10)
+    monkeypatch.setattr("search_app.xapian_fusion.POOL", 10)
+    client = xapian_app.test_client()
+    pages = [client.get(f"/api/search?q=young people leaving care&per_page=4&page={n}").json for n in range(1, 8)]
+    total = pages[0]["total"]
+    ids = [hit["id"] for page in pages for hit in page["results"]]
+    assert total > 20 and pages[0]["meaning"]["used"] is True
+    assert len(ids) == len(set(ids)) == min(total, 28)  # no item twice, none skipped at the pool's end
 
 
 def test_filters_sort_and_pages_work_on_the_shards(xapian_app: Flask) -> None:

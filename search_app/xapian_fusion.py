@@ -1,0 +1,308 @@
+"""The second stage of a search on the Xapian backend (issue 21): the shards rank the words, and the web
+server fuses meaning and applies the specific-match rule over their best matches, as the Whoosh pipeline
+does over every item (search_app/pipeline.py).
+
+The shards send the POOL best word matches, and for each rare pair of the words typed side by side
+(ranking.pair_rarity) the POOL best items holding it. The vectors live with the web server, memory-mapped
+from the index generation the shards were synced from (ServedVectors); the items nearest the query in
+meaning are found there (search_app/semantic.py: the same fusion, on vector rows instead of document
+numbers), and one more request to the shards says which of them pass the filters and what their words
+score. The pool is then ranked by the fused score plus the pair rule's gain, copies folded.
+
+What differs from the Whoosh pipeline, by design: an item outside the pool keeps its word-only place (the
+shards' order) after the pool's items; a word match outside the pool that meaning brings in is fused
+without its (small) word score. Pages past the pool come from the shards, the pool's extra items left out.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xapian
+
+from indexer.embeddings import EmbeddingsUnavailable, shared_encoder
+from indexer.store import current_generation
+from indexer.vectors import ALIGN_PREFIX, ItemVectors, save_array
+from indexer.xapian_backend import ID_PREFIX, XapianHits, XapianSearch, copy_term
+from search_app.evaluate import Matches
+from search_app.query import Phrase, QueryPlan
+from search_app.ranking import PAIR_BONUS, PAIR_COMMON, pair_rarity
+from search_app.semantic import DocVectors, fuse
+from search_app.xapian_engine import phrase_query
+
+# The shards' best word matches the web server ranks again (as many as semantic.RESCORED reads passages of).
+POOL = 200
+# Pairs' rarity is kept per pair for this many pairs, then worked out again (the index grows slowly).
+PAIRS_KEPT = 4096
+
+
+@dataclass(frozen=True)
+class ServedVectors:
+    """The item vectors of an index generation as the Xapian backend's web server uses them: by row, with
+    the item ids of the rows and the rows in id order (to find an item's row), all memory-mapped."""
+
+    vectors: DocVectors
+    ids: np.ndarray
+    order: np.ndarray
+
+    def rows_of(self, item_ids: Sequence[str]) -> np.ndarray:
+        """Returns each item's row, -1 for an item without vectors."""
+        wanted = np.array(item_ids, dtype=str)
+        if not wanted.size or not self.ids.size:
+            return np.full(wanted.size, -1, dtype=np.int64)
+        sorted_ids = self.ids[self.order]
+        places = np.minimum(np.searchsorted(sorted_ids, wanted), self.order.size - 1)
+        return np.where(sorted_ids[places] == wanted, self.order[places], -1).astype(np.int64)
+
+
+def served_vectors(generation: Path) -> ServedVectors | None:
+    """Returns a generation's vectors placed by row (None without vectors or without the encoder); the id
+    order is written beside them by the first worker and mapped by the others."""
+    vectors = ItemVectors.load(generation, mapped=True)
+    if not len(vectors.ids):
+        return None
+    try:
+        shared_encoder()
+    except EmbeddingsUnavailable:
+        return None
+    ids = np.asarray(vectors.ids, dtype=str)
+    saved = generation / f"{ALIGN_PREFIX}order-{vectors.token}.npy"
+    try:
+        order = np.load(saved, mmap_mode="r", allow_pickle=False)
+        if order.shape != ids.shape:
+            raise ValueError("another set of vectors")
+    except (OSError, ValueError):
+        order = np.argsort(ids, kind="stable").astype(np.int32)
+        try:
+            save_array(saved, order)
+        except OSError:
+            pass  # a read-only index: each worker keeps its own
+    size = ids.size
+    rows = np.arange(size, dtype=np.int32)
+    placed = DocVectors(
+        rows,
+        np.ones(size, dtype=bool),
+        rows,
+        vectors.matrix,
+        vectors.passages,
+        vectors.starts(),
+        vectors.counts,
+        vectors.nearest,
+    )
+    return ServedVectors(placed, ids, order)
+
+
+class VectorSource:
+    """The served vectors of the index in a folder, read again when a build or the meaning phase replaces them."""
+
+    def __init__(self, index_dir: Path | None) -> None:
+        self.index_dir = index_dir
+        self._held: tuple[Any, ServedVectors | None] | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> ServedVectors | None:
+        from search_app.service import vectors_stamp
+
+        if self.index_dir is None:
+            return None
+        generation = current_generation(self.index_dir)
+        key = (generation, vectors_stamp(generation))
+        with self._lock:
+            if self._held is None or self._held[0] != key:
+                self._held = (key, served_vectors(generation) if generation else None)
+            return self._held[1]
+
+
+@dataclass
+class Pool:
+    """The items ranked at the web server: word score (0 for meaning alone), record and pair gain by id."""
+
+    words: dict[str, float] = field(default_factory=dict)
+    records: dict[str, dict[str, Any]] = field(default_factory=dict)
+    gains: dict[str, float] = field(default_factory=dict)
+    meaning_only: set[str] = field(default_factory=set)
+
+    def add(self, found: XapianHits) -> None:
+        for (item_id, weight), record in zip(found.hits, found.records, strict=True):
+            self.words.setdefault(item_id, weight)
+            self.records.setdefault(item_id, record)
+
+
+@dataclass
+class Ranked:
+    """The pool in its fused order, one copy of each item, and what the shards' counts do not include."""
+
+    ids: list[str]
+    scores: dict[str, float]
+    records: dict[str, dict[str, Any]]
+    extra_keys: list[str]
+    """Copy keys of the ranked items that are not among the shards' first word matches."""
+    meaning_only: list[str]
+    """Ranked items no word matches (found by meaning): the shards did not count them."""
+    meaning_used: bool
+
+
+class PairRarity:
+    """How rare each pair of words is in the whole index (ranking.pair_rarity), counted on the shards and kept."""
+
+    def __init__(self, engine: XapianSearch) -> None:
+        self.engine = engine
+        self._kept: dict[tuple[str, str, int], float] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, pair: tuple[str, str], size: int) -> float:
+        key = (*pair, size)
+        with self._lock:
+            if key in self._kept:
+                return self._kept[key]
+        # Counting stops past PAIR_COMMON of the items: a pair held that widely gains nothing anyway.
+        enough = int(PAIR_COMMON * size) + 1
+        holders = self.engine.count(phrase_query(Phrase(pair)), enough)
+        rarity = pair_rarity(holders, size)
+        with self._lock:
+            if len(self._kept) >= PAIRS_KEPT:
+                self._kept.clear()
+            self._kept[key] = rarity
+        return rarity
+
+
+def rank_pool(
+    engine: XapianSearch,
+    words: xapian.Query,
+    restrict: Callable[[xapian.Query], xapian.Query] | None,
+    plan: QueryPlan,
+    first: XapianHits,
+    rarity: PairRarity,
+    meaning: tuple[ServedVectors, np.ndarray] | None,
+) -> Ranked:
+    """Returns the pool ranked: the shards' first word matches (`first`, the request's filters applied),
+    the best holders of each rare pair typed, and (with `meaning`: the vectors and the query's vector) the
+    items nearest in meaning, fused and raised as the Whoosh pipeline does, then filtered.
+
+    As on Whoosh, the ranking is worked out over every item and then filtered (`restrict` applies the
+    request's filters; None for none), so a facet's count is what choosing it shows: with filters, the
+    best word matches of the whole index join the pool too."""
+    pool = Pool()
+    pool.add(first)
+    first_ids = set(pool.words)
+    if restrict is not None:
+        pool.add(engine.search_query(words, limit=POOL, counts=False))
+    size = engine.size()
+    for pair in plan.pairs:
+        gain = rarity(pair, size)
+        if gain <= 0:
+            continue
+        holders = engine.search_query(
+            xapian.Query(xapian.Query.OP_FILTER, words, phrase_query(Phrase(pair))), limit=POOL, counts=False
+        )
+        pool.add(holders)
+        for item_id, _ in holders.hits:
+            pool.gains[item_id] = max(pool.gains.get(item_id, 0.0), gain)
+    scores = dict(pool.words)
+    meaning_used = False
+    if meaning is not None and pool.words:
+        scores, meaning_used = fused_scores(pool, *meaning)
+    if scores:
+        best = max(scores.values())
+        for item_id, gain in pool.gains.items():
+            if item_id in scores:
+                scores[item_id] += PAIR_BONUS * best * gain
+    verify_rest(engine, words, restrict, pool, scores, first_ids)
+    ids = fold(sorted(scores, key=lambda i: (-scores[i], i)), pool.records)
+    extra_keys = sorted({str(pool.records[i]["dup_key"]) for i in ids if i not in first_ids})
+    meaning_only = [i for i in ids if i in pool.meaning_only]
+    return Ranked(ids, scores, pool.records, extra_keys, meaning_only, meaning_used)
+
+
+def verify_rest(
+    engine: XapianSearch,
+    words: xapian.Query,
+    restrict: Callable[[xapian.Query], xapian.Query] | None,
+    pool: Pool,
+    scores: dict[str, float],
+    first_ids: set[str],
+) -> None:
+    """Keeps in `scores` the items outside the shards' first matches that the filters allow, in one request
+    that also reads the records of those meaning brought in and tells which the words match (weight 0:
+    meaning alone, so the shards did not count them)."""
+    rest = [i for i in scores if i not in first_ids]
+    if not rest:
+        return
+    terms = xapian.Query(xapian.Query.OP_OR, [xapian.Query(ID_PREFIX + i) for i in rest])
+    query = xapian.Query(xapian.Query.OP_AND_MAYBE, terms, words)
+    allowed = engine.search_query(restrict(query) if restrict else query, limit=len(rest), fold=False, counts=False)
+    kept = set()
+    for (item_id, weight), record in zip(allowed.hits, allowed.records, strict=True):
+        kept.add(item_id)
+        pool.records[item_id] = record
+        if weight <= 0:
+            pool.meaning_only.add(item_id)
+    for item_id in rest:
+        if item_id not in kept:
+            del scores[item_id]
+
+
+def fused_scores(pool: Pool, served: ServedVectors, query_vec: np.ndarray) -> tuple[dict[str, float], bool]:
+    """Returns the pool's scores fused with meaning (semantic.fuse over vector rows) and the items it brings
+    in (to be checked against the filters); and whether meaning was used."""
+    ids = list(pool.words)
+    rows = served.rows_of(ids)
+    size = served.ids.size
+    mask = np.zeros(size, dtype=bool)
+    word_scores = np.zeros(size)
+    held = rows >= 0
+    mask[rows[held]] = True
+    word_scores[rows[held]] = [pool.words[i] for i, h in zip(ids, held, strict=True) if h]
+    words = Matches(mask, word_scores)
+    fused = fuse(words, served.vectors, query_vec, np.ones(size, dtype=bool))
+    if fused is words:
+        return dict(pool.words), False
+    scores = {i: float(fused.scores[r]) for i, r in zip(ids, rows, strict=True) if r >= 0}
+    # Items without vectors (added since the vectors were made) keep their words' share of the fused score.
+    best_words = max(pool.words.values())
+    for item_id, row in zip(ids, rows, strict=True):
+        if row < 0:
+            scores[item_id] = 50.0 * pool.words[item_id] / best_words
+    for row in np.flatnonzero(fused.mask & ~mask):
+        scores[str(served.ids[row])] = float(fused.scores[row])
+    return scores, True
+
+
+def fold(ranked: Sequence[str], records: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Returns one id per copy key, the best-ranked, in rank order."""
+    seen: set[str] = set()
+    shown = []
+    for item_id in ranked:
+        key = str(records[item_id]["dup_key"])
+        if key not in seen:
+            seen.add(key)
+            shown.append(item_id)
+    return shown
+
+
+def without_keys(query: xapian.Query, keys: Sequence[str]) -> xapian.Query:
+    """Returns the query less every copy of the items with these copy keys."""
+    if not keys:
+        return query
+    unwanted = xapian.Query(xapian.Query.OP_OR, [xapian.Query(copy_term(key)) for key in keys])
+    return xapian.Query(xapian.Query.OP_AND_NOT, query, unwanted)
+
+
+def add_counts(facets: dict[str, dict[str, int]], records: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, int]]:
+    """Returns the shards' facet counts with these items (found by meaning alone) counted in too."""
+    from indexer.xapian_backend import FACET_SLOTS, topics_of
+
+    counts = {facet: dict(values) for facet, values in facets.items()}
+    for record in records:
+        for facet in FACET_SLOTS:
+            value = str(record.get(facet) or "")
+            if value:
+                counts.setdefault(facet, {})[value] = counts.get(facet, {}).get(value, 0) + 1
+        for topic in topics_of(record):
+            counts.setdefault("topic", {})[topic] = counts.get("topic", {}).get(topic, 0) + 1
+    return {facet: dict(sorted(values.items(), key=lambda p: (-p[1], p[0]))) for facet, values in counts.items()}
