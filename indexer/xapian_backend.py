@@ -13,8 +13,9 @@ Why these choices (the issue's notes on Xapian, all checked here):
   Xapian's own, and it has no BM25F.
 - Each field's words are also kept as prefixed terms of weight 0, so field:value queries can be added
   without another format.
-- Facet values live in value slots. Totals and facet counts are counted over every match once per copy
-  key, not taken from Xapian's estimates or match spies, which are not exact with a collapse key.
+- Facet values live in value slots. Totals and facet counts are counted by match spies over one copy of
+  each item (Xapian's collapsed counts are not exact), exactly up to COUNT_EXACTLY matches and
+  estimated past it.
 """
 
 from __future__ import annotations
@@ -73,6 +74,9 @@ KEEP_OPEN_SECONDS = 60.0
 # Positions of one field's words start FIELD_GAP after the last field's, so no phrase spans two fields.
 FIELD_GAP = 100
 T = TypeVar("T")
+# A search counts its matches and their facet values exactly up to this many matching documents, and
+# estimates past it (the API and the page say so).
+COUNT_EXACTLY = 20_000
 
 
 class ShardDown(Exception):
@@ -263,6 +267,8 @@ class XapianHits:
     facets: dict[str, dict[str, int]] = field(default_factory=dict)
     records: list[dict[str, Any]] = field(default_factory=list)
     """The hits' records as the build wrote them (dates as datetime), in the same order."""
+    exact: bool = True
+    """Whether the total and the counts are exact (every match checked) or estimated (past COUNT_EXACTLY)."""
 
 
 def filtered(
@@ -369,9 +375,9 @@ class XapianSearch:
         counts: bool = True,
     ) -> XapianHits:
         """Returns one page of the items a query matches, by weight or by date ("date" newest first,
-        "oldest"), one per copy key unless fold is off, with the exact number of items and exact facet
-        counts (unless counts is off: then the total is Xapian's estimate and there are no facets); raises
-        ShardDown naming the shards that do not answer."""
+        "oldest"), one per copy key unless fold is off, with the number of items and the facet counts:
+        exact up to COUNT_EXACTLY matches, estimated past it (without counts: Xapian's estimate of the
+        total and no facets). Raises ShardDown naming the shards that do not answer."""
         return self.retried(lambda database: self.run(database, query, limit, offset, order, fold, counts))
 
     def count(self, query: xapian.Query, enough: int) -> int:
@@ -433,11 +439,11 @@ class XapianSearch:
         spies = {facet: xapian.ValueCountMatchSpy(slot) for facet, slot in COUNT_SLOTS.items()}
         for spy in spies.values():
             enquire.add_matchspy(spy)
-        # Checking every match lets the spies see every match; each shard does that work itself and sends
-        # back only the page and the counts. The total is the canonical copies counted (every item has a
-        # council): Xapian's collapsed match count is an estimate even then ("what did we decide about
-        # council tax for care leavers" gave 60 on one database and 39 on three shards, for 60 items).
-        mset = enquire.get_mset(offset, limit, max(database.get_doccount(), 1))
+        # Up to COUNT_EXACTLY matches, every match is checked, so the spies see them all; each shard does that
+        # work itself and sends back only the page and the counts. Past it, the counts are estimates (at 1M
+        # items counting every item that holds a common word took most of a second: docs/performance.md).
+        check = max(min(database.get_doccount(), COUNT_EXACTLY), 1)
+        mset = enquire.get_mset(offset, limit, check)
         hits, records = [], []
         for match in mset:
             hits.append((match.document.get_value(SLOTS["id"]).decode(), round(match.weight, 6)))
@@ -446,10 +452,21 @@ class XapianSearch:
         facets["topic"] = topic_counts(spy_counts(spies["topic"]))
         # The counts read one fixed copy of each item (mark_canonical). A query matching only another copy's
         # own text (its paper title, "doc_type:minutes") finds the item but counts it under no facet; the
-        # total is then at least what the pages show, never fewer.
+        # total is then at least what the pages show, never fewer. Xapian's collapsed match count is an
+        # estimate even when every match is checked ("what did we decide about council tax for care leavers"
+        # gave 60 on one database and 39 on three shards, for 60 items), so it is not used.
         counted = sum(facets["council"].values())
+        # Exact when every match was seen: all were checked, or fewer were found than counting stops at (on
+        # remote shards Xapian's bounds stay apart with a collapse key even then: 32 and 33 for 33 matches).
+        seen = spies["council"].get_total()
+        exact = check >= database.get_doccount() or seen < check
+        if not exact:
+            # The items seen stand for all the matches: scaled by the matches estimated over the documents seen.
+            scale = mset.get_uncollapsed_matches_estimated() / max(seen, 1)
+            facets = {facet: {v: round(n * scale) for v, n in values.items()} for facet, values in facets.items()}
+            counted = round(counted * scale)
         total = max(counted, offset + len(hits)) if fold else mset.get_matches_estimated()
-        return XapianHits(hits=hits, total=total, facets=facets, records=records)
+        return XapianHits(hits=hits, total=total, facets=facets, records=records, exact=exact)
 
     def term_counts(self, terms: Sequence[str]) -> tuple[dict[str, int], int]:
         """Returns how many items hold each term, and how many items there are (for idf)."""

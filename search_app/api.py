@@ -33,6 +33,7 @@ def results_json(results: SearchResults) -> dict[str, Any]:
     return {
         "query": req.q,
         "total": results.total,
+        "estimated": results.estimated,
         "page": req.page,
         "per_page": req.per_page,
         "sort": req.sort,

@@ -11,7 +11,7 @@ from typing import Any, Literal
 from flask_openapi3 import Info, Server, Tag
 from pydantic import BaseModel, ConfigDict, Field
 
-API_VERSION = "1.0.0"
+API_VERSION = "1.1.0"
 """The contract's version: the minor part grows with additions, the major part with anything that
 could break a client (README, "Versioning")."""
 EMAIL_PATTERN = r"^[^@\s\x00-\x1f\x7f<>()\[\],;:\\\"]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}\.)+[A-Za-z]{2,63}$"
@@ -124,6 +124,9 @@ class SearchBody(BaseModel):
     model_config = answered_with("search")
     query: str
     total: int = Field(description="Items matching, copies of one item counted once.")
+    estimated: bool = Field(
+        description="Whether total and facets are estimates (the Xapian backend past 20,000 matches; never Whoosh)."
+    )
     page: int
     per_page: int
     sort: Literal["relevance", "date", "oldest"]

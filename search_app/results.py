@@ -88,6 +88,8 @@ class SearchResults:
     """The corrected query whose results are shown instead of the typed one's, or None."""
     meaning_status: MeaningStatus | None = None
     """How many items have meaning vectors; until all do, matching is by words only."""
+    estimated: bool = False
+    """The total and facet counts are estimates (the Xapian backend past COUNT_EXACTLY matches)."""
 
     @property
     def pages(self) -> int:

@@ -37,6 +37,7 @@ from indexer.xapian_backend import (
     ID_PREFIX,
     Shard,
     ShardDown,
+    XapianHits,
     XapianSearch,
     copy_term,
     filtered,
@@ -99,7 +100,7 @@ class XapianIndex:
         if request.sort != "relevance" or not (plan.pairs or meaning):
             found = self.engine.search_query(query, limit=request.per_page, offset=start, order=request.sort)
             page = list(zip(found.hits, found.records, strict=True))
-            return self.results(request, plan, found.total, found.facets, page, meaning_used=False)
+            return self.results(request, plan, found, page, meaning_used=False)
         first = self.engine.search_query(query, limit=POOL)
         filtering = bool(filters or request.date_from or request.date_to or request.decisions_only)
         ranked = rank_pool(self.engine, words, restrict if filtering else None, plan, first, self.rarity, meaning)
@@ -118,19 +119,19 @@ class XapianIndex:
             )
             page += list(zip(deeper.hits, deeper.records, strict=True))
         extra = [ranked.records[i] for i in ranked.meaning_only]
-        total = first.total + len(extra)
-        return self.results(request, plan, total, add_counts(first.facets, extra), page, ranked.meaning_used)
+        return self.results(request, plan, first, page, ranked.meaning_used, extra)
 
     def results(
         self,
         request: SearchRequest,
         plan: QueryPlan,
-        total: int,
-        facets: dict[str, dict[str, int]],
+        counted: XapianHits,
         page: list[tuple[tuple[str, float], dict[str, Any]]],
         meaning_used: bool,
+        extra: Sequence[dict[str, Any]] = (),
     ) -> SearchResults:
-        """Returns a page of results: each record made a hit, with its snippet and its copies elsewhere."""
+        """Returns a page of results: each record made a hit, with its snippet and its copies elsewhere; the
+        total and counts are the shards' (`counted`) and those of the items meaning alone brought in (`extra`)."""
         expansions = list(plan.expansions)
         pattern = word_pattern(query_words([request.q, *(v for e in expansions for v in e.added)]))
         weights = self.word_weights(request.q)
@@ -141,12 +142,13 @@ class XapianIndex:
         ]
         return SearchResults(
             request=request,
-            total=total,
+            total=counted.total + len(extra),
             hits=hits,
-            facets=facets,
+            facets=add_counts(counted.facets, extra) if extra else counted.facets,
             expansions=expansions,
             meaning_used=meaning_used,
             meaning_status=self.meaning_status(),
+            estimated=not counted.exact,
         )
 
     def meaning(self, text: str) -> tuple[ServedVectors, np.ndarray] | None:

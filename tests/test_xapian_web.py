@@ -175,6 +175,25 @@ def test_cpsearch_serve_serves_the_shards(served: dict[str, Any], index_dir: Pat
         server.wait(timeout=30)
 
 
+def test_past_the_exact_count_the_total_and_counts_are_marked_estimates(
+    xapian_app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = xapian_app.test_client()
+    exact = client.get("/api/search?q=care&per_page=5&semantic=0").json
+    assert exact["estimated"] is False and sum(exact["facets"]["council"].values()) == exact["total"] > 10
+    # Counting stops after 10 matching documents (20,000 in service): a shard-wide estimate, said to be one.
+    monkeypatch.setattr("indexer.xapian_backend.COUNT_EXACTLY", 10)
+    estimated = client.get("/api/search?q=care&per_page=5&semantic=0").json
+    assert estimated["estimated"] is True
+    assert [hit["id"] for hit in estimated["results"]] == [hit["id"] for hit in exact["results"]]
+    assert 0.5 * exact["total"] <= estimated["total"] <= 2 * exact["total"]
+    assert abs(sum(estimated["facets"]["council"].values()) - estimated["total"]) <= len(estimated["facets"]["council"])
+    page = client.get("/?q=care&semantic=0").get_data(as_text=True)
+    assert "About <strong>" in page
+    rare = client.get("/api/search?q=zanzibar OR fostering&per_page=5&semantic=0").json
+    assert rare["estimated"] is (rare["total"] > 10)
+
+
 def test_a_shard_that_is_down_gets_a_503_naming_it(xapian_app: Flask, served: dict[str, Any]) -> None:
     spec = load_cluster(served["file"]).shards[2]
     victim = next(s for s in served["servers"] if str(spec.port) in s.args)
