@@ -20,6 +20,7 @@ Why these choices (the issue's notes on Xapian, all checked here):
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import threading
@@ -69,8 +70,10 @@ OLDEST_SLOT, NEWEST_SLOT = 15, 16
 # combination's count per topic, which is exact with one spy.
 COUNT_SLOTS = {"council": 10, "committee": 11, "doc_type": 12, "year": 13, "topic": 14}
 FACET_SLOTS = ("council", "committee", "doc_type", "year")
-# A thread's connection to the shards is kept this long, then opened afresh (KEEP_OPEN_SECONDS).
+# A thread's connection to the shards is kept this long, then opened afresh, and brought up to the shards'
+# latest revision at most every REOPEN_SECONDS (a search makes several requests).
 KEEP_OPEN_SECONDS = 60.0
+REOPEN_SECONDS = 0.5
 # Positions of one field's words start FIELD_GAP after the last field's, so no phrase spans two fields.
 FIELD_GAP = 100
 T = TypeVar("T")
@@ -260,15 +263,28 @@ class Shard:
 
 @dataclass
 class XapianHits:
-    """The best matches of a search: (item id, weight) in order, the item total and facet counts."""
+    """The best matches of a search: (item id, weight) in order, their copy keys, the item total and facet
+    counts; documents are read from the shards only when asked for (each is a round trip to its shard:
+    200 took 70 ms from four shards on loopback)."""
 
     hits: list[tuple[str, float]]
     total: int
     facets: dict[str, dict[str, int]] = field(default_factory=dict)
-    records: list[dict[str, Any]] = field(default_factory=list)
-    """The hits' records as the build wrote them (dates as datetime), in the same order."""
+    keys: list[str] = field(default_factory=list)
+    """The hits' copy keys, in the same order."""
     exact: bool = True
     """Whether the total and the counts are exact (every match checked) or estimated (past COUNT_EXACTLY)."""
+    mset: Any = field(default=None, compare=False, repr=False)
+    """Xapian's match set, which the documents are read from."""
+
+    def document(self, n: int) -> xapian.Document:
+        """Returns the document of the nth hit."""
+        return self.mset.get_hit(n).document
+
+    @functools.cached_property
+    def records(self) -> list[dict[str, Any]]:
+        """The hits' records as the build wrote them (dates as datetime), in the same order."""
+        return [record_of(self.document(n)) for n in range(len(self.hits))]
 
 
 def filtered(
@@ -297,6 +313,17 @@ def record_of(document: xapian.Document) -> dict[str, Any]:
     return record
 
 
+def read_matches(mset: xapian.MSet) -> tuple[list[tuple[str, float]], list[str]]:
+    """Returns the (item id, weight) and the copy key of each match without reading its document: the id is
+    the end of the sort key (the id slot, or day and id), the copy key the collapse key."""
+    hits, keys = [], []
+    for n in range(mset.size()):
+        hit = mset._get_hit_internal(n)
+        hits.append((hit.get_sort_key().decode().rsplit("\t", 1)[-1], round(hit.get_weight(), 6)))
+        keys.append(hit.get_collapse_key().decode())
+    return hits, keys
+
+
 def spy_counts(spy: xapian.ValueCountMatchSpy) -> dict[str, int]:
     """Returns a spy's counts, most first (ties by value), leaving out items with no value."""
     counts = {item.term.decode(): item.termfreq for item in spy.values() if item.term}
@@ -322,18 +349,23 @@ class XapianSearch:
 
     def connected(self) -> xapian.Database:
         """Returns this thread's connection to the shards, at their latest revision: kept open between
-        searches (connecting to four shards cost more than the search), brought up to date with reopen(),
-        and opened afresh after KEEP_OPEN_SECONDS or when reopen fails (a replica swapped in a new copy)."""
+        searches (connecting to four shards cost more than the search), brought up to date with reopen()
+        (at most every REOPEN_SECONDS), and opened afresh after KEEP_OPEN_SECONDS or when reopen fails (a
+        replica swapped in a new copy)."""
         held = getattr(self._local, "held", None)
-        if held is not None and time.monotonic() - held[0] < KEEP_OPEN_SECONDS:
+        now = time.monotonic()
+        if held is not None and now - held[0] < KEEP_OPEN_SECONDS:
+            if now - held[2] < REOPEN_SECONDS:
+                return held[1]  # one search's several requests: one reopen (a round trip to every shard)
             try:
                 held[1].reopen()
+                self._local.held = (held[0], held[1], now)
                 return held[1]
             except xapian.Error:
                 pass
         self._local.held = None
         database = self.open()
-        self._local.held = (time.monotonic(), database)
+        self._local.held = (now, database, now)
         return database
 
     def forget(self) -> None:
@@ -424,8 +456,8 @@ class XapianSearch:
         enquire = xapian.Enquire(database)
         enquire.set_query(query)
         enquire.set_weighting_scheme(xapian.BM25Weight(K1, K2, K3, B, MIN_NORMLEN))
-        if fold:
-            enquire.set_collapse_key(SLOTS["dup_key"])
+        # Without folding, every copy is kept, but the collapse key still gives each match's copy key.
+        enquire.set_collapse_key(SLOTS["dup_key"], 1 if fold else 2**31 - 1)
         if order in ("date", "oldest"):
             # Day and item id in one slot (remote shards take no KeyMaker): the same order on any split.
             enquire.set_sort_by_value_then_relevance(NEWEST_SLOT if order == "date" else OLDEST_SLOT, order == "date")
@@ -434,8 +466,8 @@ class XapianSearch:
             enquire.set_sort_by_relevance_then_value(SLOTS["id"], False)
         if not counts:
             mset = enquire.get_mset(offset, limit)
-            hits = [(m.document.get_value(SLOTS["id"]).decode(), round(m.weight, 6)) for m in mset]
-            return XapianHits(hits, mset.get_matches_estimated(), {}, [record_of(m.document) for m in mset])
+            hits, keys = read_matches(mset)
+            return XapianHits(hits, mset.get_matches_estimated(), {}, keys, mset=mset)
         spies = {facet: xapian.ValueCountMatchSpy(slot) for facet, slot in COUNT_SLOTS.items()}
         for spy in spies.values():
             enquire.add_matchspy(spy)
@@ -444,10 +476,7 @@ class XapianSearch:
         # items counting every item that holds a common word took most of a second: docs/performance.md).
         check = max(min(database.get_doccount(), COUNT_EXACTLY), 1)
         mset = enquire.get_mset(offset, limit, check)
-        hits, records = [], []
-        for match in mset:
-            hits.append((match.document.get_value(SLOTS["id"]).decode(), round(match.weight, 6)))
-            records.append(record_of(match.document))
+        hits, keys = read_matches(mset)
         facets = {facet: spy_counts(spies[facet]) for facet in FACET_SLOTS}
         facets["topic"] = topic_counts(spy_counts(spies["topic"]))
         # The counts read one fixed copy of each item (mark_canonical). A query matching only another copy's
@@ -466,7 +495,7 @@ class XapianSearch:
             facets = {facet: {v: round(n * scale) for v, n in values.items()} for facet, values in facets.items()}
             counted = round(counted * scale)
         total = max(counted, offset + len(hits)) if fold else mset.get_matches_estimated()
-        return XapianHits(hits=hits, total=total, facets=facets, records=records, exact=exact)
+        return XapianHits(hits, total, facets, keys, exact, mset)
 
     def term_counts(self, terms: Sequence[str]) -> tuple[dict[str, int], int]:
         """Returns how many items hold each term, and how many items there are (for idf)."""

@@ -8,12 +8,16 @@ The local database is opened in the process; the shards are served by xapian-tcp
 it measures HTTP with 8 clients through `cpsearch serve --backend xapian`, and the peak memory of a fresh
 process that searches the shards. That process holds nothing per item.
 
-Example: .venv/bin/python scripts/benchmark_xapian.py --size 1000000 --cache var/index/cache
+Each item gets meaning vectors (its real item's, mixed as scripts/benchmark_meaning.py mixes them), mapped by
+the web server as `cpsearch serve --backend xapian --index` maps them, so searches fuse meaning as served.
+
+Example: .venv/bin/python scripts/benchmark_xapian.py --size 1000000 --cache var/index/cache --work var/bench-1m
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import resource
 import shutil
@@ -31,7 +35,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import benchmark as bench  # noqa: E402
 
-from indexer.cluster import Cluster, ShardSpec, start_servers, stop_servers  # noqa: E402
+from indexer.cluster import Cluster, ShardSpec, load_cluster, start_servers, stop_servers  # noqa: E402
 from indexer.xapian_backend import Shard, XapianWriter, mark_canonical  # noqa: E402
 
 SHARDS = 4
@@ -90,35 +94,80 @@ def build(records: list[dict[str, Any]], work: Path) -> tuple[Cluster, Path, dic
     return cluster, merged, {"shards_s": shards_s, "compact_s": compact_s}
 
 
-def product_runner(shards: list[Shard]) -> Any:
+def write_vectors(records: list[dict[str, Any]], real_index: Path, index_dir: Path) -> float:
+    """Writes meaning vectors for the items, as a generation of index_dir the web server maps; returns the
+    seconds it took. Each item's vectors are its real item's mixed with another real passage and noise
+    (scripts/benchmark_meaning.py), so the items nearest a query are as spread as real ones would be."""
+    import numpy as np
+    from benchmark_meaning import mixed
+
+    from indexer.store import current_generation
+    from indexer.vectors import ItemVectors
+
+    started = time.perf_counter()
+    real = ItemVectors.load(current_generation(real_index))
+    row_of = {str(item_id): row for row, item_id in enumerate(real.ids)}
+    base = np.array([row_of[str(r["_base"])] for r in records])
+    counts = real.counts[base]
+    starts = real.starts()[base]
+    rows = np.repeat(starts - (np.cumsum(counts) - counts), counts) + np.arange(int(counts.sum()))
+    rng = np.random.default_rng(7)
+    partners = np.repeat(rng.integers(0, len(real.passages), base.size), counts)
+    weights = np.repeat(rng.uniform(0.5, 0.9, base.size).astype(np.float32), counts)
+    real_ids = {str(r["id"]) for r in records[: len(real.ids)]}
+    keep = np.repeat([str(r["id"]) in real_ids for r in records], counts)  # the real items keep their own
+    source = np.asarray(real.passages)
+    passages = np.empty((rows.size, source.shape[1]), dtype=np.float16)
+    for start in range(0, rows.size, 500_000):
+        part = slice(start, start + 500_000)
+        moved = mixed(source[rows[part]], source[partners[part]], weights[part], rng)
+        passages[part] = np.where(keep[part, None], source[rows[part]], moved)
+    firsts = np.cumsum(counts) - counts
+    vectors = ItemVectors(
+        [str(r["id"]) for r in records],
+        [str(r["doc_id"]) for r in records],
+        passages[firsts].astype(np.float32),
+        counts,
+        passages,
+    )
+    generation = index_dir / "gen-000001"
+    generation.mkdir(parents=True)
+    vectors.save(generation)
+    (index_dir / "CURRENT").write_text(generation.name, encoding="utf-8")
+    return time.perf_counter() - started
+
+
+def product_runner(shards: list[Shard], index_dir: Path) -> Any:
     from werkzeug.datastructures import MultiDict
 
     from search_app.params import parse_search_args
     from search_app.xapian_service import XapianIndex
 
-    index = XapianIndex(shards)
+    index = XapianIndex(shards, index_dir)
     return lambda params: index.search(parse_search_args(MultiDict(params)))
 
 
-def two_word_runner(shards: list[Shard]) -> Any:
+def two_word_runner(shards: list[Shard], index_dir: Path) -> Any:
     from search_app.results import SearchRequest
     from search_app.xapian_service import XapianIndex
 
-    index = XapianIndex(shards)
+    index = XapianIndex(shards, index_dir)
     return lambda params: index.search(SearchRequest(q=params["q"]))
 
 
-def worker_memory_mb(cluster_file: Path) -> float:
+def worker_memory_mb(cluster_file: Path, index_dir: Path) -> float:
     """Returns the peak memory (MB) of a fresh process that searches the shards with the query set twice."""
     code = (
         "import resource, sys; sys.path[:0] = [sys.argv[1], sys.argv[1] + '/scripts'];"
         "import benchmark as bench; from pathlib import Path;"
         "from werkzeug.datastructures import MultiDict; from search_app.params import parse_search_args;"
-        "from search_app.xapian_service import open_cluster; index = open_cluster(Path(sys.argv[2]));"
+        "from search_app.xapian_service import open_cluster;"
+        "index = open_cluster(Path(sys.argv[2]), Path(sys.argv[3]));"
         "[index.search(parse_search_args(MultiDict(p))) for _ in range(2) for p in bench.QUERIES];"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
     )
-    found = subprocess.run([sys.executable, "-c", code, str(ROOT), str(cluster_file)], capture_output=True, text=True)
+    argv = [sys.executable, "-c", code, str(ROOT), str(cluster_file), str(index_dir)]
+    found = subprocess.run(argv, capture_output=True, text=True)
     return float(found.stdout.strip().splitlines()[-1])
 
 
@@ -134,17 +183,30 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--cache", type=Path, help="an index's cache/ folder to reuse for the real corpus's build")
+    parser.add_argument(
+        "--work", type=Path, help="build here and keep it; a later run with the same --work measures it again"
+    )
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="cps-xapian-bench-"))
+    work = args.work or Path(tempfile.mkdtemp(prefix="cps-xapian-bench-"))
     servers: list[subprocess.Popen[bytes]] = []
+    index_dir = work / "index"
     try:
-        real, _ = bench.real_records(work, args.cache, cost=False)
-        records = bench.scaled_records(real, args.size)
-        mark_canonical(records)
-        print(f"writing {args.size:,} items to {SHARDS} shards ...", flush=True)
-        cluster, merged, timings = build(records, work)
-        del records[:]
-        TO_WRITE.clear()
+        built = (work / "built.json").exists()
+        if not built:
+            work.mkdir(parents=True, exist_ok=True)
+            real, _ = bench.real_records(work, args.cache, cost=False)
+            records = bench.scaled_records(real, args.size)
+            mark_canonical(records)
+            print(f"writing {args.size:,} items to {SHARDS} shards ...", flush=True)
+            _, merged, timings = build(records, work)
+            TO_WRITE.clear()
+            print("writing their meaning vectors ...", flush=True)
+            timings["vectors_s"] = write_vectors(records, work / "real", index_dir)
+            del records[:]
+            (work / "built.json").write_text(json.dumps(timings), encoding="utf-8")
+        timings = json.loads((work / "built.json").read_text(encoding="utf-8"))
+        cluster = load_cluster(work / "cluster.json")
+        merged = work / "local"
         shard_mb = [bench.dir_mb(s.path) for s in cluster.shards]
         servers = start_servers(cluster)
         local = [Shard("local", path=merged)]
@@ -152,25 +214,34 @@ def main() -> None:
         lines = [
             f"{args.size:,} items on {bench.machine()}.",
             f"Writing the {SHARDS} shards (2 processes): {timings['shards_s']:.0f} s; merging them into one "
-            f"database (xapian-compact): {timings['compact_s']:.0f} s. Disk: one database "
-            f"{bench.dir_mb(merged):.0f} MB; shards {', '.join(f'{mb:.0f}' for mb in shard_mb)} MB.",
+            f"database (xapian-compact): {timings['compact_s']:.0f} s; the vectors and their nearest-neighbour "
+            f"index: {timings['vectors_s']:.0f} s. Disk: one database {bench.dir_mb(merged):.0f} MB; shards "
+            f"{', '.join(f'{mb:.0f}' for mb in shard_mb)} MB; vectors {bench.dir_mb(index_dir):.0f} MB.",
             "",
             "| database | query p50 / p95 / p99 ms | two-word + 5 facets p95 ms |",
             "| --- | --- | --- |",
-            row("one local database", product_runner(local), two_word_runner(local), args.rounds),
-            row(f"{SHARDS} shards on loopback", product_runner(served), two_word_runner(served), args.rounds),
+            row("one local database", product_runner(local, index_dir), two_word_runner(local, index_dir), args.rounds),
+            row(
+                f"{SHARDS} shards on loopback",
+                product_runner(served, index_dir),
+                two_word_runner(served, index_dir),
+                args.rounds,
+            ),
         ]
         print("\n".join(lines), flush=True)
-        http = bench.http_latencies(work, 8, args.rounds, ["--backend", "xapian", "--cluster", str(cluster.file)])
+        serve_args = ["--backend", "xapian", "--cluster", str(cluster.file), "--index", str(index_dir)]
+        http = bench.http_latencies(work, 8, args.rounds, serve_args)
         p50, p95, p99 = bench.percentiles(http)
         lines.append(f"\nHTTP, 8 clients, {SHARDS} shards: p50 / p95 / p99 {p50:.0f} / {p95:.0f} / {p99:.0f} ms.")
-        lines.append(f"Peak memory of a fresh process searching the shards: {worker_memory_mb(cluster.file):.0f} MB.")
+        memory = worker_memory_mb(cluster.file, index_dir)
+        lines.append(f"Peak memory of a fresh process searching the shards, vectors mapped: {memory:.0f} MB.")
         print("\n".join(lines[-2:]), flush=True)
         own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"(this benchmark process peaked at {own:.0f} MB, holding every record while writing)")
     finally:
         stop_servers(servers)
-        shutil.rmtree(work, ignore_errors=True)
+        if args.work is None:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ import xapian
 from indexer.embeddings import EmbeddingsUnavailable, shared_encoder
 from indexer.store import current_generation
 from indexer.vectors import ALIGN_PREFIX, ItemVectors, save_array
-from indexer.xapian_backend import ID_PREFIX, XapianHits, XapianSearch, copy_term
+from indexer.xapian_backend import ID_PREFIX, XapianHits, XapianSearch, copy_term, record_of
 from search_app.evaluate import Matches
 from search_app.query import Phrase, QueryPlan
 from search_app.ranking import PAIR_BONUS, PAIR_COMMON, pair_rarity
@@ -120,17 +120,27 @@ class VectorSource:
 
 @dataclass
 class Pool:
-    """The items ranked at the web server: word score (0 for meaning alone), record and pair gain by id."""
+    """The items ranked at the web server by id: word score, copy key, document and pair gain; and which
+    of them meaning alone brought in."""
 
     words: dict[str, float] = field(default_factory=dict)
-    records: dict[str, dict[str, Any]] = field(default_factory=dict)
+    keys: dict[str, str] = field(default_factory=dict)
+    found: dict[str, tuple[XapianHits, int]] = field(default_factory=dict)
     gains: dict[str, float] = field(default_factory=dict)
     meaning_only: set[str] = field(default_factory=set)
 
-    def add(self, found: XapianHits) -> None:
-        for (item_id, weight), record in zip(found.hits, found.records, strict=True):
-            self.words.setdefault(item_id, weight)
-            self.records.setdefault(item_id, record)
+    def add(self, found: XapianHits, scored: bool = True) -> None:
+        """Adds the matches found (their word scores too, unless `scored` is off)."""
+        for n, ((item_id, weight), key) in enumerate(zip(found.hits, found.keys, strict=True)):
+            if scored:
+                self.words.setdefault(item_id, weight)
+            self.keys[item_id] = key
+            self.found.setdefault(item_id, (found, n))
+
+    def record(self, item_id: str) -> dict[str, Any]:
+        """Returns an item's record, read from the shard that found it."""
+        found, n = self.found[item_id]
+        return record_of(found.document(n))
 
 
 @dataclass
@@ -139,7 +149,7 @@ class Ranked:
 
     ids: list[str]
     scores: dict[str, float]
-    records: dict[str, dict[str, Any]]
+    pool: Pool
     extra_keys: list[str]
     """Copy keys of the ranked items that are not among the shards' first word matches."""
     meaning_only: list[str]
@@ -213,10 +223,10 @@ def rank_pool(
             if item_id in scores:
                 scores[item_id] += PAIR_BONUS * best * gain
     verify_rest(engine, words, restrict, pool, scores, first_ids)
-    ids = fold(sorted(scores, key=lambda i: (-scores[i], i)), pool.records)
-    extra_keys = sorted({str(pool.records[i]["dup_key"]) for i in ids if i not in first_ids})
+    ids = fold(sorted(scores, key=lambda i: (-scores[i], i)), pool.keys)
+    extra_keys = sorted({pool.keys[i] for i in ids if i not in first_ids})
     meaning_only = [i for i in ids if i in pool.meaning_only]
-    return Ranked(ids, scores, pool.records, extra_keys, meaning_only, meaning_used)
+    return Ranked(ids, scores, pool, extra_keys, meaning_only, meaning_used)
 
 
 def verify_rest(
@@ -236,10 +246,10 @@ def verify_rest(
     terms = xapian.Query(xapian.Query.OP_OR, [xapian.Query(ID_PREFIX + i) for i in rest])
     query = xapian.Query(xapian.Query.OP_AND_MAYBE, terms, words)
     allowed = engine.search_query(restrict(query) if restrict else query, limit=len(rest), fold=False, counts=False)
+    pool.add(allowed, scored=False)
     kept = set()
-    for (item_id, weight), record in zip(allowed.hits, allowed.records, strict=True):
+    for item_id, weight in allowed.hits:
         kept.add(item_id)
-        pool.records[item_id] = record
         if weight <= 0:
             pool.meaning_only.add(item_id)
     for item_id in rest:
@@ -273,12 +283,12 @@ def fused_scores(pool: Pool, served: ServedVectors, query_vec: np.ndarray) -> tu
     return scores, True
 
 
-def fold(ranked: Sequence[str], records: Mapping[str, Mapping[str, Any]]) -> list[str]:
+def fold(ranked: Sequence[str], keys: Mapping[str, str]) -> list[str]:
     """Returns one id per copy key, the best-ranked, in rank order."""
     seen: set[str] = set()
     shown = []
     for item_id in ranked:
-        key = str(records[item_id]["dup_key"])
+        key = keys[item_id]
         if key not in seen:
             seen.add(key)
             shown.append(item_id)
@@ -291,18 +301,3 @@ def without_keys(query: xapian.Query, keys: Sequence[str]) -> xapian.Query:
         return query
     unwanted = xapian.Query(xapian.Query.OP_OR, [xapian.Query(copy_term(key)) for key in keys])
     return xapian.Query(xapian.Query.OP_AND_NOT, query, unwanted)
-
-
-def add_counts(facets: dict[str, dict[str, int]], records: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, int]]:
-    """Returns the shards' facet counts with these items (found by meaning alone) counted in too."""
-    from indexer.xapian_backend import FACET_SLOTS, topics_of
-
-    counts = {facet: dict(values) for facet, values in facets.items()}
-    for record in records:
-        for facet in FACET_SLOTS:
-            value = str(record.get(facet) or "")
-            if value:
-                counts.setdefault(facet, {})[value] = counts.get(facet, {}).get(value, 0) + 1
-        for topic in topics_of(record):
-            counts.setdefault("topic", {})[topic] = counts.get("topic", {}).get(topic, 0) + 1
-    return {facet: dict(sorted(values.items(), key=lambda p: (-p[1], p[0]))) for facet, values in counts.items()}

@@ -19,6 +19,7 @@ import logging
 import re
 import threading
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -49,7 +50,7 @@ from search_app.query import QueryPlan, plan_query
 from search_app.results import SearchRequest, SearchResults
 from search_app.snippets import STEM_CHARS, find_passage, query_words, word_pattern
 from search_app.xapian_engine import xapian_plan
-from search_app.xapian_fusion import POOL, PairRarity, ServedVectors, VectorSource, add_counts, rank_pool, without_keys
+from search_app.xapian_fusion import POOL, PairRarity, ServedVectors, VectorSource, rank_pool, without_keys
 
 MAX_COPIES = 50
 NAMES_SECONDS = 600
@@ -104,13 +105,14 @@ class XapianIndex:
         first = self.engine.search_query(query, limit=POOL)
         filtering = bool(filters or request.date_from or request.date_to or request.decisions_only)
         ranked = rank_pool(self.engine, words, restrict if filtering else None, plan, first, self.rarity, meaning)
-        page = [((i, ranked.scores[i]), ranked.records[i]) for i in ranked.ids[start : start + request.per_page]]
+        shown = ranked.ids[start : start + request.per_page]
+        page = [((i, ranked.scores[i]), ranked.pool.record(i)) for i in shown]
         wanted = start + request.per_page - len(ranked.ids)
         if wanted > 0 and first.total > len(first.hits):
             # Past the pool: the shards' order, after their first POOL matches, less the pool's other items.
             # The first matches whose copy keys are left out are not in that order either.
             left_out = set(ranked.extra_keys)
-            kept = sum(str(record["dup_key"]) not in left_out for record in first.records)
+            kept = sum(key not in left_out for key in first.keys)
             deeper = self.engine.search_query(
                 without_keys(query, ranked.extra_keys),
                 limit=min(wanted, request.per_page),
@@ -118,8 +120,23 @@ class XapianIndex:
                 counts=False,
             )
             page += list(zip(deeper.hits, deeper.records, strict=True))
-        extra = [ranked.records[i] for i in ranked.meaning_only]
-        return self.results(request, plan, first, page, ranked.meaning_used, extra)
+        return self.results(
+            request, plan, self.with_meaning_counts(first, ranked.meaning_only), page, ranked.meaning_used
+        )
+
+    def with_meaning_counts(self, counted: XapianHits, meaning_only: Sequence[str]) -> XapianHits:
+        """Returns the shards' total and counts with the items meaning alone brought in counted too (the
+        shards counted the word matches only), their counts from the shards' spies in one more request."""
+        if not meaning_only:
+            return counted
+        ids = xapian.Query(xapian.Query.OP_OR, [xapian.Query(ID_PREFIX + i) for i in meaning_only])
+        facets = self.engine.search_query(ids, limit=0, fold=False).facets
+        summed = {
+            facet: dict(Counter(counted.facets.get(facet, {})) + Counter(facets.get(facet, {})))
+            for facet in {*counted.facets, *facets}
+        }
+        ordered = {f: dict(sorted(v.items(), key=lambda p: (-p[1], p[0]))) for f, v in summed.items()}
+        return replace(counted, total=counted.total + len(meaning_only), facets=ordered)
 
     def results(
         self,
@@ -128,10 +145,9 @@ class XapianIndex:
         counted: XapianHits,
         page: list[tuple[tuple[str, float], dict[str, Any]]],
         meaning_used: bool,
-        extra: Sequence[dict[str, Any]] = (),
     ) -> SearchResults:
         """Returns a page of results: each record made a hit, with its snippet and its copies elsewhere; the
-        total and counts are the shards' (`counted`) and those of the items meaning alone brought in (`extra`)."""
+        total and counts are `counted`'s."""
         expansions = list(plan.expansions)
         pattern = word_pattern(query_words([request.q, *(v for e in expansions for v in e.added)]))
         weights = self.word_weights(request.q)
@@ -142,9 +158,9 @@ class XapianIndex:
         ]
         return SearchResults(
             request=request,
-            total=counted.total + len(extra),
+            total=counted.total,
             hits=hits,
-            facets=add_counts(counted.facets, extra) if extra else counted.facets,
+            facets=counted.facets,
             expansions=expansions,
             meaning_used=meaning_used,
             meaning_status=self.meaning_status(),
