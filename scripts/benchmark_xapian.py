@@ -94,10 +94,11 @@ def build(records: list[dict[str, Any]], work: Path) -> tuple[Cluster, Path, dic
     return cluster, merged, {"shards_s": shards_s, "compact_s": compact_s}
 
 
-def write_vectors(records: list[dict[str, Any]], real_index: Path, index_dir: Path) -> float:
-    """Writes meaning vectors for the items, as a generation of index_dir the web server maps; returns the
-    seconds it took. Each item's vectors are its real item's mixed with another real passage and noise
-    (scripts/benchmark_meaning.py), so the items nearest a query are as spread as real ones would be."""
+def write_vectors(records: list[tuple[str, str, str]], real_index: Path, index_dir: Path) -> float:
+    """Writes meaning vectors for the items (each its real item's id, its own id and its paper), as a
+    generation of index_dir the web server maps; returns the seconds it took. Each item's vectors are its
+    real item's mixed with another real passage and noise (scripts/benchmark_meaning.py), so the items
+    nearest a query are as spread as real ones would be."""
     import numpy as np
     from benchmark_meaning import mixed
 
@@ -107,15 +108,14 @@ def write_vectors(records: list[dict[str, Any]], real_index: Path, index_dir: Pa
     started = time.perf_counter()
     real = ItemVectors.load(current_generation(real_index))
     row_of = {str(item_id): row for row, item_id in enumerate(real.ids)}
-    base = np.array([row_of[str(r["_base"])] for r in records])
+    base = np.array([row_of[real_id] for real_id, _, _ in records])
     counts = real.counts[base]
     starts = real.starts()[base]
     rows = np.repeat(starts - (np.cumsum(counts) - counts), counts) + np.arange(int(counts.sum()))
     rng = np.random.default_rng(7)
     partners = np.repeat(rng.integers(0, len(real.passages), base.size), counts)
     weights = np.repeat(rng.uniform(0.5, 0.9, base.size).astype(np.float32), counts)
-    real_ids = {str(r["id"]) for r in records[: len(real.ids)]}
-    keep = np.repeat([str(r["id"]) in real_ids for r in records], counts)  # the real items keep their own
+    keep = np.repeat([real_id == item_id for real_id, item_id, _ in records], counts)  # real items keep their own
     source = np.asarray(real.passages)
     passages = np.empty((rows.size, source.shape[1]), dtype=np.float16)
     for start in range(0, rows.size, 500_000):
@@ -124,8 +124,8 @@ def write_vectors(records: list[dict[str, Any]], real_index: Path, index_dir: Pa
         passages[part] = np.where(keep[part, None], source[rows[part]], moved)
     firsts = np.cumsum(counts) - counts
     vectors = ItemVectors(
-        [str(r["id"]) for r in records],
-        [str(r["doc_id"]) for r in records],
+        [item_id for _, item_id, _ in records],
+        [doc_id for _, _, doc_id in records],
         passages[firsts].astype(np.float32),
         counts,
         passages,
@@ -200,9 +200,10 @@ def main() -> None:
             print(f"writing {args.size:,} items to {SHARDS} shards ...", flush=True)
             _, merged, timings = build(records, work)
             TO_WRITE.clear()
+            slim = [(str(r["_base"]), str(r["id"]), str(r["doc_id"])) for r in records]
+            del records[:]  # the texts: gigabytes at 1M items
             print("writing their meaning vectors ...", flush=True)
-            timings["vectors_s"] = write_vectors(records, work / "real", index_dir)
-            del records[:]
+            timings["vectors_s"] = write_vectors(slim, work / "real", index_dir)
             (work / "built.json").write_text(json.dumps(timings), encoding="utf-8")
         timings = json.loads((work / "built.json").read_text(encoding="utf-8"))
         cluster = load_cluster(work / "cluster.json")
