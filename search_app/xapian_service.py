@@ -8,9 +8,9 @@ synced from, memory-mapped. Then the words' frequencies for the snippets and the
 papers. Shards that do not answer raise ShardDown, which the app answers with a 503 naming them
 (docs/design.md).
 
-Not yet on this backend, and refused with a 501 that says so: the council comparison and alerts' "new
-items" searches (they read the Whoosh generation's arrays). Spelling suggestions and fuzzy words are not
-offered (the remote backend has no spelling data).
+Spelling suggestions come from the vocabulary the build counted, in --index (the remote backend has no
+spelling data). Not yet on this backend, and refused with a 501 that says so: the council comparison.
+Fuzzy words are refused with a 400 (the shards do not send their term dictionary).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from indexer.cluster import load_cluster
 from indexer.embeddings import query_vector
 from indexer.models import MeaningStatus
 from indexer.records import read_item, read_other_source
+from indexer.store import Vocabulary, current_generation
 from indexer.xapian_backend import (
     DECISIONS_TERM,
     ID_PREFIX,
@@ -49,10 +50,13 @@ from search_app.pipeline import hit_of, page_at
 from search_app.query import QueryPlan, plan_query
 from search_app.results import SearchRequest, SearchResults
 from search_app.snippets import STEM_CHARS, find_passage, query_words, word_pattern
-from search_app.xapian_engine import xapian_plan
+from search_app.spelling import Speller, rescues, suggest
+from search_app.xapian_engine import node_query, xapian_plan
 from search_app.xapian_fusion import POOL, PairRarity, ServedVectors, VectorSource, rank_pool, without_keys
 
 MAX_COPIES = 50
+# A spelling is suggested when fewer items than this hold every word typed (as on Whoosh: pipeline.run_search).
+RESPELL_BELOW = 3
 NAMES_SECONDS = 600
 
 
@@ -67,8 +71,10 @@ class XapianIndex:
 
     def __init__(self, shards: Sequence[Shard], index_dir: Path | None = None) -> None:
         self.engine = XapianSearch(shards)
+        self.index_dir = index_dir
         self.vectors = VectorSource(index_dir)
         self.rarity = PairRarity(self.engine)
+        self._speller: tuple[Path, Speller] | None = None
         self._names: tuple[float, dict[str, dict[str, str]]] | None = None
         self._names_lock = threading.Lock()
 
@@ -83,17 +89,64 @@ class XapianIndex:
     def search(self, request: SearchRequest) -> SearchResults:
         """Returns a page of results with facet counts, copies of one item folded into one: ranked by the
         shards' words, then (plain words by relevance) fused with meaning and the pair rule at the web
-        server over the shards' best matches (search_app/xapian_fusion.py)."""
-        request = replace(request, respell=False)
+        server over the shards' best matches (search_app/xapian_fusion.py); with a spelling suggestion
+        when the words typed find almost nothing, and the suggestion's results where they find more."""
         plan = plan_query(request.q, request.expand)
-        filters = {("topic" if facet == "topics" else facet): values for facet, values in request.filters.items()}
+        restrict = restriction(request)
+        results = self.ranked(request, plan, restrict)
+        speller = self.speller()
+        if speller is None or not request.q.strip():
+            return results
+        # As on Whoosh: judged by the items holding every word typed, or a glossary equivalent.
+        typed = self.engine.count(restrict(every_word(plan)), RESPELL_BELOW)
+        if typed >= RESPELL_BELOW:
+            return results
+        known = {word.lower() for expansion in plan.expansions for word in expansion.term.split()}
+        suggestion = suggest(self, request.q, speller, known)
+        if suggestion is None:
+            return results
+        if request.respell:
+            corrected = replace(request, q=suggestion)
+            rescued = self.ranked(corrected, plan_query(suggestion, request.expand), restrict)
+            if rescues(typed, rescued.total):
+                return replace(rescued, request=request, suggestion=suggestion, showing_for=suggestion)
+        return replace(results, suggestion=suggestion)
+
+    def search_among(self, request: SearchRequest, item_ids: list[str]) -> SearchResults:
+        """Returns the results of a request among these items only (an alert's new items), by their words."""
+        request = replace(request, semantic=False, respell=False)
+        wanted = xapian.Query(xapian.Query.OP_OR, [xapian.Query(ID_PREFIX + i) for i in item_ids])
+        filters = restriction(request)
 
         def restrict(query: xapian.Query) -> xapian.Query:
-            query = filtered(query, filters, request.date_from, request.date_to)
-            if request.decisions_only:
-                query = xapian.Query(xapian.Query.OP_FILTER, query, xapian.Query(DECISIONS_TERM))
-            return query
+            return xapian.Query(xapian.Query.OP_FILTER, filters(query), wanted)
 
+        return self.ranked(request, plan_query(request.q, request.expand), restrict, filtering=True)
+
+    def speller(self) -> Speller | None:
+        """Returns the spelling suggester of the vocabulary the build counted (in --index), or None."""
+        generation = current_generation(self.index_dir) if self.index_dir else None
+        if generation is None:
+            return None
+        with self._names_lock:
+            if self._speller is None or self._speller[0] != generation:
+                self._speller = (generation, Speller(Vocabulary.load(generation)))
+            return self._speller[1]
+
+    def has_term(self, field: str, term: str) -> bool:
+        """Returns whether any item holds the word (in any searched field: the shards' unprefixed terms)."""
+        return bool(self.engine.term_counts([term])[0][term])
+
+    def ranked(
+        self,
+        request: SearchRequest,
+        plan: QueryPlan,
+        restrict: Callable[[xapian.Query], xapian.Query],
+        filtering: bool | None = None,
+    ) -> SearchResults:
+        """Returns a page of results ranked as `search` says, the request's filters applied by `restrict`."""
+        if filtering is None:
+            filtering = bool(request.filters or request.date_from or request.date_to or request.decisions_only)
         words = xapian_plan(plan)
         query = restrict(words)
         start = (request.page - 1) * request.per_page
@@ -103,7 +156,6 @@ class XapianIndex:
             page = list(zip(found.hits, found.records, strict=True))
             return self.results(request, plan, found, page, meaning_used=False)
         first = self.engine.search_query(query, limit=POOL)
-        filtering = bool(filters or request.date_from or request.date_to or request.decisions_only)
         ranked = rank_pool(self.engine, words, restrict if filtering else None, plan, first, self.rarity, meaning)
         shown = ranked.ids[start : start + request.per_page]
         page = [((i, ranked.scores[i]), ranked.pool.record(i)) for i in shown]
@@ -305,8 +357,27 @@ class XapianIndex:
     def compare(self, request: SearchRequest) -> Any:
         raise not_yet("comparing councils")
 
-    def search_among(self, request: SearchRequest, item_ids: list[str]) -> SearchResults:
-        raise not_yet("alerts")
+
+def restriction(request: SearchRequest) -> Callable[[xapian.Query], xapian.Query]:
+    """Returns what keeps a query to the request's facets, dates and "has decisions"."""
+    filters = {("topic" if facet == "topics" else facet): values for facet, values in request.filters.items()}
+
+    def restrict(query: xapian.Query) -> xapian.Query:
+        query = filtered(query, filters, request.date_from, request.date_to)
+        if request.decisions_only:
+            query = xapian.Query(xapian.Query.OP_FILTER, query, xapian.Query(DECISIONS_TERM))
+        return query
+
+    return restrict
+
+
+def every_word(plan: QueryPlan) -> xapian.Query:
+    """Returns the items a count for spelling counts: holding every word typed or a glossary equivalent of
+    the query (plain words), else those the query matches."""
+    if not plan.plain or not plan.words:
+        return xapian_plan(plan)
+    together = xapian.Query(xapian.Query.OP_AND, list(dict.fromkeys(plan.words)))
+    return xapian.Query(xapian.Query.OP_OR, [together, *(node_query(variant.root) for variant in plan.variants)])
 
 
 def not_yet(what: str) -> ApiError:

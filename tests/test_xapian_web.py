@@ -175,6 +175,34 @@ def test_cpsearch_serve_serves_the_shards(served: dict[str, Any], index_dir: Pat
         server.wait(timeout=30)
 
 
+def test_misspelt_words_are_corrected_from_the_builds_vocabulary(xapian_app: Flask) -> None:
+    client = xapian_app.test_client()
+    typed = client.get("/api/search?q=fostring&respell=0").json
+    assert typed["total"] == 0 and typed["suggestion"] == "fostering" and typed["showing_results_for"] is None
+    rescued = client.get("/api/search?q=fostring").json
+    corrected = client.get("/api/search?q=fostering").json
+    assert rescued["showing_results_for"] == "fostering" and rescued["query"] == "fostring"
+    assert [hit["id"] for hit in rescued["results"]] == [hit["id"] for hit in corrected["results"]]
+    assert rescued["total"] == corrected["total"] > 0
+    assert client.get("/api/search?q=stayng put&respell=0").json["suggestion"] == "staying put"
+    # Words the papers hold, and field searches, are never "corrected".
+    for held in ("Staying Put", "xqzvbnm", "item_title:fostring"):
+        answer = client.get(f"/api/search?q={held}").json
+        assert answer["suggestion"] is None and answer["showing_results_for"] is None
+
+
+def test_an_alert_searches_only_its_new_items_on_the_shards(xapian_app: Flask) -> None:
+    from search_app.results import SearchRequest
+
+    index = xapian_app.extensions["search_index"]
+    everything = index.search(SearchRequest(q="fostering", per_page=50, semantic=False))
+    new = [hit.id for hit in everything.hits[1:4]] + [index.search(SearchRequest(q="budget")).hits[0].id]
+    found = index.search_among(SearchRequest(q="fostering"), new)
+    assert [hit.id for hit in found.hits] == [hit.id for hit in everything.hits[1:4]]  # the budget item: no
+    assert found.total == 3 and sum(found.facets["council"].values()) == 3
+    assert index.search_among(SearchRequest(q="fostering"), []).total == 0
+
+
 def test_past_the_exact_count_the_total_and_counts_are_marked_estimates(
     xapian_app: Flask, monkeypatch: pytest.MonkeyPatch
 ) -> None:
