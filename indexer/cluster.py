@@ -43,7 +43,7 @@ from typing import Any
 import xapian
 
 from indexer.backend import ItemReader
-from indexer.xapian_backend import Shard, XapianWriter, mark_canonical
+from indexer.xapian_backend import DOCUMENT_FORMAT, Shard, XapianWriter, mark_canonical
 
 BATCH = 200
 # Changesets kept by each master, so a replica fetches only what changed since its revision (Xapian writes
@@ -160,9 +160,10 @@ def new_cluster(file: Path, root: Path, shards: int, replicas: int, host: str, f
 
 
 def paper_hash(records: Iterable[Mapping[str, Any]]) -> str:
-    """Returns a hash of one paper's records: it changes when anything the shards store changes."""
+    """Returns a hash of one paper's records and the documents' format: it changes when anything the shards
+    store changes, or how they store it."""
     text = json.dumps(sorted((dict(r) for r in records), key=lambda r: str(r["id"])), sort_keys=True, default=str)
-    return hashlib.sha1(text.encode()).hexdigest()[:16]
+    return hashlib.sha1(f"{DOCUMENT_FORMAT}\n{text}".encode()).hexdigest()[:16]
 
 
 def papers_of(reader: ItemReader) -> dict[str, list[dict[str, Any]]]:

@@ -70,6 +70,13 @@ OLDEST_SLOT, NEWEST_SLOT = 15, 16
 # combination's count per topic, which is exact with one spy.
 COUNT_SLOTS = {"council": 10, "committee": 11, "doc_type": 12, "year": 13, "topic": 14}
 FACET_SLOTS = ("council", "committee", "doc_type", "year")
+# For the council comparison, also on the counted copy only: the council and the meeting day (YYYYMMDD,
+# empty if undated), so one spy gives each council's items by year and its first and latest meetings.
+COUNCIL_DAY_SLOT = 17
+# The format documents are written in: part of each paper's hash (cluster.paper_hash), so a sync after a
+# change of format writes every paper again instead of leaving shards in two formats.
+# 2: BM25F pseudo-frequencies, the council-and-day slot.
+DOCUMENT_FORMAT = "2"
 # A thread's connection to the shards is kept this long, then opened afresh, and brought up to the shards'
 # latest revision at most every REOPEN_SECONDS (a search makes several requests).
 KEEP_OPEN_SECONDS = 60.0
@@ -136,6 +143,7 @@ def item_document(fields: Mapping[str, Any]) -> xapian.Document:
         for facet in FACET_SLOTS:
             document.add_value(COUNT_SLOTS[facet], str(fields.get(facet) or ""))
         document.add_value(COUNT_SLOTS["topic"], ",".join(sorted(topics_of(fields))))
+        document.add_value(COUNCIL_DAY_SLOT, f"{fields.get('council') or ''}\t{day.strftime('%Y%m%d') if day else ''}")
     document.set_data(json.dumps({k: v.isoformat() if isinstance(v, datetime) else v for k, v in fields.items()}))
     return document
 
@@ -411,6 +419,35 @@ class XapianSearch:
         exact up to COUNT_EXACTLY matches, estimated past it (without counts: Xapian's estimate of the
         total and no facets). Raises ShardDown naming the shards that do not answer."""
         return self.retried(lambda database: self.run(database, query, limit, offset, order, fold, counts))
+
+    def council_days(self, query: xapian.Query) -> dict[str, int]:
+        """Returns how many items a query matches per council and meeting day ("council\tYYYYMMDD", the day
+        empty if undated), every match counted, copies once."""
+
+        def counted(database: xapian.Database) -> dict[str, int]:
+            enquire = xapian.Enquire(database)
+            enquire.set_query(query)
+            enquire.set_weighting_scheme(xapian.BoolWeight())
+            spy = xapian.ValueCountMatchSpy(COUNCIL_DAY_SLOT)
+            enquire.add_matchspy(spy)
+            enquire.get_mset(0, 0, max(database.get_doccount(), 1))
+            return spy_counts(spy)
+
+        return self.retried(counted)
+
+    def newest_per_council(self, query: xapian.Query, councils: int) -> list[dict[str, Any]]:
+        """Returns the record of the newest dated item each council has among a query's matches."""
+
+        def newest(database: xapian.Database) -> list[dict[str, Any]]:
+            dated = xapian.Query(xapian.Query.OP_VALUE_RANGE, SLOTS["date"], "00000001", "99999999")
+            enquire = xapian.Enquire(database)
+            enquire.set_query(xapian.Query(xapian.Query.OP_FILTER, query, dated))
+            enquire.set_weighting_scheme(xapian.BoolWeight())
+            enquire.set_collapse_key(SLOTS["council"])
+            enquire.set_sort_by_value(NEWEST_SLOT, True)
+            return [record_of(match.document) for match in enquire.get_mset(0, max(councils, 1))]
+
+        return self.retried(newest)
 
     def count(self, query: xapian.Query, enough: int) -> int:
         """Returns how many documents a query matches, exactly up to `enough` (past it, at least that many)."""

@@ -9,8 +9,7 @@ papers. Shards that do not answer raise ShardDown, which the app answers with a 
 (docs/design.md).
 
 Spelling suggestions come from the vocabulary the build counted, in --index (the remote backend has no
-spelling data). Not yet on this backend, and refused with a 501 that says so: the council comparison.
-Fuzzy words are refused with a 400 (the shards do not send their term dictionary).
+spelling data). Fuzzy words are refused with a 400 (the shards do not send their term dictionary).
 """
 
 from __future__ import annotations
@@ -22,6 +21,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,10 +45,9 @@ from indexer.xapian_backend import (
     filtered,
     paper_term,
 )
-from search_app.errors import ApiError
 from search_app.pipeline import hit_of, page_at
 from search_app.query import QueryPlan, plan_query
-from search_app.results import SearchRequest, SearchResults
+from search_app.results import Comparison, CouncilRow, SearchRequest, SearchResults
 from search_app.snippets import STEM_CHARS, find_passage, query_words, word_pattern
 from search_app.spelling import Speller, rescues, suggest
 from search_app.xapian_engine import node_query, xapian_plan
@@ -354,8 +353,38 @@ class XapianIndex:
             "facets": found.facets,
         }
 
-    def compare(self, request: SearchRequest) -> Any:
-        raise not_yet("comparing councils")
+    def compare(self, request: SearchRequest) -> Comparison:
+        """Returns the items matching a request counted by council and year (copies of one item once), with
+        each council's first and latest meeting and latest decision: as on Whoosh (search_app/compare.py),
+        counted over the items holding every word typed or a glossary equivalent, every match counted."""
+        query = restriction(request)(every_word(plan_query(request.q, request.expand)))
+        by_council: dict[str, dict[str, int]] = {}
+        for joined, count in self.engine.council_days(query).items():
+            council, day = joined.split("\t")
+            by_council.setdefault(council, {})[day] = count
+        decided = xapian.Query(xapian.Query.OP_FILTER, query, xapian.Query(DECISIONS_TERM))
+        latest = {str(r["council"]): r for r in self.engine.newest_per_council(decided, len(by_council))}
+        names = self.display_names()["council"]
+        rows = []
+        for council, days in by_council.items():
+            counts: Counter[str] = Counter()
+            for day, count in days.items():
+                counts[day[:4] if day else "undated"] += count
+            dated = sorted(day for day in days if day)
+            rows.append(
+                CouncilRow(
+                    council=council,
+                    council_name=names.get(council, council),
+                    counts=dict(counts),
+                    total=sum(days.values()),
+                    first=iso_day(dated[0]) if dated else None,
+                    latest=iso_day(dated[-1]) if dated else None,
+                    latest_decision=decision_of(latest[council]) if council in latest else None,
+                )
+            )
+        rows.sort(key=lambda r: (-r.total, r.council_name))
+        years = sorted({y for row in rows for y in row.counts}, key=lambda y: (y == "undated", y))
+        return Comparison(request=request, years=years, rows=rows, total=sum(r.total for r in rows))
 
 
 def restriction(request: SearchRequest) -> Callable[[xapian.Query], xapian.Query]:
@@ -380,6 +409,17 @@ def every_word(plan: QueryPlan) -> xapian.Query:
     return xapian.Query(xapian.Query.OP_OR, [together, *(node_query(variant.root) for variant in plan.variants)])
 
 
-def not_yet(what: str) -> ApiError:
-    """Returns the 501 for what this backend does not do yet."""
-    return ApiError(501, "not on this backend", f"{what} is not available on the Xapian backend yet (issue 21)")
+def iso_day(day: str) -> str:
+    """Returns YYYYMMDD as YYYY-MM-DD."""
+    return f"{day[:4]}-{day[4:6]}-{day[6:]}"
+
+
+def decision_of(record: Mapping[str, Any]) -> dict[str, Any]:
+    """Returns a council's latest decision as the comparison shows it (search_app/compare.py)."""
+    when = record["date"]
+    return {
+        "id": record["id"],
+        "date": when.date().isoformat() if isinstance(when, datetime) else str(when)[:10],
+        "item_title": record["item_title"],
+        "decision": str(record.get("decisions") or "").split("\n")[0],
+    }

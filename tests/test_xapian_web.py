@@ -131,7 +131,6 @@ def test_the_pages_and_items_are_served_from_the_shards(xapian_app: Flask) -> No
     ("path", "status", "words"),
     [
         ("/api/search?q=fostr~", 400, "trailing *"),
-        ("/compare.csv?q=fostering", 501, "Xapian backend"),
     ],
 )
 def test_what_this_backend_cannot_do_is_refused_with_a_reason(
@@ -173,6 +172,19 @@ def test_cpsearch_serve_serves_the_shards(served: dict[str, Any], index_dir: Pat
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+@pytest.mark.parametrize("query", ["q=fostering", "q=staying put&council=croydon", "q=LAC", "q=budget&from=2022-01-01"])
+def test_councils_compare_as_on_whoosh(
+    xapian_app: Flask, index_dir: Path, corpus_subset: Path, served: dict[str, Any], query: str
+) -> None:
+    config = {"INDEX_DIR": str(index_dir), "CORPUS_DIR": str(corpus_subset), "TESTING": True}
+    whoosh = create_app(config | {"ALERTS_DB": str(served["root"] / "alerts-whoosh.db")}).test_client()
+    ours = xapian_app.test_client().get(f"/compare.csv?{query}")
+    theirs = whoosh.get(f"/compare.csv?{query}")
+    assert ours.status_code == theirs.status_code == 200
+    assert ours.get_data(as_text=True) == theirs.get_data(as_text=True)
+    assert len(ours.get_data(as_text=True).splitlines()) > 1
 
 
 def test_misspelt_words_are_corrected_from_the_builds_vocabulary(xapian_app: Flask) -> None:
