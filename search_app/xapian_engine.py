@@ -1,5 +1,5 @@
 """A query plan as a Xapian query (issue 21): the same parser and plans serve both backends, and on Xapian
-the shards match and rank (BM25 pinned to the Whoosh pipeline's k1 and b; indexer/xapian_backend.py).
+the shards match and rank (BM25F as the Whoosh pipeline's, written into the frequencies: indexer/xapian_backend.py).
 
 How each part of a plan maps (search_app/query.py):
 - a word: its unprefixed term, whose within-document frequency carries the field weights;
@@ -12,13 +12,15 @@ How each part of a plan maps (search_app/query.py):
 - a range: a value range on the field's slot, dates as YYYYMMDD;
 - AND / OR / NOT: OP_AND / OP_OR / OP_AND_NOT; a boost scales the part's weight;
 - glossary variants: each its own query, the better score kept (OP_MAX);
-- the words typed standing together: PHRASE_BONUS more, as in the Whoosh pipeline.
-What this backend cannot run yet is refused with a QueryError saying so: fuzzy words (the Whoosh pipeline
-expands them from the term dictionary, which a shard does not send) and wildcards other than a trailing *.
+- the words typed standing together: PHRASE_BONUS more, as in the Whoosh pipeline;
+- a fuzzy word (fostr~): the stems of the build's vocabulary within its distance, found at the web server
+  (a shard does not send its term dictionary), the best one an item holds scoring it (OP_MAX).
+What this backend cannot run is refused with a QueryError saying so: wildcards other than a trailing *.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 
 import xapian
@@ -30,15 +32,17 @@ from search_app.query import And, Every, Node, Not, Pattern, Phrase, QueryPlan, 
 from search_app.ranking import PHRASE_BONUS
 from search_app.results import QueryError
 
+# What a fuzzy word stands for: the stems of the build's vocabulary within its distance (the web server's).
+Expand = Callable[[Pattern], list[str]]
 # A facet field as the query names it -> its filter prefix (the query says "topics", the index "topic").
 FACET_PREFIXES = {("topics" if facet == "topic" else facet): prefix for facet, prefix in FILTER_PREFIXES.items()}
 
 
-def xapian_plan(plan: QueryPlan) -> xapian.Query:
+def xapian_plan(plan: QueryPlan, expand: Expand | None = None) -> xapian.Query:
     """Returns the Xapian query a plan runs, scored as the Whoosh pipeline scores it (search_app/pipeline.py):
     its tree, PHRASE_BONUS more where the words typed stand together, and each glossary variant's items
-    at the better of the two scores (OP_MAX)."""
-    query = node_query(plan.root)
+    at the better of the two scores (OP_MAX). `expand` gives the stems a fuzzy word stands for."""
+    query = node_query(plan.root, expand)
     if len(plan.words) > 1:
         # The phrase's weight is its words' weights, so adding PHRASE_BONUS of it raises the item by that
         # share of what those words scored; AND_MAYBE adds it without matching anything more.
@@ -46,42 +50,43 @@ def xapian_plan(plan: QueryPlan) -> xapian.Query:
         query = xapian.Query(xapian.Query.OP_AND_MAYBE, query, together)
     if not plan.variants:
         return query
-    return xapian.Query(xapian.Query.OP_MAX, [query, *(variant_query(variant) for variant in plan.variants)])
+    return xapian.Query(xapian.Query.OP_MAX, [query, *(variant_query(variant, expand) for variant in plan.variants)])
 
 
-def variant_query(variant: Variant) -> xapian.Query:
+def variant_query(variant: Variant, expand: Expand | None = None) -> xapian.Query:
     """Returns the items a glossary variant matches, scored by the other words typed and the equivalent's
     words at the variant's weight."""
     scoring = [xapian.Query(word) for word in variant.other_words]
     if variant.equivalent_words:
         equivalent = xapian.Query(xapian.Query.OP_OR, list(variant.equivalent_words))
         scoring.append(scaled(equivalent, variant.weight))
-    return xapian.Query(xapian.Query.OP_FILTER, xapian.Query(xapian.Query.OP_OR, scoring), node_query(variant.root))
+    matched = node_query(variant.root, expand)
+    return xapian.Query(xapian.Query.OP_FILTER, xapian.Query(xapian.Query.OP_OR, scoring), matched)
 
 
-def node_query(node: Node) -> xapian.Query:
+def node_query(node: Node, expand: Expand | None = None) -> xapian.Query:
     """Returns one node of a plan's tree as a Xapian query."""
     if isinstance(node, Term):
         return scaled(term_query(node), node.boost)
     if isinstance(node, Phrase):
         return scaled(phrase_query(node), node.boost)
     if isinstance(node, Pattern):
-        return scaled(pattern_query(node), node.boost)
+        return scaled(pattern_query(node, expand), node.boost)
     if isinstance(node, Range):
         return range_query(node)
     if isinstance(node, Not):
-        return xapian.Query(xapian.Query.OP_AND_NOT, xapian.Query.MatchAll, node_query(node.part))
+        return xapian.Query(xapian.Query.OP_AND_NOT, xapian.Query.MatchAll, node_query(node.part, expand))
     if isinstance(node, Every):
         return xapian.Query.MatchAll
     if isinstance(node, And):
-        return scaled(and_query(node), node.boost)
-    return scaled(xapian.Query(xapian.Query.OP_OR, [node_query(part) for part in node.parts]), node.boost)
+        return scaled(and_query(node, expand), node.boost)
+    return scaled(xapian.Query(xapian.Query.OP_OR, [node_query(part, expand) for part in node.parts]), node.boost)
 
 
-def and_query(node: And) -> xapian.Query:
+def and_query(node: And, expand: Expand | None = None) -> xapian.Query:
     """Returns the parts that must match ANDed, less those under NOT (weightless, as in the pipeline)."""
-    wanted = [node_query(part) for part in node.parts if not isinstance(part, Not)]
-    unwanted = [node_query(part.part) for part in node.parts if isinstance(part, Not)]
+    wanted = [node_query(part, expand) for part in node.parts if not isinstance(part, Not)]
+    unwanted = [node_query(part.part, expand) for part in node.parts if isinstance(part, Not)]
     query = xapian.Query(xapian.Query.OP_AND, wanted) if wanted else xapian.Query.MatchAll
     if unwanted:
         query = xapian.Query(xapian.Query.OP_AND_NOT, query, xapian.Query(xapian.Query.OP_OR, unwanted))
@@ -114,8 +119,22 @@ def phrase_query(node: Phrase) -> xapian.Query:
     return xapian.Query(xapian.Query.OP_FILTER, weights, xapian.Query(xapian.Query.OP_PHRASE, prefixed, window))
 
 
-def pattern_query(node: Pattern) -> xapian.Query:
-    """Returns a trailing wildcard over the stems; refuses what this backend cannot expand."""
+def pattern_query(node: Pattern, expand: Expand | None = None) -> xapian.Query:
+    """Returns a trailing wildcard over the stems, or a fuzzy word as the stems `expand` gives for it, scored
+    by the best it holds (as the pipeline scores them); refuses what this backend cannot expand."""
+    if node.kind == "fuzzy":
+        if expand is None:
+            raise QueryError(f"{node.text}~: fuzzy words need the build's vocabulary (serve with --index)")
+        stems = expand(node)
+        if not stems:
+            return xapian.Query()
+        best = xapian.Query(xapian.Query.OP_MAX, [xapian.Query(stem) for stem in stems])
+        if node.field is None:
+            return best
+        if node.field not in FIELD_PREFIXES:
+            raise QueryError(f"{node.field}:{node.text}~: fuzzy words are searched in text fields only")
+        in_field = xapian.Query(xapian.Query.OP_OR, [xapian.Query(FIELD_PREFIXES[node.field] + s) for s in stems])
+        return xapian.Query(xapian.Query.OP_FILTER, best, in_field)
     stem = node.text[:-1].lower()
     if node.kind != "wildcard" or not node.text.endswith("*") or any(c in stem for c in "*?"):
         raise QueryError(f"{node.text}: only a trailing * is supported on the Xapian backend")

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import xapian
+from rapidfuzz.distance import Levenshtein
 
 from indexer.analysis import stems_of
 from indexer.cluster import load_cluster
@@ -46,11 +47,12 @@ from indexer.xapian_backend import (
     paper_term,
 )
 from search_app.pipeline import hit_of, page_at
-from search_app.query import QueryPlan, plan_query
-from search_app.results import Comparison, CouncilRow, SearchRequest, SearchResults
+from search_app.postings import MAX_EXPANSIONS
+from search_app.query import Pattern, QueryPlan, plan_query
+from search_app.results import Comparison, CouncilRow, QueryError, SearchRequest, SearchResults
 from search_app.snippets import STEM_CHARS, find_passage, query_words, word_pattern
 from search_app.spelling import Speller, rescues, suggest
-from search_app.xapian_engine import node_query, xapian_plan
+from search_app.xapian_engine import Expand, node_query, xapian_plan
 from search_app.xapian_fusion import POOL, PairRarity, ServedVectors, VectorSource, rank_pool, without_keys
 
 MAX_COPIES = 50
@@ -74,6 +76,7 @@ class XapianIndex:
         self.vectors = VectorSource(index_dir)
         self.rarity = PairRarity(self.engine)
         self._speller: tuple[Path, Speller] | None = None
+        self._stems: tuple[Speller, dict[str, list[str]]] | None = None
         self._names: tuple[float, dict[str, dict[str, str]]] | None = None
         self._names_lock = threading.Lock()
 
@@ -97,7 +100,7 @@ class XapianIndex:
         if speller is None or not request.q.strip():
             return results
         # As on Whoosh: judged by the items holding every word typed, or a glossary equivalent.
-        typed = self.engine.count(restrict(every_word(plan)), RESPELL_BELOW)
+        typed = self.engine.count(restrict(every_word(plan, self.fuzzy_stems)), RESPELL_BELOW)
         if typed >= RESPELL_BELOW:
             return results
         known = {word.lower() for expansion in plan.expansions for word in expansion.term.split()}
@@ -132,6 +135,29 @@ class XapianIndex:
                 self._speller = (generation, Speller(Vocabulary.load(generation)))
             return self._speller[1]
 
+    def fuzzy_stems(self, node: Pattern) -> list[str]:
+        """Returns the stems a fuzzy word stands for: those of the build's vocabulary with its first letter
+        within its distance (Levenshtein), as the Whoosh pipeline expands it from its term dictionary."""
+        speller = self.speller()
+        if speller is None:
+            raise QueryError(f"{node.text}~: fuzzy words need the build's vocabulary (serve with --index)")
+        with self._names_lock:
+            if self._stems is None or self._stems[0] is not speller:
+                stems: dict[str, set[str]] = {}
+                for word in speller.counts:
+                    for stem in stems_of(word)[:1]:
+                        stems.setdefault(stem[:1], set()).add(stem)
+                self._stems = (speller, {letter: sorted(found) for letter, found in stems.items()})
+            by_letter = self._stems[1]
+        found = [
+            stem
+            for stem in by_letter.get(node.text[:1], [])
+            if Levenshtein.distance(node.text, stem, score_cutoff=node.distance) <= node.distance
+        ]
+        if len(found) > MAX_EXPANSIONS:
+            raise QueryError(f"{node.text!r} matches more than {MAX_EXPANSIONS} different words; add letters")
+        return found
+
     def has_term(self, field: str, term: str) -> bool:
         """Returns whether any item holds the word (in any searched field: the shards' unprefixed terms)."""
         return bool(self.engine.term_counts([term])[0][term])
@@ -146,7 +172,7 @@ class XapianIndex:
         """Returns a page of results ranked as `search` says, the request's filters applied by `restrict`."""
         if filtering is None:
             filtering = bool(request.filters or request.date_from or request.date_to or request.decisions_only)
-        words = xapian_plan(plan)
+        words = xapian_plan(plan, self.fuzzy_stems)
         query = restrict(words)
         start = (request.page - 1) * request.per_page
         meaning = self.meaning(request.q) if request.semantic and plan.plain else None
@@ -357,7 +383,7 @@ class XapianIndex:
         """Returns the items matching a request counted by council and year (copies of one item once), with
         each council's first and latest meeting and latest decision: as on Whoosh (search_app/compare.py),
         counted over the items holding every word typed or a glossary equivalent, every match counted."""
-        query = restriction(request)(every_word(plan_query(request.q, request.expand)))
+        query = restriction(request)(every_word(plan_query(request.q, request.expand), self.fuzzy_stems))
         by_council: dict[str, dict[str, int]] = {}
         for joined, count in self.engine.council_days(query).items():
             council, day = joined.split("\t")
@@ -400,13 +426,14 @@ def restriction(request: SearchRequest) -> Callable[[xapian.Query], xapian.Query
     return restrict
 
 
-def every_word(plan: QueryPlan) -> xapian.Query:
+def every_word(plan: QueryPlan, expand: Expand) -> xapian.Query:
     """Returns the items a count for spelling counts: holding every word typed or a glossary equivalent of
     the query (plain words), else those the query matches."""
     if not plan.plain or not plan.words:
-        return xapian_plan(plan)
+        return xapian_plan(plan, expand)
     together = xapian.Query(xapian.Query.OP_AND, list(dict.fromkeys(plan.words)))
-    return xapian.Query(xapian.Query.OP_OR, [together, *(node_query(variant.root) for variant in plan.variants)])
+    variants = [node_query(variant.root, expand) for variant in plan.variants]
+    return xapian.Query(xapian.Query.OP_OR, [together, *variants])
 
 
 def iso_day(day: str) -> str:

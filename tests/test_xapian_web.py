@@ -130,7 +130,7 @@ def test_the_pages_and_items_are_served_from_the_shards(xapian_app: Flask) -> No
 @pytest.mark.parametrize(
     ("path", "status", "words"),
     [
-        ("/api/search?q=fostr~", 400, "trailing *"),
+        ("/api/search?q=fost?r", 400, "trailing *"),
     ],
 )
 def test_what_this_backend_cannot_do_is_refused_with_a_reason(
@@ -185,6 +185,20 @@ def test_councils_compare_as_on_whoosh(
     assert ours.status_code == theirs.status_code == 200
     assert ours.get_data(as_text=True) == theirs.get_data(as_text=True)
     assert len(ours.get_data(as_text=True).splitlines()) > 1
+
+
+def test_fuzzy_words_stand_for_the_vocabularys_words_within_their_distance(
+    xapian_app: Flask, index_dir: Path, corpus_subset: Path, served: dict[str, Any]
+) -> None:
+    config = {"INDEX_DIR": str(index_dir), "CORPUS_DIR": str(corpus_subset), "TESTING": True}
+    whoosh = create_app(config | {"ALERTS_DB": str(served["root"] / "alerts-whoosh.db")}).test_client()
+    client = xapian_app.test_client()
+    for query in ("fostr~", "fostr~ carers", "item_title:fostr~", "placment~2"):
+        ours = client.get(f"/api/search?q={query}&per_page=50&semantic=0").json
+        theirs = whoosh.get(f"/api/search?q={query}&per_page=50&semantic=0").json
+        assert ours["total"] == theirs["total"] > 0, query
+        assert {hit["id"] for hit in ours["results"]} == {hit["id"] for hit in theirs["results"]}, query
+    assert client.get("/api/search?q=fostering").json["total"] >= client.get("/api/search?q=fostr~").json["total"]
 
 
 def test_misspelt_words_are_corrected_from_the_builds_vocabulary(xapian_app: Flask) -> None:
