@@ -93,15 +93,29 @@ def score_query(results: list[Result], rules: list[dict]) -> dict[str, float]:
     }
 
 
-def product_ranker(index_dir: Path) -> Ranker:
-    """Returns the product's search as a ranker."""
-    index = SearchIndex(index_dir)
+def titles_of(index: SearchIndex | XapianIndex) -> Ranker:
+    """Returns a backend's search as a ranker of titles and papers."""
 
     def rank(query: str) -> list[Result]:
         hits = index.search(SearchRequest(q=query, per_page=DEPTH)).hits
         return [Result(h.item_title, [h.source, *(o["source"] for o in h.other_sources)]) for h in hits]
 
     return rank
+
+
+def ids_of(index: SearchIndex | XapianIndex, semantic: bool = True) -> IdRanker:
+    """Returns a backend's search as a ranker of item ids (each result with its copies)."""
+
+    def rank(query: str) -> list[list[str]]:
+        hits = index.search(SearchRequest(q=query, per_page=DEPTH, semantic=semantic)).hits
+        return [[h.id, *(o["id"] for o in h.other_sources)] for h in hits]
+
+    return rank
+
+
+def product_ranker(index_dir: Path) -> Ranker:
+    """Returns the product's search as a ranker."""
+    return titles_of(SearchIndex(index_dir))
 
 
 def fts5_items(index_dir: Path) -> sqlite3.Connection:
@@ -139,13 +153,7 @@ def baseline_ranker(index_dir: Path) -> Ranker:
 
 def product_ids(index_dir: Path, semantic: bool = True) -> IdRanker:
     """Returns the product's search as a ranker of item ids (each result with its copies)."""
-    index = SearchIndex(index_dir)
-
-    def rank(query: str) -> list[list[str]]:
-        hits = index.search(SearchRequest(q=query, per_page=DEPTH, semantic=semantic)).hits
-        return [[h.id, *(o["id"] for o in h.other_sources)] for h in hits]
-
-    return rank
+    return ids_of(SearchIndex(index_dir), semantic)
 
 
 def baseline_or_ids(index_dir: Path) -> IdRanker:
@@ -223,24 +231,12 @@ def xapian_index(index_dir: Path) -> XapianIndex:
 
 def xapian_ids(index_dir: Path) -> IdRanker:
     """Returns the Xapian backend's search as a ranker of item ids (each result with its copies)."""
-    index = xapian_index(index_dir)
-
-    def rank(query: str) -> list[list[str]]:
-        hits = index.search(SearchRequest(q=query, per_page=DEPTH)).hits
-        return [[h.id, *(o["id"] for o in h.other_sources)] for h in hits]
-
-    return rank
+    return ids_of(xapian_index(index_dir))
 
 
 def xapian_ranker(index_dir: Path) -> Ranker:
     """Returns the Xapian backend's search as a ranker."""
-    index = xapian_index(index_dir)
-
-    def rank(query: str) -> list[Result]:
-        hits = index.search(SearchRequest(q=query, per_page=DEPTH)).hits
-        return [Result(h.item_title, [h.source, *(o["source"] for o in h.other_sources)]) for h in hits]
-
-    return rank
+    return titles_of(xapian_index(index_dir))
 
 
 def backends_compared(index_dir: Path) -> dict[str, IdRanker]:

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 
 xapian = pytest.importorskip("xapian")
 
@@ -49,6 +50,13 @@ def xapian_app(served: dict[str, Any], index_dir: Path, corpus_subset: Path) -> 
     return create_app(config)
 
 
+@pytest.fixture
+def whoosh(served: dict[str, Any], index_dir: Path, corpus_subset: Path) -> FlaskClient:
+    """The same index served by the Whoosh backend, to compare with."""
+    config = {"INDEX_DIR": str(index_dir), "CORPUS_DIR": str(corpus_subset), "TESTING": True}
+    return create_app(config | {"ALERTS_DB": str(served["root"] / "alerts-whoosh.db")}).test_client()
+
+
 def test_the_api_answers_what_the_shards_rank(xapian_app: Flask, served: dict[str, Any]) -> None:
     # One word, meaning off: nothing for the web server to rank again, so the page is the shards' own.
     answer = xapian_app.test_client().get("/api/search?q=fostering&per_page=5&page=2&semantic=0")
@@ -63,11 +71,7 @@ def test_the_api_answers_what_the_shards_rank(xapian_app: Flask, served: dict[st
     assert all(hit["snippet"] for hit in body["results"])
 
 
-def test_meaning_is_fused_at_the_web_server_as_on_whoosh(
-    xapian_app: Flask, index_dir: Path, corpus_subset: Path, served: dict[str, Any]
-) -> None:
-    config = {"INDEX_DIR": str(index_dir), "CORPUS_DIR": str(corpus_subset), "TESTING": True}
-    whoosh = create_app(config | {"ALERTS_DB": str(served["root"] / "alerts-whoosh.db")}).test_client()
+def test_meaning_is_fused_at_the_web_server_as_on_whoosh(xapian_app: Flask, whoosh: FlaskClient) -> None:
     client = xapian_app.test_client()
     # A paraphrase: no paper says it so, and meaning finds the papers that mean it.
     query = "/api/search?q=money for young people leaving the care system&per_page=10"
@@ -175,11 +179,7 @@ def test_cpsearch_serve_serves_the_shards(served: dict[str, Any], index_dir: Pat
 
 
 @pytest.mark.parametrize("query", ["q=fostering", "q=staying put&council=croydon", "q=LAC", "q=budget&from=2022-01-01"])
-def test_councils_compare_as_on_whoosh(
-    xapian_app: Flask, index_dir: Path, corpus_subset: Path, served: dict[str, Any], query: str
-) -> None:
-    config = {"INDEX_DIR": str(index_dir), "CORPUS_DIR": str(corpus_subset), "TESTING": True}
-    whoosh = create_app(config | {"ALERTS_DB": str(served["root"] / "alerts-whoosh.db")}).test_client()
+def test_councils_compare_as_on_whoosh(xapian_app: Flask, whoosh: FlaskClient, query: str) -> None:
     ours = xapian_app.test_client().get(f"/compare.csv?{query}")
     theirs = whoosh.get(f"/compare.csv?{query}")
     assert ours.status_code == theirs.status_code == 200
@@ -188,10 +188,8 @@ def test_councils_compare_as_on_whoosh(
 
 
 def test_fuzzy_words_stand_for_the_vocabularys_words_within_their_distance(
-    xapian_app: Flask, index_dir: Path, corpus_subset: Path, served: dict[str, Any]
+    xapian_app: Flask, whoosh: FlaskClient
 ) -> None:
-    config = {"INDEX_DIR": str(index_dir), "CORPUS_DIR": str(corpus_subset), "TESTING": True}
-    whoosh = create_app(config | {"ALERTS_DB": str(served["root"] / "alerts-whoosh.db")}).test_client()
     client = xapian_app.test_client()
     for query in ("fostr~", "fostr~ carers", "item_title:fostr~", "placment~2"):
         ours = client.get(f"/api/search?q={query}&per_page=50&semantic=0").json
