@@ -149,6 +149,17 @@ def test_the_sync_writes_each_council_to_its_shard_and_then_only_what_changed(
     assert [item_id for item_id, _ in found.hits] == [r["id"] for r in edited[changed]][: len(found.hits)]
 
 
+def test_a_new_document_format_rewrites_every_paper(
+    papers: dict[str, list[dict[str, Any]]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cluster = three_shards(tmp_path)
+    sync_cluster(cluster, papers)
+    monkeypatch.setattr(cluster_module, "DOCUMENT_FORMAT", "next")
+    again = sync_cluster(load_cluster(cluster.file), papers)
+    assert (again.written, again.unchanged, again.deleted) == (len(papers), 0, 0)
+    assert sum(again.items.values()) == sum(map(len, papers.values()))  # replaced, not added twice
+
+
 def test_a_killed_sync_loses_at_most_a_batch_and_the_next_one_finishes(
     papers: dict[str, list[dict[str, Any]]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
