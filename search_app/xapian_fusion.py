@@ -32,7 +32,7 @@ from indexer.xapian_backend import ID_PREFIX, XapianHits, XapianSearch, copy_ter
 from search_app.evaluate import Matches
 from search_app.query import Phrase, QueryPlan
 from search_app.ranking import PAIR_BONUS, PAIR_COMMON, pair_rarity
-from search_app.semantic import DocVectors, fuse
+from search_app.semantic import CANDIDATES, DocVectors, fuse
 from search_app.xapian_engine import phrase_query
 
 # The shards' best word matches the web server ranks again (as many as semantic.RESCORED reads passages of).
@@ -43,11 +43,18 @@ PAIRS_KEPT = 4096
 
 @dataclass(frozen=True)
 class ServedVectors:
-    """The item vectors of an index generation as the Xapian backend's web server uses them: by row, with
-    the item ids of the rows and the rows in id order (to find an item's row), all memory-mapped."""
+    """The item vectors of an index generation as the Xapian backend's web server uses them, all memory-
+    mapped, so a worker holds nothing that grows with the items: by row, the items' ids, whole-item vectors,
+    passage counts and starts; the passages; the nearest-neighbour index; and the ids sorted with their rows
+    (to find an item's row by binary search), written beside them by the first worker."""
 
-    vectors: DocVectors
     ids: np.ndarray
+    matrix: np.ndarray
+    passages: np.ndarray
+    starts: np.ndarray
+    counts: np.ndarray
+    nearest: Any
+    sorted_ids: np.ndarray
     order: np.ndarray
 
     def rows_of(self, item_ids: Sequence[str]) -> np.ndarray:
@@ -55,14 +62,29 @@ class ServedVectors:
         wanted = np.array(item_ids, dtype=str)
         if not wanted.size or not self.ids.size:
             return np.full(wanted.size, -1, dtype=np.int64)
-        sorted_ids = self.ids[self.order]
-        places = np.minimum(np.searchsorted(sorted_ids, wanted), self.order.size - 1)
-        return np.where(sorted_ids[places] == wanted, self.order[places], -1).astype(np.int64)
+        places = np.minimum(np.searchsorted(self.sorted_ids, wanted), self.order.size - 1)
+        return np.where(self.sorted_ids[places] == wanted, self.order[places], -1).astype(np.int64)
+
+    def candidates(self, query: np.ndarray) -> np.ndarray:
+        """Returns the rows that may be nearest the query: the nearest-neighbour index's candidates (as the
+        Whoosh pipeline takes them: semantic.CANDIDATES), or every row where there is no such index."""
+        if self.nearest is None:
+            return np.arange(self.ids.size)
+        rows = np.asarray(self.nearest.search(query, CANDIDATES))
+        return rows[rows >= 0]
+
+    def view(self, rows: np.ndarray) -> DocVectors:
+        """Returns these rows' vectors as semantic.fuse reads them, the rows numbered 0..len(rows) - 1 (the
+        passages stay mapped: only the pool's are read)."""
+        local = np.arange(rows.size, dtype=np.int64)
+        matrix = np.asarray(self.matrix[rows], dtype=np.float32)
+        starts, counts = np.asarray(self.starts[rows]), np.asarray(self.counts[rows])
+        return DocVectors(local, np.ones(rows.size, dtype=bool), local, matrix, self.passages, starts, counts)
 
 
 def served_vectors(generation: Path) -> ServedVectors | None:
-    """Returns a generation's vectors placed by row (None without vectors or without the encoder); the id
-    order is written beside them by the first worker and mapped by the others."""
+    """Returns a generation's vectors as the web server uses them (None without vectors or without the
+    encoder); the sorted ids and their rows are written beside them by the first worker, mapped by all."""
     vectors = ItemVectors.load(generation, mapped=True)
     if not len(vectors.ids):
         return None
@@ -70,31 +92,24 @@ def served_vectors(generation: Path) -> ServedVectors | None:
         shared_encoder()
     except EmbeddingsUnavailable:
         return None
-    ids = np.asarray(vectors.ids, dtype=str)
-    saved = generation / f"{ALIGN_PREFIX}order-{vectors.token}.npy"
+    ids = vectors.ids if isinstance(vectors.ids, np.ndarray) else np.array(vectors.ids, dtype=str)
+    files = {part: generation / f"{ALIGN_PREFIX}{part}-{vectors.token}.npy" for part in ("order", "sorted")}
     try:
-        order = np.load(saved, mmap_mode="r", allow_pickle=False)
-        if order.shape != ids.shape:
+        order, sorted_ids = (np.load(files[part], mmap_mode="r", allow_pickle=False) for part in ("order", "sorted"))
+        if order.shape != ids.shape or sorted_ids.shape != ids.shape:
             raise ValueError("another set of vectors")
     except (OSError, ValueError):
         order = np.argsort(ids, kind="stable").astype(np.int32)
+        sorted_ids = ids[order]
         try:
-            save_array(saved, order)
+            save_array(files["sorted"], sorted_ids)
+            save_array(files["order"], order)
         except OSError:
             pass  # a read-only index: each worker keeps its own
-    size = ids.size
-    rows = np.arange(size, dtype=np.int32)
-    placed = DocVectors(
-        rows,
-        np.ones(size, dtype=bool),
-        rows,
-        vectors.matrix,
-        vectors.passages,
-        vectors.starts(),
-        vectors.counts,
-        vectors.nearest,
+    starts = vectors.starts()
+    return ServedVectors(
+        ids, vectors.matrix, vectors.passages, starts, vectors.counts, vectors.nearest, sorted_ids, order
     )
-    return ServedVectors(placed, ids, order)
 
 
 class VectorSource:
@@ -258,28 +273,34 @@ def verify_rest(
 
 
 def fused_scores(pool: Pool, served: ServedVectors, query_vec: np.ndarray) -> tuple[dict[str, float], bool]:
-    """Returns the pool's scores fused with meaning (semantic.fuse over vector rows) and the items it brings
-    in (to be checked against the filters); and whether meaning was used."""
+    """Returns the pool's scores fused with meaning and the items it brings in (to be checked against the
+    filters); and whether meaning was used.
+
+    semantic.fuse runs over the pool and the nearest-neighbour index's candidates only, renumbered: where
+    the Whoosh pipeline fuses over arrays of every item, an item outside both has no meaning score there
+    either (semantic.whole_similarity), so the ranking is the same and no array grows with the items."""
     ids = list(pool.words)
     rows = served.rows_of(ids)
-    size = served.ids.size
-    mask = np.zeros(size, dtype=bool)
-    word_scores = np.zeros(size)
     held = rows >= 0
-    mask[rows[held]] = True
-    word_scores[rows[held]] = [pool.words[i] for i, h in zip(ids, held, strict=True) if h]
+    candidates = np.union1d(served.candidates(query_vec), rows[held])
+    local = np.searchsorted(candidates, rows[held])
+    mask = np.zeros(candidates.size, dtype=bool)
+    word_scores = np.zeros(candidates.size)
+    mask[local] = True
+    with_vectors = [item_id for item_id, h in zip(ids, held, strict=True) if h]
+    word_scores[local] = [pool.words[item_id] for item_id in with_vectors]
     words = Matches(mask, word_scores)
-    fused = fuse(words, served.vectors, query_vec, np.ones(size, dtype=bool))
+    fused = fuse(words, served.view(candidates), query_vec, np.ones(candidates.size, dtype=bool))
     if fused is words:
         return dict(pool.words), False
-    scores = {i: float(fused.scores[r]) for i, r in zip(ids, rows, strict=True) if r >= 0}
+    scores = {item_id: float(fused.scores[n]) for item_id, n in zip(with_vectors, local, strict=True)}
     # Items without vectors (added since the vectors were made) keep their words' share of the fused score.
     best_words = max(pool.words.values())
     for item_id, row in zip(ids, rows, strict=True):
         if row < 0:
             scores[item_id] = 50.0 * pool.words[item_id] / best_words
-    for row in np.flatnonzero(fused.mask & ~mask):
-        scores[str(served.ids[row])] = float(fused.scores[row])
+    for n in np.flatnonzero(fused.mask & ~mask):
+        scores[str(served.ids[candidates[n]])] = float(fused.scores[n])
     return scores, True
 
 
