@@ -44,7 +44,7 @@ from indexer.schema import SEARCH_FIELDS
 # length), times WDF_SCALE and rounded, and Xapian's BM25 is run with b 0 (the lengths are already in
 # it) and k1 times WDF_SCALE (the same saturation). Xapian's defaults are k1 1 and b 0.5, so all are
 # pinned; k2 0 and k3 1 are Robertson's, min_normlen Xapian's default.
-WDF_SCALE = 10
+WDF_SCALE = 1000
 K1, K2, K3, B, MIN_NORMLEN = 1.2 * WDF_SCALE, 0.0, 1.0, 0.0, 0.5
 FIELD_B = 0.75
 # The average length of each field, in words, that BM25F's length normalisation divides by: fixed (measured
@@ -75,8 +75,9 @@ FACET_SLOTS = ("council", "committee", "doc_type", "year")
 COUNCIL_DAY_SLOT = 17
 # The format documents are written in: part of each paper's hash (cluster.paper_hash), so a sync after a
 # change of format writes every paper again instead of leaving shards in two formats.
-# 2: BM25F pseudo-frequencies, the council-and-day slot.
-DOCUMENT_FORMAT = "2"
+# 3: BM25F pseudo-frequencies (in thousandths: in tenths, any mention in a body of 7,000 words or more
+# weighed the same), the council-and-day slot.
+DOCUMENT_FORMAT = "3"
 # A thread's connection to the shards is kept this long, then opened afresh, and brought up to the shards'
 # latest revision at most every REOPEN_SECONDS (a search makes several requests).
 KEEP_OPEN_SECONDS = 60.0
@@ -413,12 +414,14 @@ class XapianSearch:
         order: str = "relevance",
         fold: bool = True,
         counts: bool = True,
+        exact: bool = False,
     ) -> XapianHits:
         """Returns one page of the items a query matches, by weight or by date ("date" newest first,
         "oldest"), one per copy key unless fold is off, with the number of items and the facet counts:
-        exact up to COUNT_EXACTLY matches, estimated past it (without counts: Xapian's estimate of the
-        total and no facets). Raises ShardDown naming the shards that do not answer."""
-        return self.retried(lambda database: self.run(database, query, limit, offset, order, fold, counts))
+        exact up to COUNT_EXACTLY matches (or always, with exact), estimated past it (without counts:
+        Xapian's estimate of the total and no facets). Raises ShardDown naming the shards that do not
+        answer."""
+        return self.retried(lambda database: self.run(database, query, limit, offset, order, fold, counts, exact))
 
     def council_days(self, query: xapian.Query) -> dict[str, int]:
         """Returns how many items a query matches per council and meeting day ("council\tYYYYMMDD", the day
@@ -489,6 +492,7 @@ class XapianSearch:
         order: str,
         fold: bool,
         counts: bool = True,
+        exact: bool = False,
     ) -> XapianHits:
         enquire = xapian.Enquire(database)
         enquire.set_query(query)
@@ -511,7 +515,7 @@ class XapianSearch:
         # Up to COUNT_EXACTLY matches, every match is checked, so the spies see them all; each shard does that
         # work itself and sends back only the page and the counts. Past it, the counts are estimates (at 1M
         # items counting every item that holds a common word took most of a second: docs/performance.md).
-        check = max(min(database.get_doccount(), COUNT_EXACTLY), 1)
+        check = max(database.get_doccount() if exact else min(database.get_doccount(), COUNT_EXACTLY), 1)
         mset = enquire.get_mset(offset, limit, check)
         hits, keys = read_matches(mset)
         facets = {facet: spy_counts(spies[facet]) for facet in FACET_SLOTS}

@@ -222,15 +222,15 @@ def rank_pool(
         gain = rarity(pair, size)
         if gain <= 0:
             continue
-        holders = engine.search_query(
-            xapian.Query(xapian.Query.OP_FILTER, words, phrase_query(Phrase(pair))), limit=POOL, counts=False
-        )
+        # The holders the request's filters allow: those are the ones that can be shown.
+        holding = xapian.Query(xapian.Query.OP_FILTER, words, phrase_query(Phrase(pair)))
+        holders = engine.search_query(restrict(holding) if restrict else holding, limit=POOL, counts=False)
         pool.add(holders)
         for item_id, _ in holders.hits:
             pool.gains[item_id] = max(pool.gains.get(item_id, 0.0), gain)
     scores = dict(pool.words)
     meaning_used = False
-    if meaning is not None and pool.words:
+    if meaning is not None:
         scores, meaning_used = fused_scores(pool, *meaning)
     if scores:
         best = max(scores.values())
@@ -295,7 +295,7 @@ def fused_scores(pool: Pool, served: ServedVectors, query_vec: np.ndarray) -> tu
         return dict(pool.words), False
     scores = {item_id: float(fused.scores[n]) for item_id, n in zip(with_vectors, local, strict=True)}
     # Items without vectors (added since the vectors were made) keep their words' share of the fused score.
-    best_words = max(pool.words.values())
+    best_words = max(pool.words.values(), default=1.0) or 1.0
     for item_id, row in zip(ids, rows, strict=True):
         if row < 0:
             scores[item_id] = 50.0 * pool.words[item_id] / best_words

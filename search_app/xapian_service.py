@@ -40,6 +40,7 @@ from indexer.xapian_backend import (
     ID_PREFIX,
     Shard,
     ShardDown,
+    T,
     XapianHits,
     XapianSearch,
     copy_term,
@@ -77,6 +78,8 @@ class XapianIndex:
         self.rarity = PairRarity(self.engine)
         self._speller: tuple[Path, Speller] | None = None
         self._stems: tuple[Speller, dict[str, list[str]]] | None = None
+        self._vocabulary_lock = threading.Lock()
+        self._stats: tuple[float, dict[str, Any]] | None = None
         self._names: tuple[float, dict[str, dict[str, str]]] | None = None
         self._names_lock = threading.Lock()
 
@@ -93,6 +96,26 @@ class XapianIndex:
         shards' words, then (plain words by relevance) fused with meaning and the pair rule at the web
         server over the shards' best matches (search_app/xapian_fusion.py); with a spelling suggestion
         when the words typed find almost nothing, and the suggestion's results where they find more."""
+        return self.whole(lambda: self.answer(request))
+
+    def whole(self, work: Callable[[], T]) -> T:
+        """Returns work that makes several requests of the shards, done again from the start once if a sync
+        changed them between two of its requests (a document read late is then gone); a shard that stops
+        answering part-way is named (ShardDown), as one that does not answer at first is."""
+        for attempt in range(2):
+            try:
+                return work()
+            except (xapian.DatabaseModifiedError, xapian.DocNotFoundError):
+                self.engine.forget()
+                if attempt:
+                    raise
+            except xapian.NetworkError:
+                self.engine.forget()
+                raise ShardDown(self.engine.down_shards() or [s.name for s in self.engine.shards]) from None
+        raise AssertionError("unreachable")
+
+    def answer(self, request: SearchRequest) -> SearchResults:
+        """Returns what search returns, in one attempt."""
         plan = plan_query(request.q, request.expand)
         restrict = restriction(request)
         results = self.ranked(request, plan, restrict)
@@ -123,14 +146,15 @@ class XapianIndex:
         def restrict(query: xapian.Query) -> xapian.Query:
             return xapian.Query(xapian.Query.OP_FILTER, filters(query), wanted)
 
-        return self.ranked(request, plan_query(request.q, request.expand), restrict, filtering=True)
+        plan = plan_query(request.q, request.expand)
+        return self.whole(lambda: self.ranked(request, plan, restrict, filtering=True))
 
     def speller(self) -> Speller | None:
         """Returns the spelling suggester of the vocabulary the build counted (in --index), or None."""
         generation = current_generation(self.index_dir) if self.index_dir else None
         if generation is None:
             return None
-        with self._names_lock:
+        with self._vocabulary_lock:
             if self._speller is None or self._speller[0] != generation:
                 self._speller = (generation, Speller(Vocabulary.load(generation)))
             return self._speller[1]
@@ -141,7 +165,7 @@ class XapianIndex:
         speller = self.speller()
         if speller is None:
             raise QueryError(f"{node.text}~: fuzzy words need the build's vocabulary (serve with --index)")
-        with self._names_lock:
+        with self._vocabulary_lock:
             if self._stems is None or self._stems[0] is not speller:
                 stems: dict[str, set[str]] = {}
                 for word in speller.counts:
@@ -175,8 +199,9 @@ class XapianIndex:
         words = xapian_plan(plan, self.fuzzy_stems)
         query = restrict(words)
         start = (request.page - 1) * request.per_page
-        meaning = self.meaning(request.q) if request.semantic and plan.plain else None
-        if request.sort != "relevance" or not (plan.pairs or meaning):
+        relevance = request.sort == "relevance"
+        meaning = self.meaning(request.q) if request.semantic and plan.plain and relevance else None
+        if not relevance or not (plan.pairs or meaning):
             found = self.engine.search_query(query, limit=request.per_page, offset=start, order=request.sort)
             page = list(zip(found.hits, found.records, strict=True))
             return self.results(request, plan, found, page, meaning_used=False)
@@ -357,7 +382,7 @@ class XapianIndex:
         (a committee seen only in older items keeps its slug)."""
         if self._names is None or time.monotonic() - self._names[0] > NAMES_SECONDS:
             names: dict[str, dict[str, str]] = {"council": {}, "committee": {}}
-            for council in self.engine.search_query(xapian.Query.MatchAll, limit=1).facets["council"]:
+            for council in self.engine.search_query(xapian.Query.MatchAll, limit=1, exact=True).facets["council"]:
                 # The newest items name the council and its committees as they are called now.
                 for record in self.engine.search_query(
                     filtered(xapian.Query.MatchAll, {"council": [council]}), limit=200, order="date"
@@ -368,8 +393,16 @@ class XapianIndex:
         return self._names[1]
 
     def stats(self) -> dict[str, Any]:
-        """Returns what the index covers: items, councils, first and last year, and every facet's counts."""
-        found = self.engine.search_query(xapian.Query.MatchAll, limit=1)
+        """Returns what the index covers: items, councils, first and last year, and every facet's counts
+        (every item counted, so worked out again only every NAMES_SECONDS)."""
+        with self._names_lock:
+            if self._stats is None or time.monotonic() - self._stats[0] > NAMES_SECONDS:
+                self._stats = (time.monotonic(), self.coverage())
+            return self._stats[1]
+
+    def coverage(self) -> dict[str, Any]:
+        """Returns the figures stats returns, counted now."""
+        found = self.engine.search_query(xapian.Query.MatchAll, limit=1, exact=True)
         years = sorted(y for y in found.facets["year"] if y != "undated")
         return {
             "items": found.total,
@@ -383,6 +416,10 @@ class XapianIndex:
         """Returns the items matching a request counted by council and year (copies of one item once), with
         each council's first and latest meeting and latest decision: as on Whoosh (search_app/compare.py),
         counted over the items holding every word typed or a glossary equivalent, every match counted."""
+        return self.whole(lambda: self.comparison(request))
+
+    def comparison(self, request: SearchRequest) -> Comparison:
+        """Returns what compare returns, in one attempt."""
         query = restriction(request)(every_word(plan_query(request.q, request.expand), self.fuzzy_stems))
         by_council: dict[str, dict[str, int]] = {}
         for joined, count in self.engine.council_days(query).items():

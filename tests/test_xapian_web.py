@@ -89,6 +89,16 @@ def test_meaning_is_fused_at_the_web_server_as_on_whoosh(xapian_app: Flask, whoo
     assert sum(shards["facets"]["council"].values()) == shards["total"]
 
 
+def test_meaning_finds_items_where_no_paper_holds_the_words(xapian_app: Flask, whoosh: FlaskClient) -> None:
+    client = xapian_app.test_client()
+    query = "/api/search?q=juveniles emancipating&respell=0"
+    assert client.get(query + "&semantic=0").json["total"] == 0 == whoosh.get(query + "&semantic=0").json["total"]
+    ours, theirs = client.get(query).json, whoosh.get(query).json
+    assert ours["meaning"]["used"] is True and ours["total"] == theirs["total"] > 0
+    assert [hit["id"] for hit in ours["results"][:3]] == [hit["id"] for hit in theirs["results"][:3]]
+    assert sum(ours["facets"]["council"].values()) == ours["total"]
+
+
 def test_pages_past_the_web_servers_pool_carry_on_in_the_shards_order(
     xapian_app: Flask, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -244,6 +254,31 @@ def test_past_the_exact_count_the_total_and_counts_are_marked_estimates(
     assert "About <strong>" in page
     rare = client.get("/api/search?q=zanzibar OR fostering&per_page=5&semantic=0").json
     assert rare["estimated"] is (rare["total"] > 10)
+
+
+def test_a_search_the_shards_change_under_is_done_again_and_a_shard_lost_part_way_is_named(
+    xapian_app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from search_app.results import SearchRequest
+
+    index = xapian_app.extensions["search_index"]
+    answer, calls = index.answer, []
+
+    def changed_once(request: SearchRequest) -> Any:
+        calls.append(request.q)
+        if len(calls) == 1:  # a sync committed between the match and the reading of a document
+            raise xapian.DatabaseModifiedError("the revision being read has been discarded")
+        return answer(request)
+
+    monkeypatch.setattr(index, "answer", changed_once)
+    assert xapian_app.test_client().get("/api/search?q=fostering").json["total"] > 0 and len(calls) == 2
+
+    def lost(request: SearchRequest) -> Any:
+        raise xapian.NetworkError("connection reset")
+
+    monkeypatch.setattr(index, "answer", lost)
+    failed = xapian_app.test_client().get("/api/search?q=fostering")
+    assert failed.status_code == 503 and failed.json["shards"]  # every shard answers now, so all are named
 
 
 def test_a_shard_that_is_down_gets_a_503_naming_it(xapian_app: Flask, served: dict[str, Any]) -> None:
