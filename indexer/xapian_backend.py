@@ -505,19 +505,23 @@ class XapianSearch:
         else:
             # Ties broken by item id: document numbers interleave differently on shards and on one database.
             enquire.set_sort_by_relevance_then_value(SLOTS["id"], False)
+        mset = enquire.get_mset(offset, limit)
+        hits, keys = read_matches(mset)
         if not counts:
-            mset = enquire.get_mset(offset, limit)
-            hits, keys = read_matches(mset)
             return XapianHits(hits, mset.get_matches_estimated(), {}, keys, mset=mset)
+        # Counted apart from the page, with match spies, unweighted and with no collapse key: a remote shard
+        # asked for a collapsed page and 20,000 checked matches sends back every match it checked (at 1M
+        # items on four loopback shards: 383 ms a query together, 59 + 159 ms apart; docs/performance.md).
+        # Up to COUNT_EXACTLY matches every match is checked, so the spies see them all; past it, the
+        # counts are estimates.
+        counting = xapian.Enquire(database)
+        counting.set_query(query)
+        counting.set_weighting_scheme(xapian.BoolWeight())
         spies = {facet: xapian.ValueCountMatchSpy(slot) for facet, slot in COUNT_SLOTS.items()}
         for spy in spies.values():
-            enquire.add_matchspy(spy)
-        # Up to COUNT_EXACTLY matches, every match is checked, so the spies see them all; each shard does that
-        # work itself and sends back only the page and the counts. Past it, the counts are estimates (at 1M
-        # items counting every item that holds a common word took most of a second: docs/performance.md).
+            counting.add_matchspy(spy)
         check = max(database.get_doccount() if exact else min(database.get_doccount(), COUNT_EXACTLY), 1)
-        mset = enquire.get_mset(offset, limit, check)
-        hits, keys = read_matches(mset)
+        counted_set = counting.get_mset(0, 0, check)
         facets = {facet: spy_counts(spies[facet]) for facet in FACET_SLOTS}
         facets["topic"] = topic_counts(spy_counts(spies["topic"]))
         # The counts read one fixed copy of each item (mark_canonical). A query matching only another copy's
@@ -526,16 +530,16 @@ class XapianSearch:
         # estimate even when every match is checked ("what did we decide about council tax for care leavers"
         # gave 60 on one database and 39 on three shards, for 60 items), so it is not used.
         counted = sum(facets["council"].values())
-        # Exact when every match was seen: all were checked, or fewer were found than counting stops at (on
-        # remote shards Xapian's bounds stay apart with a collapse key even then: 32 and 33 for 33 matches).
+        # Exact when every match was seen: all were checked, or fewer were found than counting stops at.
         seen = spies["council"].get_total()
         exact = check >= database.get_doccount() or seen < check
         if not exact:
             # The items seen stand for all the matches: scaled by the matches estimated over the documents seen.
-            scale = mset.get_uncollapsed_matches_estimated() / max(seen, 1)
+            # (They are the first matches in document order, not a random sample: docs/design.md.)
+            scale = counted_set.get_matches_estimated() / max(seen, 1)
             facets = {facet: {v: round(n * scale) for v, n in values.items()} for facet, values in facets.items()}
             counted = round(counted * scale)
-        total = max(counted, offset + len(hits)) if fold else mset.get_matches_estimated()
+        total = max(counted, offset + len(hits)) if fold else counted_set.get_matches_estimated()
         return XapianHits(hits, total, facets, keys, exact, mset)
 
     def term_counts(self, terms: Sequence[str]) -> tuple[dict[str, int], int]:

@@ -155,20 +155,24 @@ def two_word_runner(shards: list[Shard], index_dir: Path) -> Any:
     return lambda params: index.search(SearchRequest(q=params["q"]))
 
 
-def worker_memory_mb(cluster_file: Path, index_dir: Path) -> float:
-    """Returns the peak memory (MB) of a fresh process that searches the shards with the query set twice."""
+def worker_memory_mb(cluster_file: Path, index_dir: Path) -> tuple[float, float]:
+    """Returns the memory (MB) of a fresh process that has searched the shards with the query set twice: its
+    own (anonymous) pages, and the file pages it has mapped (the vectors, shared by every worker). Read from
+    /proc: a peak from getrusage would include the pages of the benchmark it was forked from."""
     code = (
-        "import resource, sys; sys.path[:0] = [sys.argv[1], sys.argv[1] + '/scripts'];"
+        "import sys; sys.path[:0] = [sys.argv[1], sys.argv[1] + '/scripts'];"
         "import benchmark as bench; from pathlib import Path;"
         "from werkzeug.datastructures import MultiDict; from search_app.params import parse_search_args;"
         "from search_app.xapian_service import open_cluster;"
         "index = open_cluster(Path(sys.argv[2]), Path(sys.argv[3]));"
         "[index.search(parse_search_args(MultiDict(p))) for _ in range(2) for p in bench.QUERIES];"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
+        "status = dict(line.split(':', 1) for line in open('/proc/self/status'));"
+        "print(int(status['RssAnon'].split()[0]) / 1024, int(status['RssFile'].split()[0]) / 1024)"
     )
     argv = [sys.executable, "-c", code, str(ROOT), str(cluster_file), str(index_dir)]
     found = subprocess.run(argv, capture_output=True, text=True)
-    return float(found.stdout.strip().splitlines()[-1])
+    own, mapped = found.stdout.strip().splitlines()[-1].split()
+    return float(own), float(mapped)
 
 
 def row(name: str, run: Any, two: Any, rounds: int) -> str:
@@ -234,11 +238,13 @@ def main() -> None:
         http = bench.http_latencies(work, 8, args.rounds, serve_args)
         p50, p95, p99 = bench.percentiles(http)
         lines.append(f"\nHTTP, 8 clients, {SHARDS} shards: p50 / p95 / p99 {p50:.0f} / {p95:.0f} / {p99:.0f} ms.")
-        memory = worker_memory_mb(cluster.file, index_dir)
-        lines.append(f"Peak memory of a fresh process searching the shards, vectors mapped: {memory:.0f} MB.")
+        own, mapped = worker_memory_mb(cluster.file, index_dir)
+        lines.append(
+            f"A fresh process after searching the shards: {own:.0f} MB of its own, {mapped:.0f} MB of mapped files."
+        )
         print("\n".join(lines[-2:]), flush=True)
-        own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"(this benchmark process peaked at {own:.0f} MB, holding every record while writing)")
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"(this benchmark process peaked at {peak:.0f} MB, holding every record while writing)")
     finally:
         stop_servers(servers)
         if args.work is None:
