@@ -44,6 +44,18 @@ HELDOUT2_QUERIES = ROOT / "tests" / "data" / "heldout2_queries.json"
 HELDOUT2_JUDGMENTS = ROOT / "tests" / "data" / "heldout2_judgments.json"
 HELDOUT3_QUERIES = ROOT / "tests" / "data" / "heldout3_queries.json"
 HELDOUT3_JUDGMENTS = ROOT / "tests" / "data" / "heldout3_judgments.json"
+HELDOUT4_QUERIES = ROOT / "tests" / "data" / "heldout4_queries.json"
+HELDOUT4_JUDGMENTS = ROOT / "tests" / "data" / "heldout4_judgments.json"
+# The judged sets written before searching, judged blind from pools: option, heading, files, query groups.
+BY_USER = ("all", "officer", "researcher", "councillor")
+BY_KIND = ("all", "specific", "general")
+JUDGED_SETS = (
+    ("blind", "blind set", BLIND_QUERIES, BLIND_JUDGMENTS, BY_USER),
+    ("heldout", "held-out set", HELDOUT_QUERIES, HELDOUT_JUDGMENTS, BY_USER),
+    ("heldout2", "second held-out set (issue 22)", HELDOUT2_QUERIES, HELDOUT2_JUDGMENTS, BY_KIND),
+    ("heldout3", "third held-out set (issue 22)", HELDOUT3_QUERIES, HELDOUT3_JUDGMENTS, BY_KIND),
+    ("heldout4", "fourth held-out set (issue 22, the test set)", HELDOUT4_QUERIES, HELDOUT4_JUDGMENTS, BY_KIND),
+)
 METRICS = ("ndcg@10", "mrr", "p@1", "recall@20")
 # A ranked list of items, each as its item id followed by the ids of its copies in other papers.
 IdRanker = Callable[[str], list[list[str]]]
@@ -351,14 +363,8 @@ def ensure_index(index_dir: Path | None) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--index", type=Path, default=ROOT / "var" / "index")
-    parser.add_argument("--blind", action="store_true", help="Also the blind set (tests/data/blind_judgments.json).")
-    parser.add_argument("--heldout", action="store_true", help="Also the held-out set (heldout_judgments.json).")
-    parser.add_argument(
-        "--heldout2", action="store_true", help="Also the second held-out set (heldout2_judgments.json, issue 22)."
-    )
-    parser.add_argument(
-        "--heldout3", action="store_true", help="Also the third held-out set (heldout3_judgments.json, the test set)."
-    )
+    for option, heading, _, judgments, _ in JUDGED_SETS:
+        parser.add_argument(f"--{option}", action="store_true", help=f"Also the {heading} ({judgments.name}).")
     parser.add_argument(
         "--xapian", action="store_true", help="Compare the Xapian backend with the Whoosh one on the chosen sets."
     )
@@ -367,26 +373,17 @@ def main() -> None:
     index_dir = ensure_index(args.index)
     systems = backends_compared if args.xapian else systems_for_blind
     per_query: dict[str, object] = {}
-    if args.blind:
-        count = len(json.loads(BLIND_JUDGMENTS.read_text(encoding="utf-8"))["judgments"])
-        print(f"blind set: {count} judged queries")
-        per_query["blind"] = evaluate_blind(index_dir, systems=systems)
-        print_table(per_query["blind"])  # type: ignore[arg-type]
-    if args.heldout:
-        count = len(json.loads(HELDOUT_JUDGMENTS.read_text(encoding="utf-8"))["judgments"])
-        print(f"held-out set: {count} judged queries with a relevant item")
-        per_query["heldout"] = evaluate_blind(index_dir, HELDOUT_QUERIES, HELDOUT_JUDGMENTS, systems)
-        print_table(per_query["heldout"])  # type: ignore[arg-type]
-    if args.heldout2:
-        judged = json.loads(HELDOUT2_JUDGMENTS.read_text(encoding="utf-8"))["judgments"]
-        print(f"second held-out set: {len(judged)} judged queries with a relevant item")
-        per_query["heldout2"] = evaluate_blind(index_dir, HELDOUT2_QUERIES, HELDOUT2_JUDGMENTS, systems)
-        print_table(per_query["heldout2"], ("all", "specific", "general"))  # type: ignore[arg-type]
-    if args.heldout3:
-        judged = json.loads(HELDOUT3_JUDGMENTS.read_text(encoding="utf-8"))["judgments"]
-        print(f"third held-out set: {len(judged)} judged queries with a relevant item")
-        per_query["heldout3"] = evaluate_blind(index_dir, HELDOUT3_QUERIES, HELDOUT3_JUDGMENTS, systems)
-        print_table(per_query["heldout3"], ("all", "specific", "general"))  # type: ignore[arg-type]
+    for option, heading, queries_file, judgments_file, groups in JUDGED_SETS:
+        if getattr(args, option):
+            judged = json.loads(judgments_file.read_text(encoding="utf-8"))["judgments"]
+            # MRR and P@1 count an item graded 2 or more; a query with none scores 0 in every system.
+            answered = sum(max(grades.values(), default=0) >= 2 for grades in judged.values())
+            print(
+                f"{heading}: {len(judged)} judged queries with a relevant item, {answered} with one graded 2 or more"
+                f" (the most MRR can be: {answered / max(len(judged), 1):.3f})"
+            )
+            per_query[option] = evaluate_blind(index_dir, queries_file, judgments_file, systems)
+            print_table(per_query[option], groups)  # type: ignore[arg-type]
     if args.per_query:
         args.per_query.write_text(json.dumps(per_query, indent=1), encoding="utf-8")
     queries = json.loads(JUDGMENTS.read_text(encoding="utf-8"))["queries"]
@@ -401,7 +398,7 @@ def main() -> None:
 
 def print_table(
     results: dict[str, dict[str, dict[str, float]]],
-    groups: tuple[str, ...] = ("all", "officer", "researcher", "councillor"),
+    groups: tuple[str, ...] = BY_USER,
 ) -> None:
     """Prints each system's metrics overall and per group of queries."""
     print(f"{'system':34} {'group':12} {'nDCG@10':>8} {'MRR':>7} {'P@1':>6} {'recall@20':>10}")

@@ -13,14 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from evaluate import (  # noqa: E402
-    BLIND_JUDGMENTS,
-    BLIND_QUERIES,
-    HELDOUT2_JUDGMENTS,
-    HELDOUT2_QUERIES,
-    HELDOUT3_JUDGMENTS,
-    HELDOUT3_QUERIES,
-    HELDOUT_JUDGMENTS,
-    HELDOUT_QUERIES,
+    JUDGED_SETS,
     backends_compared,
     baseline_ranker,
     evaluate,
@@ -55,9 +48,10 @@ def test_floors_are_never_lowered_silently() -> None:
 
 @pytest.mark.parametrize(
     ("judgments", "at_least"),
-    [(BLIND_JUDGMENTS, 40), (HELDOUT_JUDGMENTS, 25), (HELDOUT2_JUDGMENTS, 20), (HELDOUT3_JUDGMENTS, 30)],
+    [(judgments, at_least) for (*_, judgments, _), at_least in zip(JUDGED_SETS, (40, 25, 20, 30, 30), strict=True)],
 )
 def test_blind_judgments_name_items_that_exist(full_index: Path, judgments: Path, at_least: int) -> None:
+    """Each set keeps the queries it was judged on (those with a relevant item), and every item it names."""
     judged = json.loads(judgments.read_text(encoding="utf-8"))["judgments"]
     assert len(judged) >= at_least
     known = set(item_groups(full_index))
@@ -91,13 +85,7 @@ def test_product_beats_floors_and_baseline(full_index: Path, capsys: pytest.Capt
 
 @pytest.mark.parametrize(
     ("queries", "judgments"),
-    [
-        (BLIND_QUERIES, BLIND_JUDGMENTS),
-        (HELDOUT_QUERIES, HELDOUT_JUDGMENTS),
-        (HELDOUT2_QUERIES, HELDOUT2_JUDGMENTS),
-        (HELDOUT3_QUERIES, HELDOUT3_JUDGMENTS),
-        (None, None),
-    ],
+    [*((queries, judgments) for _, _, queries, judgments, _ in JUDGED_SETS), (None, None)],
 )
 def test_the_xapian_backend_ranks_as_well_as_whoosh(
     full_index: Path, queries: Path | None, judgments: Path | None, capsys: pytest.CaptureFixture[str]
