@@ -16,6 +16,7 @@ import pytest
 
 xapian = pytest.importorskip("xapian")
 
+from indexer.analysis import stems_of  # noqa: E402
 from indexer.store import open_index  # noqa: E402
 from indexer.xapian_backend import (  # noqa: E402
     Shard,
@@ -29,6 +30,8 @@ from indexer.xapian_backend import (  # noqa: E402
 
 TCPSRV = shutil.which("xapian-tcpsrv") or "/usr/bin/xapian-tcpsrv"
 QUERIES = Path(__file__).parent / "data" / "blind_queries.json"
+DATA = Path(__file__).parent / "data"
+JUDGED = ["blind_queries.json", "heldout_queries.json", "heldout2_queries.json", "heldout3_queries.json"]
 SHARDS = 3
 
 
@@ -146,3 +149,46 @@ def test_a_cancelled_write_keeps_only_what_was_committed(records: list[dict[str,
     writer.close()
     left = xapian.Database(str(tmp_path / "db")).get_doccount()
     assert left == 5 - sum(r["doc_id"] == records[0]["doc_id"] for r in records[:5])
+
+
+def test_estimated_counts_sample_every_council_whenever_it_was_written(
+    records: list[dict[str, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past COUNT_EXACTLY, the counts come from the first matches in document order. Councils synced last
+    (a new council, a late harvest) must be in that sample in their share, not left out of the estimate."""
+    councils = sorted({str(r["council"]) for r in records})
+    late = set(councils[len(councils) // 2 :])
+    writer = XapianWriter(tmp_path / "db")
+    for batch in ([r for r in records if r["council"] not in late], [r for r in records if r["council"] in late]):
+        for record in batch:
+            writer.add_record(record)
+        writer.commit()  # the late councils in a sync of their own, after the others
+    writer.close()
+    search = XapianSearch([Shard(name="db", path=tmp_path / "db")])
+    exact = search.search("", limit=1)
+    assert exact.exact and exact.total > 60
+    monkeypatch.setattr("indexer.xapian_backend.COUNT_EXACTLY", exact.total // 3)
+    estimated = search.search("", limit=1)
+    assert not estimated.exact
+
+    def late_share(facets: dict[str, dict[str, int]]) -> float:
+        counts = facets["council"]
+        return sum(n for council, n in counts.items() if council in late) / sum(counts.values())
+
+    assert 0.2 < late_share(exact.facets) < 0.8
+    assert abs(late_share(estimated.facets) - late_share(exact.facets)) < 0.15
+    assert 0.7 * exact.total <= estimated.total <= 1.4 * exact.total
+
+
+def test_a_page_holds_the_best_matches_a_whole_ranking_puts_there(cluster: dict[str, Any]) -> None:
+    """Asked for a page alone, Xapian's matcher can leave out a match that belongs on it (MATCH_DEPTH):
+    every judged query's first and second pages are the whole ranking's first and second ten."""
+    single = XapianSearch([Shard(name="single", path=cluster["single"])])
+    queries = [q["q"] for name in JUDGED for q in json.loads((DATA / name).read_text())["queries"]]
+    assert len(queries) >= 100
+    for query in queries:
+        plan = xapian.Query(xapian.Query.OP_OR, list(dict.fromkeys(stems_of(query))))
+        whole = single.search_query(plan, limit=500, counts=False).hits
+        for offset in (0, 10):
+            page = single.search_query(plan, limit=10, offset=offset, counts=False).hits
+            assert page == whole[offset : offset + 10], (query, offset)
