@@ -16,6 +16,8 @@ import pytest
 
 xapian = pytest.importorskip("xapian")
 
+from test_cluster import DATA, JUDGED  # noqa: E402
+
 from indexer.analysis import stems_of  # noqa: E402
 from indexer.store import open_index  # noqa: E402
 from indexer.xapian_backend import (  # noqa: E402
@@ -30,8 +32,6 @@ from indexer.xapian_backend import (  # noqa: E402
 
 TCPSRV = shutil.which("xapian-tcpsrv") or "/usr/bin/xapian-tcpsrv"
 QUERIES = Path(__file__).parent / "data" / "blind_queries.json"
-DATA = Path(__file__).parent / "data"
-JUDGED = ["blind_queries.json", "heldout_queries.json", "heldout2_queries.json", "heldout3_queries.json"]
 SHARDS = 3
 
 
