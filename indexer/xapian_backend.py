@@ -50,6 +50,11 @@ FIELD_B = 0.75
 AVERAGE_LENGTHS = {"item_title": 4.9, "decisions": 5.1, "title": 6.0, "body": 570.9, "committee_name": 2.2}
 FIELD_PREFIXES = {"item_title": "XI", "decisions": "XD", "title": "XT", "body": "XB", "committee_name": "XC"}
 ID_PREFIX, PAPER_PREFIX, COPY_PREFIX, DECISIONS_TERM = "Q", "XP", "XK", "XHD"
+# Each pair of words side by side in a field is also a boolean term (PAIR_PREFIX, the two stems, a space
+# between), so a two-word phrase is found without reading positions (search_app/xapian_engine.phrase_query):
+# at 1M items most of a query's cost on the shards was the positions its phrases read. Every document
+# written so carries PAIRS_TERM; phrases use the pairs only when every document on the shards does.
+PAIR_PREFIX, PAIRS_TERM = "XW", "XFpairs"
 # Each shard records the papers it holds as metadata "paper:<doc_id>" -> the paper's hash, written in the
 # same commit as the paper's items, so a sync that is killed knows exactly what landed.
 PAPER_KEY = "paper:"
@@ -74,7 +79,8 @@ COUNCIL_DAY_SLOT = 17
 # change of format writes every paper again instead of leaving shards in two formats.
 # 3: BM25F pseudo-frequencies (in thousandths: in tenths, any mention in a body of 7,000 words or more
 # weighed the same), the council-and-day slot. 4: document numbers hashed from the item ids (DOCID_SPACE).
-DOCUMENT_FORMAT = "4"
+# 5: the terms of word pairs side by side (PAIR_PREFIX).
+DOCUMENT_FORMAT = "5"
 # A thread's connection to the shards is kept this long, then opened afresh, and brought up to the shards'
 # latest revision at most every REOPEN_SECONDS (a search makes several requests).
 KEEP_OPEN_SECONDS = 60.0
@@ -126,13 +132,20 @@ def item_document(fields: Mapping[str, Any]) -> xapian.Document:
         position = start
         words = list(analysed_words(str(fields.get(name) or ""), start_pos=start))
         norm = (1 - FIELD_B) + FIELD_B * len(words) / AVERAGE_LENGTHS[name]
+        before: tuple[int, str] | None = None
         for position, stem in words:
             if len(stem.encode()) > MAX_TERM_BYTES - len(prefix):
                 continue  # a run of letters or underscores longer than any word: "______" fill-in lines
             document.add_posting(stem, position, 0)
             document.add_posting(prefix + stem, position, 0)
             pseudo[stem] += SEARCH_FIELDS[name] / norm
+            if before is not None and before[0] == position - 1:
+                pair = pair_term(before[1], stem)
+                if pair is not None:
+                    document.add_boolean_term(pair)
+            before = (position, stem)
         start = position + FIELD_GAP
+    document.add_boolean_term(PAIRS_TERM)
     for stem, frequency in pseudo.items():
         document.add_term(stem, max(1, round(WDF_SCALE * frequency)))
     document.add_boolean_term(ID_PREFIX + fields["id"])
@@ -258,6 +271,13 @@ def bounded(prefix: str, value: str) -> str:
     if len((prefix + value).encode()) <= MAX_TERM_BYTES:
         return prefix + value
     return prefix + "#" + hashlib.sha1(value.encode()).hexdigest()
+
+
+def pair_term(first: str, second: str) -> str | None:
+    """Returns the boolean term of two stems side by side, or None where it would be too long a term (a
+    phrase holding such a pair is then found by positions alone)."""
+    term = f"{PAIR_PREFIX}{first} {second}"
+    return term if len(term.encode()) <= MAX_TERM_BYTES else None
 
 
 def paper_term(doc_id: str) -> str:
@@ -388,6 +408,8 @@ class XapianSearch:
     def __init__(self, shards: Sequence[Shard]) -> None:
         self.shards = list(shards)
         self._local = threading.local()
+        self._pairs: tuple[float, bool] | None = None
+        self._pairs_lock = threading.Lock()
 
     def connected(self) -> xapian.Database:
         """Returns this thread's connection to the shards, at their latest revision: kept open between
@@ -495,6 +517,19 @@ class XapianSearch:
             return int(enquire.get_mset(0, 0, enough).get_matches_lower_bound())
 
         return self.retried(counted)
+
+    def pairs_indexed(self) -> bool:
+        """Returns whether every document on the shards holds its word pairs' terms (format 5), so phrases
+        may be found by them: not while a sync is still rewriting documents of an older format. Asked of
+        the shards at most every KEEP_OPEN_SECONDS."""
+        now = time.monotonic()
+        with self._pairs_lock:
+            if self._pairs is not None and now - self._pairs[0] < KEEP_OPEN_SECONDS:
+                return self._pairs[1]
+        held = self.retried(lambda database: database.get_termfreq(PAIRS_TERM) >= database.get_doccount())
+        with self._pairs_lock:
+            self._pairs = (now, held)
+        return held
 
     def size(self) -> int:
         """Returns how many documents the shards hold."""

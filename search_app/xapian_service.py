@@ -123,7 +123,8 @@ class XapianIndex:
         if speller is None or not request.q.strip():
             return results
         # As on Whoosh: judged by the items holding every word typed, or a glossary equivalent.
-        typed = self.engine.count(restrict(every_word(plan, self.fuzzy_stems)), RESPELL_BELOW)
+        every = every_word(plan, self.fuzzy_stems, self.engine.pairs_indexed())
+        typed = self.engine.count(restrict(every), RESPELL_BELOW)
         if typed >= RESPELL_BELOW:
             return results
         known = {word.lower() for expansion in plan.expansions for word in expansion.term.split()}
@@ -196,7 +197,7 @@ class XapianIndex:
         """Returns a page of results ranked as `search` says, the request's filters applied by `restrict`."""
         if filtering is None:
             filtering = bool(request.filters or request.date_from or request.date_to or request.decisions_only)
-        words = xapian_plan(plan, self.fuzzy_stems)
+        words = xapian_plan(plan, self.fuzzy_stems, self.engine.pairs_indexed())
         query = restrict(words)
         start = (request.page - 1) * request.per_page
         relevance = request.sort == "relevance"
@@ -463,13 +464,13 @@ def restriction(request: SearchRequest) -> Callable[[xapian.Query], xapian.Query
     return restrict
 
 
-def every_word(plan: QueryPlan, expand: Expand) -> xapian.Query:
+def every_word(plan: QueryPlan, expand: Expand, pairs: bool = False) -> xapian.Query:
     """Returns the items a count for spelling counts: holding every word typed or a glossary equivalent of
     the query (plain words), else those the query matches."""
     if not plan.plain or not plan.words:
-        return xapian_plan(plan, expand)
+        return xapian_plan(plan, expand, pairs)
     together = xapian.Query(xapian.Query.OP_AND, list(dict.fromkeys(plan.words)))
-    variants = [node_query(variant.root, expand) for variant in plan.variants]
+    variants = [node_query(variant.root, expand, pairs) for variant in plan.variants]
     return xapian.Query(xapian.Query.OP_OR, [together, *variants])
 
 

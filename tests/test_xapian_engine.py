@@ -3,6 +3,7 @@ backend as in the Whoosh pipeline, with the same item totals and facet counts, t
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -115,3 +116,50 @@ def test_newest_first_sorts_by_meeting_date(xapian_db: XapianSearch, index_dir: 
 def test_what_xapian_cannot_run_is_refused_with_a_reason(text: str, message: str) -> None:
     with pytest.raises(QueryError, match=message):
         xapian_plan(plan_query(text))
+
+
+def judged_texts() -> list[str]:
+    from tests.test_cluster import DATA, JUDGED
+
+    return [q["q"] for name in JUDGED for q in json.loads((DATA / name).read_text())["queries"]]
+
+
+def test_phrases_found_by_word_pairs_rank_exactly_as_phrases_found_by_positions(xapian_db: XapianSearch) -> None:
+    # Every judged query (the words typed side by side earn the phrase bonus, glossary equivalents are
+    # phrases) and typed phrases: the same items with the same weights, so the pairs change only the cost.
+    texts = [*judged_texts(), *QUERIES, '"virtual school annual report"', '"pathway plan" OR "staying put"']
+    with_phrases = 0
+    for text in texts:
+        plan = plan_query(text)
+        by_positions = xapian_db.search_query(xapian_plan(plan, pairs=False), limit=300)
+        by_pairs = xapian_db.search_query(xapian_plan(plan, pairs=True), limit=300)
+        assert by_pairs.hits == by_positions.hits, text
+        assert by_pairs.total == by_positions.total, text
+        with_phrases += str(xapian_plan(plan, pairs=True)) != str(xapian_plan(plan, pairs=False))
+    assert with_phrases >= 50, "too few queries had a phrase for the pairs to stand in for"
+
+
+def test_a_document_written_without_word_pairs_keeps_phrases_on_positions(tmp_path: Path) -> None:
+    # A shard part-way through a sync from format 4 holds documents without pair terms: phrases must still
+    # find them, so the pairs are used only once every document carries them.
+    from indexer.xapian_backend import PAIR_PREFIX, PAIRS_TERM, item_document
+
+    writer = XapianWriter(tmp_path / "db")
+    record = {"id": "a1", "doc_id": "p1", "dup_key": "k1", "title": "Staying Put policy", "body": "care leavers"}
+    writer.add_record({**record, "id": "new", "dup_key": "k2", "body": "leavers in care"})
+    old = item_document(record)
+    for term in [t.term.decode() for t in old.termlist()]:
+        if term.startswith(PAIR_PREFIX) or term == PAIRS_TERM:
+            old.remove_term(term)
+    writer.database.replace_document(7, old)
+    writer.commit()
+    writer.close()
+    engine = XapianSearch([Shard("local", path=tmp_path / "db")])
+    assert not engine.pairs_indexed()
+    found = engine.search_query(xapian_plan(plan_query('"care leavers"'), pairs=engine.pairs_indexed()), limit=10)
+    assert [item_id for item_id, _ in found.hits] == ["a1"]
+    # What the check prevents: asked by pairs, the old document's phrase is not found.
+    by_pairs = engine.search_query(xapian_plan(plan_query('"care leavers"'), pairs=True), limit=10)
+    assert by_pairs.hits == []
+    staying = engine.search_query(xapian_plan(plan_query('"staying put"'), pairs=True), limit=10)
+    assert [item_id for item_id, _ in staying.hits] == ["new"]
