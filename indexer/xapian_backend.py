@@ -423,14 +423,23 @@ class XapianSearch:
                 return held[1]  # one search's several requests: one reopen (a round trip to every shard)
             try:
                 held[1].reopen()
-                self._local.held = (held[0], held[1], now)
+                self._local.held = (held[0], held[1], now, held[3])
                 return held[1]
             except xapian.Error:
                 pass
         self._local.held = None
-        database = self.open()
-        self._local.held = (now, database, now)
+        parts = self.open_parts()
+        database = xapian.Database()
+        for part in parts:
+            database.add_database(part)
+        self._local.held = (now, database, now, parts)
         return database
+
+    def parts(self) -> list[xapian.Database]:
+        """Returns each shard of this thread's connection on its own (at the revision connected() brought the
+        whole to: they share its state), for work whose figures are each shard's."""
+        self.connected()
+        return list(self._local.held[3])
 
     def forget(self) -> None:
         """Drops this thread's connection, so the next search connects again (to a replica if need be)."""
@@ -438,15 +447,22 @@ class XapianSearch:
 
     def open(self) -> xapian.Database:
         """Returns the shards combined; raises ShardDown naming every shard that cannot be opened."""
-        combined, down = xapian.Database(), []
+        combined = xapian.Database()
+        for part in self.open_parts():
+            combined.add_database(part)
+        return combined
+
+    def open_parts(self) -> list[xapian.Database]:
+        """Returns every shard opened; raises ShardDown naming every shard that cannot be opened."""
+        parts, down = [], []
         for shard in self.shards:
             try:
-                combined.add_database(shard.open())
+                parts.append(shard.open())
             except xapian.NetworkError:
                 down.append(shard.name)
         if down:
             raise ShardDown(down)
-        return combined
+        return parts
 
     def search(
         self,
@@ -573,42 +589,63 @@ class XapianSearch:
         else:
             # Ties broken by item id: document numbers interleave differently on shards and on one database.
             enquire.set_sort_by_relevance_then_value(SLOTS["id"], False)
-        mset = enquire.get_mset(offset, max(limit, MATCH_DEPTH))
-        hits, keys = read_matches(mset, limit)
         if not counts:
+            mset = enquire.get_mset(offset, max(limit, MATCH_DEPTH))
+            hits, keys = read_matches(mset, limit)
             return XapianHits(hits, mset.get_matches_estimated(), {}, keys, mset=mset)
-        # Counted apart from the page, with match spies, unweighted and with no collapse key: a remote shard
-        # asked for a collapsed page and 20,000 checked matches sends back every match it checked (at 1M
-        # items on four loopback shards: 383 ms a query together, 59 + 159 ms apart; docs/performance.md).
-        # Up to COUNT_EXACTLY matches every match is checked, so the spies see them all; past it, the
-        # counts are estimates.
-        counting = xapian.Enquire(database)
-        counting.set_query(query)
-        counting.set_weighting_scheme(xapian.BoolWeight())
-        spies = {facet: xapian.ValueCountMatchSpy(slot) for facet, slot in COUNT_SLOTS.items()}
-        for spy in spies.values():
-            counting.add_matchspy(spy)
-        check = max(database.get_doccount() if exact else min(database.get_doccount(), COUNT_EXACTLY), 1)
-        counted_set = counting.get_mset(0, 0, check)
-        facets = {facet: spy_counts(spies[facet]) for facet in FACET_SLOTS}
-        facets["topic"] = topic_counts(spy_counts(spies["topic"]))
+        # Counts alone (limit 0) need no page: a request less to every shard.
+        mset = enquire.get_mset(offset, max(limit, MATCH_DEPTH)) if limit else None
+        hits, keys = read_matches(mset, limit) if mset is not None else ([], [])
+        facets, counted, estimated, exact = self.counted(query, exact)
+        return XapianHits(hits, max(counted, offset + len(hits)) if fold else estimated, facets, keys, exact, mset)
+
+    def counted(self, query: xapian.Query, exact: bool) -> tuple[dict[str, dict[str, int]], int, int, bool]:
+        """Returns a query's facet counts (copies once), the items counted, the documents Xapian estimates
+        it matches, and whether the counts are exact: every match checked, up to COUNT_EXACTLY matches in
+        all (or always, with exact), else each shard's first matches scaled to its own estimate.
+
+        Counted apart from the page, with match spies, unweighted and with no collapse key: a remote shard
+        asked for a collapsed page and 20,000 checked matches sends back every match it checked (at 1M items
+        on four loopback shards: 383 ms a query together, 59 + 159 ms apart; docs/performance.md). Each
+        shard is asked on its own, for its share of COUNT_EXACTLY: asked together, every shard checked
+        COUNT_EXACTLY (four times the work on four shards), and one scale for all overstated the councils
+        of a shard with few matches beside one with many."""
+        parts = self.parts()
+        share = -(-COUNT_EXACTLY // len(parts))
+        summed: defaultdict[str, defaultdict[str, float]] = defaultdict(lambda: defaultdict(float))
+        estimated, every_match = 0, True
+        for part in parts:
+            counting = xapian.Enquire(part)
+            counting.set_query(query)
+            counting.set_weighting_scheme(xapian.BoolWeight())
+            spies = {facet: xapian.ValueCountMatchSpy(slot) for facet, slot in COUNT_SLOTS.items()}
+            for spy in spies.values():
+                counting.add_matchspy(spy)
+            check = max(part.get_doccount() if exact else min(part.get_doccount(), share), 1)
+            matches = counting.get_mset(0, 0, check).get_matches_estimated()
+            estimated += matches
+            # Exact when every match was seen: all were checked, or fewer were found than counting stops at.
+            seen = spies["council"].get_total()
+            whole = check >= part.get_doccount() or seen < check
+            every_match = every_match and whole
+            # Past it, the documents seen stand for the shard's matches: its first in document number order,
+            # a sample (document numbers hash the item ids), scaled by its matches over the documents seen.
+            scale = 1.0 if whole else matches / max(seen, 1)
+            for facet in FACET_SLOTS:
+                for value, n in spy_counts(spies[facet]).items():
+                    summed[facet][value] += n * scale
+            for value, n in topic_counts(spy_counts(spies["topic"])).items():
+                summed["topic"][value] += n * scale
         # The counts read one fixed copy of each item (mark_canonical). A query matching only another copy's
         # own text (its paper title, "doc_type:minutes") finds the item but counts it under no facet; the
         # total is then at least what the pages show, never fewer. Xapian's collapsed match count is an
         # estimate even when every match is checked ("what did we decide about council tax for care leavers"
         # gave 60 on one database and 39 on three shards, for 60 items), so it is not used.
-        counted = sum(facets["council"].values())
-        # Exact when every match was seen: all were checked, or fewer were found than counting stops at.
-        seen = spies["council"].get_total()
-        exact = check >= database.get_doccount() or seen < check
-        if not exact:
-            # The items seen stand for all the matches: scaled by the matches estimated over the documents seen.
-            # (The first matches in document order: document numbers hash the item ids, so they are a sample.)
-            scale = counted_set.get_matches_estimated() / max(seen, 1)
-            facets = {facet: {v: round(n * scale) for v, n in values.items()} for facet, values in facets.items()}
-            counted = round(counted * scale)
-        total = max(counted, offset + len(hits)) if fold else counted_set.get_matches_estimated()
-        return XapianHits(hits, total, facets, keys, exact, mset)
+        facets = {
+            facet: dict(sorted(((v, round(n)) for v, n in summed[facet].items()), key=lambda p: (-p[1], p[0])))
+            for facet in (*FACET_SLOTS, "topic")
+        }
+        return facets, sum(facets["council"].values()), estimated, every_match
 
     def term_counts(self, terms: Sequence[str]) -> tuple[dict[str, int], int]:
         """Returns how many items hold each term, and how many items there are (for idf)."""

@@ -46,6 +46,7 @@ from indexer.xapian_backend import (
     copy_term,
     filtered,
     paper_term,
+    record_of,
 )
 from search_app.pipeline import hit_of, page_at
 from search_app.postings import MAX_EXPANSIONS
@@ -292,11 +293,13 @@ class XapianIndex:
         if not keys:
             return {}
         query = xapian.Query(xapian.Query.OP_OR, [xapian.Query(copy_term(key)) for key in keys])
-        found = self.engine.search_query(query, limit=MAX_COPIES * len(keys), fold=False)
+        # Uncounted, and the shown items' own documents (a round trip each, the whole text) not read again.
+        found = self.engine.search_query(query, limit=MAX_COPIES * len(keys), fold=False, counts=False)
         shown = {str(record["id"]) for record in records}
         others: dict[str, list[dict[str, Any]]] = {}
-        for record in found.records:
-            if str(record["id"]) not in shown:
+        for n, (item_id, _) in enumerate(found.hits):
+            if item_id not in shown:
+                record = record_of(found.document(n))
                 others.setdefault(str(record["dup_key"]), []).append(read_other_source(record))
         return others
 
@@ -315,7 +318,7 @@ class XapianIndex:
 
     def records(self, query: xapian.Query, limit: int = 10_000) -> list[dict[str, Any]]:
         """Returns the records of every document a boolean query matches, copies included."""
-        return self.engine.search_query(query, limit=limit, fold=False).records
+        return self.engine.search_query(query, limit=limit, fold=False, counts=False).records
 
     def get_item(self, item_id: str) -> dict[str, Any] | None:
         """Returns an item's stored fields with its full body, or None."""

@@ -180,6 +180,46 @@ def test_estimated_counts_sample_every_council_whenever_it_was_written(
     assert 0.7 * exact.total <= estimated.total <= 1.4 * exact.total
 
 
+def test_each_shard_scales_its_own_sample_so_a_small_shard_is_not_overstated(
+    records: list[dict[str, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past COUNT_EXACTLY each shard counts its share of it and scales what it saw to its own matches: a
+    shard with few matches beside one with many keeps its exact counts (one scale for all multiplied them)."""
+    by_council: dict[str, int] = {}
+    for record in records:
+        by_council[str(record["council"])] = by_council.get(str(record["council"]), 0) + 1
+    small = min((c for c, n in by_council.items() if n >= 5), key=lambda c: by_council[c])
+    paths = [tmp_path / "big", tmp_path / "small"]
+    write_shards(records, paths, assigned={c: int(c == small) for c in by_council})
+    # Served, as remote shards each check as many matches as they are asked for (one local database of
+    # several checks the first matches in document number order, a sample of all of them).
+    servers, shards = [], []
+    for path in paths:
+        port = free_port()
+        command = [TCPSRV, "--interface", "127.0.0.1", "--port", str(port), str(path)]
+        servers.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        wait_for(port)
+        shards.append(Shard(name=path.name, port=port))
+    try:
+        check_small_shard_counts(XapianSearch(shards), small, by_council[small], monkeypatch)
+    finally:
+        for server in servers:
+            server.kill()
+            server.wait()
+
+
+def check_small_shard_counts(search: XapianSearch, small: str, held: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    exact = search.search("", limit=1)
+    assert exact.exact and exact.facets["council"][small] == held
+    # Each shard's share (a sixth of the items) is more than the small shard holds and less than the big one.
+    monkeypatch.setattr("indexer.xapian_backend.COUNT_EXACTLY", exact.total // 3)
+    assert held < exact.total // 6
+    estimated = search.search("", limit=1)
+    assert not estimated.exact
+    assert estimated.facets["council"][small] == held
+    assert 0.7 * exact.total <= estimated.total <= 1.4 * exact.total
+
+
 def test_a_page_holds_the_best_matches_a_whole_ranking_puts_there(cluster: dict[str, Any]) -> None:
     """Asked for a page alone, Xapian's matcher can leave out a match that belongs on it (MATCH_DEPTH):
     every judged query's first and second pages are the whole ranking's first and second ten."""
