@@ -610,7 +610,8 @@ class XapianSearch:
         shard is asked on its own, for its share of COUNT_EXACTLY: asked together, every shard checked
         COUNT_EXACTLY (four times the work on four shards), and one scale for all overstated the councils
         of a shard with few matches beside one with many."""
-        parts = self.parts()
+        # Every match checked (exact) needs no shard's own scale: one request, the shards working at once.
+        parts = [self.connected()] if exact else self.parts()
         share = -(-COUNT_EXACTLY // len(parts))
         summed: defaultdict[str, defaultdict[str, float]] = defaultdict(lambda: defaultdict(float))
         estimated, every_match = 0, True

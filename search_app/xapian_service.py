@@ -234,7 +234,7 @@ class XapianIndex:
         if not meaning_only:
             return counted
         ids = xapian.Query(xapian.Query.OP_OR, [xapian.Query(ID_PREFIX + i) for i in meaning_only])
-        facets = self.engine.search_query(ids, limit=0, fold=False).facets
+        facets = self.engine.search_query(ids, limit=0, fold=False, exact=True).facets  # a few items: all counted
         summed = {
             facet: dict(Counter(counted.facets.get(facet, {})) + Counter(facets.get(facet, {})))
             for facet in {*counted.facets, *facets}
