@@ -186,6 +186,38 @@ def worker_memory_mb(cluster_file: Path, index_dir: Path) -> tuple[float, float]
     return float(own), float(mapped)
 
 
+def peer_rows(work: Path, size: int, rounds: int) -> list[str]:
+    """Builds SQLite FTS5 and tantivy from the same re-sampled items (the real corpus's records in work/real,
+    re-sampled with the same seed) and returns their table rows: build seconds, disk, query p50/p95/p99 and
+    the two-word query's p95, each with the facet counts the peers can give."""
+    from indexer.store import open_index
+
+    reader = open_index(work / "real")
+    try:
+        real = [dict(fields) for fields in reader.stored_records()]
+    finally:
+        reader.close()
+    records = bench.scaled_records(real, size)
+    peers = work / "peers"
+    shutil.rmtree(peers, ignore_errors=True)
+    peers.mkdir()
+    print("building SQLite FTS5 and tantivy from the same items ...", flush=True)
+    fts5_s = bench.build_fts5(records, peers / "fts5.db")
+    tantivy_index, tantivy_s = bench.build_tantivy(records, peers / "tantivy")
+    del records[:]
+    lines = []
+    for name, seconds, path, run in (
+        ("SQLite FTS5", fts5_s, peers / "fts5.db", bench.fts5_runner(peers / "fts5.db")),
+        ("tantivy", tantivy_s, peers / "tantivy", bench.tantivy_runner(tantivy_index)),
+    ):
+        p50, p95, p99 = bench.percentiles(bench.time_queries(run, rounds))
+        two_p95 = bench.percentiles(bench.time_queries_subset(run, rounds))[1]
+        disk = path.stat().st_size / 2**20 if path.is_file() else bench.dir_mb(path)
+        lines.append(f"| {name} | {seconds:.0f} | {disk:.0f} | {p50:.1f} / {p95:.1f} / {p99:.1f} | {two_p95:.1f} |")
+        print(lines[-1], flush=True)
+    return lines
+
+
 def row(name: str, run: Any, two: Any, rounds: int) -> str:
     """Returns one table row: query p50/p95/p99 and the two-word p95 with five facets."""
     p50, p95, p99 = bench.percentiles(bench.time_queries(run, rounds))
@@ -200,6 +232,9 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, help="an index's cache/ folder to reuse for the real corpus's build")
     parser.add_argument(
         "--work", type=Path, help="build here and keep it; a later run with the same --work measures it again"
+    )
+    parser.add_argument(
+        "--peers", action="store_true", help="also build and measure SQLite FTS5 and tantivy on the same items, last"
     )
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="cps-xapian-bench-"))
@@ -255,6 +290,10 @@ def main() -> None:
             f"A fresh process after searching the shards: {own:.0f} MB of its own, {mapped:.0f} MB of mapped files."
         )
         print("\n".join(lines[-2:]), flush=True)
+        if args.peers:
+            print("\n| peer | build s | disk MB | query p50 / p95 / p99 ms | two-word + facets p95 ms |")
+            print("| --- | --- | --- | --- | --- |")
+            peer_rows(work, args.size, args.rounds)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"(this benchmark process peaked at {peak:.0f} MB, holding every record while writing)")
     finally:
