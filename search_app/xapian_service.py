@@ -202,8 +202,10 @@ class XapianIndex:
         query = restrict(words)
         start = (request.page - 1) * request.per_page
         relevance = request.sort == "relevance"
-        meaning = self.meaning(request.q) if request.semantic and plan.plain and relevance else None
-        if not relevance or not (plan.pairs or meaning):
+        meaning = self.meaning(request.q) if request.semantic and plan.plain else None
+        if not relevance:
+            return self.by_date(request, plan, words, query, restrict if filtering else None, meaning)
+        if not (plan.pairs or meaning):
             found = self.engine.search_query(query, limit=request.per_page, offset=start, order=request.sort)
             page = list(zip(found.hits, found.records, strict=True))
             return self.results(request, plan, found, page, meaning_used=False)
@@ -227,6 +229,33 @@ class XapianIndex:
         return self.results(
             request, plan, self.with_meaning_counts(first, ranked.meaning_only), page, ranked.meaning_used
         )
+
+    def by_date(
+        self,
+        request: SearchRequest,
+        plan: QueryPlan,
+        words: xapian.Query,
+        query: xapian.Query,
+        restrict: Callable[[xapian.Query], xapian.Query] | None,
+        meaning: tuple[ServedVectors, np.ndarray] | None,
+    ) -> SearchResults:
+        """Returns a page of results by meeting date: the items the words match and, as on Whoosh, those
+        meaning alone brings in (the same as a search by relevance counts), sorted and counted together on
+        the shards."""
+        meaning_used = False
+        if meaning is not None:
+            first = self.engine.search_query(query, limit=POOL, counts=False)
+            ranked = rank_pool(self.engine, words, restrict, plan, first, self.rarity, meaning)
+            meaning_used = ranked.meaning_used
+            if ranked.meaning_only:
+                brought = xapian.Query(xapian.Query.OP_OR, [xapian.Query(ID_PREFIX + i) for i in ranked.meaning_only])
+                query = xapian.Query(
+                    xapian.Query.OP_OR, [query, xapian.Query(xapian.Query.OP_SCALE_WEIGHT, brought, 0.0)]
+                )
+        start = (request.page - 1) * request.per_page
+        found = self.engine.search_query(query, limit=request.per_page, offset=start, order=request.sort)
+        page = list(zip(found.hits, found.records, strict=True))
+        return self.results(request, plan, found, page, meaning_used=meaning_used)
 
     def with_meaning_counts(self, counted: XapianHits, meaning_only: Sequence[str]) -> XapianHits:
         """Returns the shards' total and counts with the items meaning alone brought in counted too (the

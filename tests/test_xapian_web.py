@@ -99,6 +99,24 @@ def test_meaning_finds_items_where_no_paper_holds_the_words(xapian_app: Flask, w
     assert sum(ours["facets"]["council"].values()) == ours["total"]
 
 
+def test_newest_first_keeps_what_meaning_brings_in_as_on_whoosh(xapian_app: Flask, whoosh: FlaskClient) -> None:
+    client = xapian_app.test_client()
+    # Nothing holds these words: every result is meaning's, and sorting by date must not lose them.
+    query = "/api/search?q=juveniles emancipating&respell=0&per_page=50&sort=date"
+    ours, theirs = client.get(query).json, whoosh.get(query).json
+    assert ours["meaning"]["used"] is True and ours["total"] == theirs["total"] > 0
+    assert {hit["id"] for hit in ours["results"]} == {hit["id"] for hit in theirs["results"]}
+    days = [hit["date"] for hit in ours["results"] if hit["date"]]
+    assert len(days) >= 3 and days == sorted(days, reverse=True)
+    # With words too: the same items as by relevance, counted the same, in date order.
+    mixed = "/api/search?q=money for young people leaving the care system&per_page=100"
+    by_relevance, by_date = client.get(mixed).json, client.get(mixed + "&sort=date").json
+    words_only = client.get(mixed + "&sort=date&semantic=0").json
+    assert by_date["total"] == by_relevance["total"] > words_only["total"]
+    assert by_date["facets"]["council"] == by_relevance["facets"]["council"]
+    assert by_date["meaning"]["used"] is True
+
+
 def test_pages_past_the_web_servers_pool_carry_on_in_the_shards_order(
     xapian_app: Flask, monkeypatch: pytest.MonkeyPatch
 ) -> None:
