@@ -25,6 +25,7 @@ import time
 import zlib
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -105,6 +106,8 @@ DOCID_SPACE = 1 << 26
 # which queries it hits depends on the order of the document numbers (docs/design.md). At 30 or more no
 # judged query differed from the whole ranking; 50 leaves a margin, and costs the shards 40 more weights.
 MATCH_DEPTH = 50
+# Threads a web worker counts on (each with its own connection to every shard), shared by its searches.
+COUNTING_THREADS = 4
 
 
 class ShardDown(Exception):
@@ -401,6 +404,73 @@ def topic_counts(combinations: Mapping[str, int]) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda pair: (-pair[1], pair[0])))
 
 
+@dataclass
+class PartCounts:
+    """One request's counts: each facet value's count in the documents seen (topics as their combinations),
+    the documents Xapian estimates the query matches there, and how many were checked."""
+
+    spied: dict[str, dict[str, int]]
+    estimated: int
+    seen: int
+    check: int
+    doccount: int
+
+    def whole(self) -> bool:
+        """Whether every match was seen: all were checked, or fewer were found than counting stops at."""
+        return self.check >= self.doccount or self.seen < self.check
+
+
+# facet counts, the items counted, the documents Xapian estimates the query matches, whether exact
+Counts = tuple[dict[str, dict[str, int]], int, int, bool]
+
+
+def part_counts(database: xapian.Database, query: xapian.Query, check: int) -> PartCounts:
+    """Returns a query's facet values counted by match spies over its first `check` matches in one database
+    (a shard, or the shards combined), unweighted and with no collapse key: a remote shard asked for a
+    collapsed page with many matches checked sends back every match it checked (at 1M items on four
+    loopback shards: 383 ms a query together, 59 + 159 ms apart; docs/performance.md)."""
+    counting = xapian.Enquire(database)
+    counting.set_query(query)
+    counting.set_weighting_scheme(xapian.BoolWeight())
+    spies = {facet: xapian.ValueCountMatchSpy(slot) for facet, slot in COUNT_SLOTS.items()}
+    for spy in spies.values():
+        counting.add_matchspy(spy)
+    doccount = database.get_doccount()
+    check = max(min(doccount, check), 1)
+    estimated = counting.get_mset(0, 0, check).get_matches_estimated()
+    spied = {facet: spy_counts(spy) for facet, spy in spies.items()}
+    return PartCounts(spied, estimated, spies["council"].get_total(), check, doccount)
+
+
+def summed_counts(parts: Sequence[PartCounts]) -> Counts:
+    """Returns the facet counts (copies once), the items counted, the documents Xapian estimates the query
+    matches, and whether the counts are exact: every match checked, or each part's first matches scaled to
+    its own estimate. Each shard counts its own share of COUNT_EXACTLY: asked together, every shard checked
+    COUNT_EXACTLY (four times the work on four shards), and one scale for all overstated the councils of a
+    shard with few matches beside one with many."""
+    summed: defaultdict[str, defaultdict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for part in parts:
+        # Past it, the documents seen stand for the shard's matches: its first in document number order,
+        # a sample (document numbers hash the item ids), scaled by its matches over the documents seen.
+        scale = 1.0 if part.whole() else part.estimated / max(part.seen, 1)
+        for facet in FACET_SLOTS:
+            for value, n in part.spied[facet].items():
+                summed[facet][value] += n * scale
+        for value, n in topic_counts(part.spied["topic"]).items():
+            summed["topic"][value] += n * scale
+    # The counts read one fixed copy of each item (mark_canonical). A query matching only another copy's
+    # own text (its paper title, "doc_type:minutes") finds the item but counts it under no facet; the
+    # total is then at least what the pages show, never fewer. Xapian's collapsed match count is an
+    # estimate even when every match is checked ("what did we decide about council tax for care leavers"
+    # gave 60 on one database and 39 on three shards, for 60 items), so it is not used.
+    facets = {
+        facet: dict(sorted(((v, round(n)) for v, n in summed[facet].items()), key=lambda p: (-p[1], p[0])))
+        for facet in (*FACET_SLOTS, "topic")
+    }
+    every_match = all(part.whole() for part in parts)
+    return facets, sum(facets["council"].values()), sum(part.estimated for part in parts), every_match
+
+
 class XapianSearch:
     """Searches one database or many shards as one (Xapian combines their statistics, so weights and order
     do not depend on how items are split)."""
@@ -410,6 +480,7 @@ class XapianSearch:
         self._local = threading.local()
         self._pairs: tuple[float, bool] | None = None
         self._pairs_lock = threading.Lock()
+        self._counting: ThreadPoolExecutor | None = None
 
     def connected(self) -> xapian.Database:
         """Returns this thread's connection to the shards, at their latest revision: kept open between
@@ -593,60 +664,49 @@ class XapianSearch:
             mset = enquire.get_mset(offset, max(limit, MATCH_DEPTH))
             hits, keys = read_matches(mset, limit)
             return XapianHits(hits, mset.get_matches_estimated(), {}, keys, mset=mset)
-        # Counts alone (limit 0) need no page: a request less to every shard.
+        # The counts are asked for first, on the counting threads' own connections, and the page meanwhile on
+        # this one: the shards work on both at once. Counts alone (limit 0) need no page.
+        counting = self.count_soon(query, exact)
         mset = enquire.get_mset(offset, max(limit, MATCH_DEPTH)) if limit else None
         hits, keys = read_matches(mset, limit) if mset is not None else ([], [])
-        facets, counted, estimated, exact = self.counted(query, exact)
+        facets, counted, estimated, exact = counting()
         return XapianHits(hits, max(counted, offset + len(hits)) if fold else estimated, facets, keys, exact, mset)
 
-    def counted(self, query: xapian.Query, exact: bool) -> tuple[dict[str, dict[str, int]], int, int, bool]:
-        """Returns a query's facet counts (copies once), the items counted, the documents Xapian estimates
-        it matches, and whether the counts are exact: every match checked, up to COUNT_EXACTLY matches in
-        all (or always, with exact), else each shard's first matches scaled to its own estimate.
-
-        Counted apart from the page, with match spies, unweighted and with no collapse key: a remote shard
-        asked for a collapsed page and 20,000 checked matches sends back every match it checked (at 1M items
-        on four loopback shards: 383 ms a query together, 59 + 159 ms apart; docs/performance.md). Each
-        shard is asked on its own, for its share of COUNT_EXACTLY: asked together, every shard checked
-        COUNT_EXACTLY (four times the work on four shards), and one scale for all overstated the councils
-        of a shard with few matches beside one with many."""
+    def count_soon(self, query: xapian.Query, exact: bool) -> Callable[[], Counts]:
+        """Returns the counts of `counted`, worked out on the counting threads: each shard's on its own
+        thread, at once, while the caller asks for the page (asked one after another, the four shards'
+        counts were most of a search's time at 1M items; docs/performance.md)."""
+        if self._counting is None:
+            with self._pairs_lock:
+                if self._counting is None:
+                    self._counting = ThreadPoolExecutor(COUNTING_THREADS, thread_name_prefix="xapian-count")
+        pool = self._counting
         # Every match checked (exact) needs no shard's own scale: one request, the shards working at once.
-        parts = [self.connected()] if exact else self.parts()
-        share = -(-COUNT_EXACTLY // len(parts))
-        summed: defaultdict[str, defaultdict[str, float]] = defaultdict(lambda: defaultdict(float))
-        estimated, every_match = 0, True
-        for part in parts:
-            counting = xapian.Enquire(part)
-            counting.set_query(query)
-            counting.set_weighting_scheme(xapian.BoolWeight())
-            spies = {facet: xapian.ValueCountMatchSpy(slot) for facet, slot in COUNT_SLOTS.items()}
-            for spy in spies.values():
-                counting.add_matchspy(spy)
-            check = max(part.get_doccount() if exact else min(part.get_doccount(), share), 1)
-            matches = counting.get_mset(0, 0, check).get_matches_estimated()
-            estimated += matches
-            # Exact when every match was seen: all were checked, or fewer were found than counting stops at.
-            seen = spies["council"].get_total()
-            whole = check >= part.get_doccount() or seen < check
-            every_match = every_match and whole
-            # Past it, the documents seen stand for the shard's matches: its first in document number order,
-            # a sample (document numbers hash the item ids), scaled by its matches over the documents seen.
-            scale = 1.0 if whole else matches / max(seen, 1)
-            for facet in FACET_SLOTS:
-                for value, n in spy_counts(spies[facet]).items():
-                    summed[facet][value] += n * scale
-            for value, n in topic_counts(spy_counts(spies["topic"])).items():
-                summed["topic"][value] += n * scale
-        # The counts read one fixed copy of each item (mark_canonical). A query matching only another copy's
-        # own text (its paper title, "doc_type:minutes") finds the item but counts it under no facet; the
-        # total is then at least what the pages show, never fewer. Xapian's collapsed match count is an
-        # estimate even when every match is checked ("what did we decide about council tax for care leavers"
-        # gave 60 on one database and 39 on three shards, for 60 items), so it is not used.
-        facets = {
-            facet: dict(sorted(((v, round(n)) for v, n in summed[facet].items()), key=lambda p: (-p[1], p[0])))
-            for facet in (*FACET_SLOTS, "topic")
-        }
-        return facets, sum(facets["council"].values()), estimated, every_match
+        shares = [None] if exact else list(range(len(self.shards)))
+        # Xapian counts references to a query's parts without locking: each thread gets its own copy.
+        serialised = query.serialise()
+        parts = [pool.submit(self.count_part, serialised, n) for n in shares]
+        return lambda: summed_counts([part.result() for part in parts])
+
+    def count_part(self, serialised: bytes, n: int | None) -> PartCounts:
+        """Returns one shard's counts (n), or every shard's counted together with every match checked (None),
+        on this counting thread's connection; tried once more on a fresh one, as `retried` does."""
+        for attempt in range(2):
+            try:
+                part = self.connected() if n is None else self.parts()[n]
+                # At the shards' latest revision, not this thread's last (its searches come and go): so the
+                # counts are never older than the page's, and a search's counts follow a sync as it lands.
+                part.reopen()
+                share = -(-COUNT_EXACTLY // len(self.shards))
+                query = xapian.Query.unserialise(serialised)
+                return part_counts(part, query, part.get_doccount() if n is None else share)
+            except (xapian.DatabaseError, xapian.NetworkError) as error:  # a replica swapped in a new copy too
+                self.forget()
+                if attempt and isinstance(error, xapian.NetworkError):
+                    raise ShardDown(self.down_shards() or [s.name for s in self.shards]) from None
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
 
     def term_counts(self, terms: Sequence[str]) -> tuple[dict[str, int], int]:
         """Returns how many items hold each term, and how many items there are (for idf)."""

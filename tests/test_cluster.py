@@ -310,6 +310,34 @@ def test_three_shards_and_a_replica_rank_the_judged_queries_as_one_database(serv
         assert (got.total, got.facets) == (expected.total, expected.facets), query
 
 
+def test_searches_at_once_on_many_threads_answer_as_one_at_a_time(served: dict[str, Any]) -> None:
+    # A server worker answers several searches at once, and each counts on the shared counting threads
+    # while it asks for its page: every answer must be the one a search alone gets.
+    search = XapianSearch([spec.served() for spec in served["cluster"].shards])
+    queries = [q["q"] for q in json.loads((DATA / JUDGED[0]).read_text())["queries"]][:24]
+    alone = {query: search.search(query, limit=10) for query in queries}
+    answers: dict[str, list[Any]] = {query: [] for query in queries}
+
+    def ask(offset: int) -> None:
+        for n in range(len(queries)):
+            query = queries[(n + offset) % len(queries)]
+            answers[query].append(search.search(query, limit=10))
+
+    threads = [threading.Thread(target=ask, args=(k * 3,)) for k in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for query, got in answers.items():
+        assert len(got) == 8, query
+        for answer in got:
+            assert (answer.hits, answer.total, answer.facets) == (
+                alone[query].hits,
+                alone[query].total,
+                alone[query].facets,
+            ), query
+
+
 def test_a_dead_master_is_served_by_its_replica_and_a_dead_shard_is_named(served: dict[str, Any]) -> None:
     cluster = served["cluster"]
     search = XapianSearch([spec.served() for spec in cluster.shards])
