@@ -93,7 +93,10 @@ def test_a_killed_build_from_scratch_leaves_no_process_behind(tmp_path: Path) ->
         stderr=subprocess.DEVNULL,
     )
     started: set[int] = set()
-    for _ in range(300):  # until the extraction workers and the writer processes are running
+    # Until the extraction workers and the writer processes are running: seconds on an idle machine, but
+    # over 30 s on a loaded one (a 1M-item benchmark beside it left the writers unstarted at 30 s).
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
         started |= descendants(run.pid)
         if len(started) >= 4 or run.poll() is not None:  # 2 extraction workers, 2 writers
             break
