@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -101,6 +102,11 @@ def test_a_killed_build_from_scratch_leaves_no_process_behind(tmp_path: Path) ->
         if len(started) >= 4 or run.poll() is not None:  # 2 extraction workers, 2 writers
             break
         time.sleep(0.1)
+    if len(started) < 4:
+        for pid in [run.pid, *started]:  # nothing left running into the next test
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        run.wait(timeout=30)
     assert len(started) >= 4, "expected extraction and writer processes"
     os.kill(run.pid, signal.SIGKILL)
     run.wait(timeout=30)
