@@ -622,13 +622,17 @@ class XapianSearch:
         """Returns how many documents the shards hold."""
         return self.retried(lambda database: int(database.get_doccount()))
 
-    def retried(self, work: Callable[[xapian.Database], T]) -> T:
-        """Returns work done on this thread's connection, tried once more on a fresh one; raises ShardDown
-        naming the shards that do not answer."""
+    def retried(
+        self,
+        work: Callable[[xapian.Database], T],
+        errors: tuple[type[Exception], ...] = (xapian.DatabaseModifiedError, xapian.NetworkError),
+    ) -> T:
+        """Returns work done on this thread's connection, tried once more on a fresh one after any of
+        `errors`; raises ShardDown naming the shards that do not answer."""
         for attempt in range(2):
             try:
                 return work(self.connected())
-            except (xapian.DatabaseModifiedError, xapian.NetworkError) as error:
+            except errors as error:
                 # A sync committed while this search read, or a kept connection broke (its server restarted
                 # or died): connect again, to a replica if the master is gone, and search once more.
                 self.forget()
@@ -691,22 +695,18 @@ class XapianSearch:
     def count_part(self, serialised: bytes, n: int | None) -> PartCounts:
         """Returns one shard's counts (n), or every shard's counted together with every match checked (None),
         on this counting thread's connection; tried once more on a fresh one, as `retried` does."""
-        for attempt in range(2):
-            try:
-                part = self.connected() if n is None else self.parts()[n]
-                # At the shards' latest revision, not this thread's last (its searches come and go): so the
-                # counts are never older than the page's, and a search's counts follow a sync as it lands.
-                part.reopen()
-                share = -(-COUNT_EXACTLY // len(self.shards))
-                query = xapian.Query.unserialise(serialised)
-                return part_counts(part, query, part.get_doccount() if n is None else share)
-            except (xapian.DatabaseError, xapian.NetworkError) as error:  # a replica swapped in a new copy too
-                self.forget()
-                if attempt and isinstance(error, xapian.NetworkError):
-                    raise ShardDown(self.down_shards() or [s.name for s in self.shards]) from None
-                if attempt:
-                    raise
-        raise AssertionError("unreachable")
+
+        def counted(database: xapian.Database) -> PartCounts:
+            part = database if n is None else self.parts()[n]
+            # At the shards' latest revision, not this thread's last (its searches come and go): so the
+            # counts are never older than the page's, and a search's counts follow a sync as it lands.
+            part.reopen()
+            share = -(-COUNT_EXACTLY // len(self.shards))
+            query = xapian.Query.unserialise(serialised)
+            return part_counts(part, query, part.get_doccount() if n is None else share)
+
+        # Any database error is tried again on a fresh connection: a replica swapped in a new copy too.
+        return self.retried(counted, (xapian.DatabaseError, xapian.NetworkError))
 
     def term_counts(self, terms: Sequence[str]) -> tuple[dict[str, int], int]:
         """Returns how many items hold each term, and how many items there are (for idf)."""
