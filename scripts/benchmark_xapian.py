@@ -37,6 +37,7 @@ import benchmark as bench  # noqa: E402
 
 from indexer.cluster import Cluster, ShardSpec, load_cluster, start_servers, stop_servers  # noqa: E402
 from indexer.xapian_backend import Shard, XapianWriter, mark_canonical  # noqa: E402
+from search_app.server import one_thread_each  # noqa: E402
 
 SHARDS = 4
 COMMIT_EVERY = 20_000
@@ -256,6 +257,8 @@ def main() -> None:
             timings["vectors_s"] = write_vectors(slim, work / "real", index_dir)
             (work / "built.json").write_text(json.dumps(timings), encoding="utf-8")
         timings = json.loads((work / "built.json").read_text(encoding="utf-8"))
+        # Searched in this process as a server worker searches: numeric libraries on one thread each.
+        one_thread_each()
         cluster = load_cluster(work / "cluster.json")
         merged = work / "local"
         shard_mb = [bench.dir_mb(s.path) for s in cluster.shards]
