@@ -86,11 +86,17 @@ class XapianIndex:
 
     def warm(self) -> None:
         """Connects to the shards and reads the display names, as each server worker does before it takes
-        requests; shards that are down are logged, not fatal: searches then answer 503 naming them."""
+        requests; shards that are down are logged, not fatal: searches then answer 503 naming them.
+
+        The connection it made is closed again: it belongs to the thread that warms (a server worker's main
+        thread), which answers no searches, so it would only idle until each shard's server timed it out and
+        logged "Connection timed out" (8 such lines in every HTTP benchmark: 2 workers, 4 shards)."""
         try:
             self.display_names()
         except ShardDown as down:
             logging.getLogger(__name__).warning("starting with shards down: %s", down)
+        finally:
+            self.engine.forget()
 
     def search(self, request: SearchRequest) -> SearchResults:
         """Returns a page of results with facet counts, copies of one item folded into one: ranked by the

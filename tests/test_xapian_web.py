@@ -6,7 +6,9 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +18,25 @@ from flask.testing import FlaskClient
 
 xapian = pytest.importorskip("xapian")
 
-from test_cluster import three_shards  # noqa: E402
+from test_cluster import free_port, three_shards  # noqa: E402
 
-from indexer.cluster import load_cluster, papers_of, start_servers, stop_servers, sync_cluster  # noqa: E402
+from indexer.cluster import (  # noqa: E402
+    launch,
+    load_cluster,
+    papers_of,
+    start_servers,
+    stop_servers,
+    sync_cluster,
+    tcpsrv_command,
+    wait_for_database,
+)
 from indexer.store import open_index  # noqa: E402
-from indexer.xapian_backend import XapianSearch  # noqa: E402
+from indexer.xapian_backend import COUNTING_THREADS, XapianSearch  # noqa: E402
 from search_app import create_app  # noqa: E402
 from search_app.query import plan_query  # noqa: E402
+from search_app.results import SearchRequest  # noqa: E402
 from search_app.xapian_engine import xapian_plan  # noqa: E402
+from search_app.xapian_service import XapianIndex  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -277,7 +290,6 @@ def test_past_the_exact_count_the_total_and_counts_are_marked_estimates(
 def test_a_search_the_shards_change_under_is_done_again_and_a_shard_lost_part_way_is_named(
     xapian_app: Flask, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from search_app.results import SearchRequest
 
     index = xapian_app.extensions["search_index"]
     answer, calls = index.answer, []
@@ -311,3 +323,29 @@ def test_a_shard_that_is_down_gets_a_503_naming_it(xapian_app: Flask, served: di
     assert spec.served().name in answer.json["detail"]
     page = client.get("/?q=fostering")
     assert page.status_code == 503 and spec.served().name in page.get_data(as_text=True)
+
+
+def test_warming_a_worker_leaves_no_connection_open_on_the_shards(served: dict[str, Any], index_dir: Path) -> None:
+    # A server worker warms on its main thread, which answers no searches: a connection left open there
+    # only idled until each shard's server timed it out and logged "Connection timed out". What may stay
+    # open is the counting threads' connections, which the searches use.
+    spec = load_cluster(served["file"]).shards[0]
+    port = free_port()
+    server = launch(tcpsrv_command(spec.host, port, spec.path))
+
+    def connections() -> list[str]:
+        time.sleep(0.3)  # xapian-tcpsrv serves each connection in a child process, gone once it closes
+        return Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+
+    try:
+        wait_for_database(spec.host, port)
+        index = XapianIndex([replace(spec.served(), port=port, replicas=())], index_dir)
+        index.warm()
+        assert index.display_names()["council"]  # warmed: the names were read from the shard
+        after_warming = connections()
+        assert len(after_warming) <= COUNTING_THREADS
+        index.engine.forget()  # drops the warming thread's own connection, if it had kept one
+        assert connections() == after_warming
+        assert index.search(SearchRequest(q="fostering")).total > 0  # and a search connects again
+    finally:
+        stop_servers([server])
