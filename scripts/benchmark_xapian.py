@@ -11,6 +11,9 @@ process that searches the shards. That process holds nothing per item.
 Each item gets meaning vectors (its real item's, mixed as scripts/benchmark_meaning.py mixes them), mapped by
 the web server as `cpsearch serve --backend xapian --index` maps them, so searches fuse meaning as served.
 
+With --whoosh, the product's default index (Whoosh) is built from the same items and measured the same way;
+with --peers, SQLite FTS5 and tantivy.
+
 Example: .venv/bin/python scripts/benchmark_xapian.py --size 1000000 --cache var/index/cache --work var/bench-1m
 """
 
@@ -167,30 +170,80 @@ def two_word_runner(shards: list[Shard], index_dir: Path) -> Any:
     return lambda params: index.search(SearchRequest(q=params["q"]))
 
 
-def worker_memory_mb(cluster_file: Path, index_dir: Path) -> tuple[float, float]:
-    """Returns the memory (MB) of a fresh process that has searched the shards with the query set twice: its
-    own (anonymous) pages, and the file pages it has mapped (the vectors, shared by every worker). Read from
-    /proc: a peak from getrusage would include the pages of the benchmark it was forked from."""
+def worker_memory_mb(serve_args: list[str]) -> tuple[float, float]:
+    """Returns the memory (MB) of a fresh process that has searched with the query set twice, opened as
+    `cpsearch serve` opens its index with these arguments (--index, and --backend xapian --cluster): its
+    own (anonymous) pages, and the file pages it has mapped (shared by every worker). Read from /proc: a
+    peak from getrusage would include the pages of the benchmark it was forked from."""
     code = (
         "import sys; sys.path[:0] = [sys.argv[1], sys.argv[1] + '/scripts'];"
-        "import benchmark as bench; from pathlib import Path;"
+        "import benchmark as bench, json; from pathlib import Path;"
         "from werkzeug.datastructures import MultiDict; from search_app.params import parse_search_args;"
-        "from search_app.xapian_service import open_cluster;"
-        "index = open_cluster(Path(sys.argv[2]), Path(sys.argv[3]));"
+        "from search_app.server import one_thread_each; one_thread_each();"
+        "args = json.loads(sys.argv[2]);"
+        "from search_app.xapian_service import open_cluster; from search_app.service import SearchIndex;"
+        "index = open_cluster(Path(args['cluster']), Path(args['index'])) if 'cluster' in args"
+        " else SearchIndex(Path(args['index']));"
+        "index.warm();"
         "[index.search(parse_search_args(MultiDict(p))) for _ in range(2) for p in bench.QUERIES];"
         "status = dict(line.split(':', 1) for line in open('/proc/self/status'));"
         "print(int(status['RssAnon'].split()[0]) / 1024, int(status['RssFile'].split()[0]) / 1024)"
     )
-    argv = [sys.executable, "-c", code, str(ROOT), str(cluster_file), str(index_dir)]
+    options = dict(zip(serve_args[::2], serve_args[1::2], strict=True))
+    where = {"index": options["--index"]} | ({"cluster": options["--cluster"]} if "--cluster" in options else {})
+    argv = [sys.executable, "-c", code, str(ROOT), json.dumps(where)]
     found = subprocess.run(argv, capture_output=True, text=True)
     own, mapped = found.stdout.strip().splitlines()[-1].split()
     return float(own), float(mapped)
 
 
-def peer_rows(work: Path, size: int, rounds: int) -> list[str]:
-    """Builds SQLite FTS5 and tantivy from the same re-sampled items (the real corpus's records in work/real,
-    re-sampled with the same seed) and returns their table rows: build seconds, disk, query p50/p95/p99 and
-    the two-word query's p95, each with the facet counts the peers can give."""
+def build_whoosh(work: Path, records: list[dict[str, Any]]) -> None:
+    """Builds the product's default index (Whoosh) from the same re-sampled items in work/whoosh, as
+    scripts/benchmark.py does (the writer in a child process, its peak memory taken), with their vectors;
+    kept as the shards are, so a later run with the same --work measures it again."""
+    index_dir = work / "whoosh"
+    if (work / "whoosh-built.json").exists():
+        return
+    shutil.rmtree(index_dir, ignore_errors=True)
+    print(f"building the Whoosh index of the same {len(records):,} items ...", flush=True)
+    queue: Any = multiprocessing.get_context("fork").Queue()
+    child = multiprocessing.get_context("fork").Process(target=bench.build_whoosh, args=(records, index_dir, queue))
+    child.start()
+    seconds, peak = queue.get()
+    child.join()
+    vectors_s = bench.write_vectors(records, work / "real", index_dir)
+    timings = {"build_s": seconds, "peak_mb": peak, "vectors_s": vectors_s}
+    (work / "whoosh-built.json").write_text(json.dumps(timings), encoding="utf-8")
+
+
+def whoosh_lines(work: Path, rounds: int) -> list[str]:
+    """Returns the Whoosh index's figures: build seconds and peak memory, disk, query p50/p95/p99 and the
+    two-word p95 in this process (warm, as a server worker searches), HTTP with 8 clients through
+    `cpsearch serve`, and a fresh worker's memory."""
+    index_dir = work / "whoosh"
+    timings = json.loads((work / "whoosh-built.json").read_text(encoding="utf-8"))
+    lines = [
+        f"Whoosh (the embedded default): writing {timings['build_s']:.0f} s (peak {timings['peak_mb']:.0f} MB"
+        f" a process), its vectors {timings['vectors_s']:.0f} s; disk {bench.dir_mb(index_dir):.0f} MB.",
+        "",
+        "| database | query p50 / p95 / p99 ms | two-word + 5 facets p95 ms |",
+        "| --- | --- | --- |",
+        row("Whoosh", bench.product_runner(index_dir), bench.two_word_runner(index_dir), rounds),
+    ]
+    print("\n".join(lines), flush=True)
+    p50, p95, p99 = bench.percentiles(bench.http_latencies(index_dir, 8, rounds))
+    own, mapped = worker_memory_mb(["--index", str(index_dir)])
+    lines += [
+        f"\nHTTP, 8 clients, Whoosh: p50 / p95 / p99 {p50:.0f} / {p95:.0f} / {p99:.0f} ms.",
+        f"A fresh process after searching the Whoosh index: {own:.0f} MB of its own, {mapped:.0f} MB of mapped files.",
+    ]
+    print("\n".join(lines[-2:]), flush=True)
+    return lines
+
+
+def same_records(work: Path, size: int) -> list[dict[str, Any]]:
+    """Returns the re-sampled items again: the real corpus's records in work/real, re-sampled with the same
+    seed as the shards were written from."""
     from indexer.store import open_index
 
     reader = open_index(work / "real")
@@ -198,7 +251,13 @@ def peer_rows(work: Path, size: int, rounds: int) -> list[str]:
         real = [dict(fields) for fields in reader.stored_records()]
     finally:
         reader.close()
-    records = bench.scaled_records(real, size)
+    return bench.scaled_records(real, size)
+
+
+def peer_rows(work: Path, records: list[dict[str, Any]], rounds: int) -> list[str]:
+    """Builds SQLite FTS5 and tantivy from the same re-sampled items and returns their table rows: build
+    seconds, disk, query p50/p95/p99 and the two-word query's p95, each with the facet counts the peers can
+    give. The records are emptied once the peers are built (gigabytes at 1M items)."""
     peers = work / "peers"
     shutil.rmtree(peers, ignore_errors=True)
     peers.mkdir()
@@ -236,6 +295,11 @@ def main() -> None:
     )
     parser.add_argument(
         "--peers", action="store_true", help="also build and measure SQLite FTS5 and tantivy on the same items, last"
+    )
+    parser.add_argument(
+        "--whoosh",
+        action="store_true",
+        help="also build (once, in --work) and measure the product's default index, Whoosh, on the same items",
     )
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="cps-xapian-bench-"))
@@ -288,15 +352,25 @@ def main() -> None:
         http = bench.http_latencies(work, 8, args.rounds, serve_args)
         p50, p95, p99 = bench.percentiles(http)
         lines.append(f"\nHTTP, 8 clients, {SHARDS} shards: p50 / p95 / p99 {p50:.0f} / {p95:.0f} / {p99:.0f} ms.")
-        own, mapped = worker_memory_mb(cluster.file, index_dir)
+        own, mapped = worker_memory_mb(serve_args)
         lines.append(
             f"A fresh process after searching the shards: {own:.0f} MB of its own, {mapped:.0f} MB of mapped files."
         )
         print("\n".join(lines[-2:]), flush=True)
-        if args.peers:
-            print("\n| peer | build s | disk MB | query p50 / p95 / p99 ms | two-word + facets p95 ms |")
-            print("| --- | --- | --- | --- | --- |")
-            peer_rows(work, args.size, args.rounds)
+        if args.whoosh or args.peers:
+            stop_servers(servers)  # the shards' servers are not measured again; their memory goes to the rest
+            servers = []
+            records = same_records(work, args.size)
+            if args.whoosh:
+                build_whoosh(work, records)
+            if args.peers:
+                print("\n| peer | build s | disk MB | query p50 / p95 / p99 ms | two-word + facets p95 ms |")
+                print("| --- | --- | --- | --- | --- |")
+                peer_rows(work, records, args.rounds)  # measured once the records are let go
+            del records[:]
+            if args.whoosh:
+                print()
+                whoosh_lines(work, args.rounds)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"(this benchmark process peaked at {peak:.0f} MB, holding every record while writing)")
     finally:
