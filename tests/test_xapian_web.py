@@ -334,8 +334,17 @@ def test_warming_a_worker_leaves_no_connection_open_on_the_shards(served: dict[s
     server = launch(tcpsrv_command(spec.host, port, spec.path))
 
     def connections() -> list[str]:
-        time.sleep(0.3)  # xapian-tcpsrv serves each connection in a child process, gone once it closes
-        return Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+        """xapian-tcpsrv serves each connection in a child process of its own, which exits once the
+        connection closes: returns them once two readings 0.2 s apart agree (within 10 s)."""
+        listed = Path(f"/proc/{server.pid}/task/{server.pid}/children")
+        seen, deadline = listed.read_text().split(), time.monotonic() + 10
+        while time.monotonic() < deadline:
+            time.sleep(0.2)
+            now = listed.read_text().split()
+            if now == seen:
+                break
+            seen = now
+        return seen
 
     try:
         wait_for_database(spec.host, port)
