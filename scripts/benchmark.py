@@ -362,8 +362,9 @@ def http_latencies(index_dir: Path, clients: int, rounds: int, serve_args: list[
                 response = conn.getresponse()
                 response.read()
                 with lock:
-                    latencies.append((time.perf_counter() - started) * 1000)
-                    if response.status != 200:
+                    if response.status == 200:
+                        latencies.append((time.perf_counter() - started) * 1000)
+                    else:
                         refused.append(f"{response.status} {params}")
 
         refused: list[str] = []
@@ -378,8 +379,9 @@ def http_latencies(index_dir: Path, clients: int, rounds: int, serve_args: list[
     finally:
         server.terminate()
         server.wait(timeout=30)
-    if refused:  # timed, but not answers: said, so a fast error is never read as a fast search
-        print(f"{len(refused)} of {len(latencies)} HTTP answers were not 200: {', '.join(sorted(set(refused)))}")
+    if refused:  # not timed, and said: a fast error is never read as a fast search
+        answers = len(latencies) + len(refused)
+        print(f"{len(refused)} of {answers} HTTP answers were not 200: {', '.join(sorted(set(refused)))}")
     return latencies
 
 

@@ -30,6 +30,7 @@ import tempfile
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
+from queue import Empty
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -170,29 +171,29 @@ def two_word_runner(shards: list[Shard], index_dir: Path) -> Any:
     return lambda params: index.search(SearchRequest(q=params["q"]))
 
 
-def worker_memory_mb(serve_args: list[str]) -> tuple[float, float]:
+def worker_memory_mb(where: dict[str, str]) -> tuple[float, float]:
     """Returns the memory (MB) of a fresh process that has searched with the query set twice, opened as
-    `cpsearch serve` opens its index with these arguments (--index, and --backend xapian --cluster): its
-    own (anonymous) pages, and the file pages it has mapped (shared by every worker). Read from /proc: a
-    peak from getrusage would include the pages of the benchmark it was forked from."""
+    `cpsearch serve` opens its index (`where`: "index", and "cluster" for the Xapian backend): its own
+    (anonymous) pages, and the file pages it has mapped (shared by every worker). Read from /proc: a peak
+    from getrusage would include the pages of the benchmark it was forked from."""
     code = (
         "import sys; sys.path[:0] = [sys.argv[1], sys.argv[1] + '/scripts'];"
         "import benchmark as bench, json; from pathlib import Path;"
         "from werkzeug.datastructures import MultiDict; from search_app.params import parse_search_args;"
         "from search_app.server import one_thread_each; one_thread_each();"
-        "args = json.loads(sys.argv[2]);"
+        "where = json.loads(sys.argv[2]);"
         "from search_app.xapian_service import open_cluster; from search_app.service import SearchIndex;"
-        "index = open_cluster(Path(args['cluster']), Path(args['index'])) if 'cluster' in args"
-        " else SearchIndex(Path(args['index']));"
+        "index = open_cluster(Path(where['cluster']), Path(where['index'])) if 'cluster' in where"
+        " else SearchIndex(Path(where['index']));"
         "index.warm();"
         "[index.search(parse_search_args(MultiDict(p))) for _ in range(2) for p in bench.QUERIES];"
         "status = dict(line.split(':', 1) for line in open('/proc/self/status'));"
         "print(int(status['RssAnon'].split()[0]) / 1024, int(status['RssFile'].split()[0]) / 1024)"
     )
-    options = dict(zip(serve_args[::2], serve_args[1::2], strict=True))
-    where = {"index": options["--index"]} | ({"cluster": options["--cluster"]} if "--cluster" in options else {})
     argv = [sys.executable, "-c", code, str(ROOT), json.dumps(where)]
     found = subprocess.run(argv, capture_output=True, text=True)
+    if found.returncode:
+        raise RuntimeError(f"the memory probe failed: {found.stderr.strip()[-2000:]}")
     own, mapped = found.stdout.strip().splitlines()[-1].split()
     return float(own), float(mapped)
 
@@ -209,7 +210,13 @@ def build_whoosh(work: Path, records: list[dict[str, Any]]) -> None:
     queue: Any = multiprocessing.get_context("fork").Queue()
     child = multiprocessing.get_context("fork").Process(target=bench.build_whoosh, args=(records, index_dir, queue))
     child.start()
-    seconds, peak = queue.get()
+    while True:
+        try:
+            seconds, peak = queue.get(timeout=30)
+            break
+        except Empty:
+            if not child.is_alive():
+                raise RuntimeError(f"the Whoosh build stopped (exit code {child.exitcode})") from None
     child.join()
     vectors_s = bench.write_vectors(records, work / "real", index_dir)
     timings = {"build_s": seconds, "peak_mb": peak, "vectors_s": vectors_s}
@@ -223,8 +230,9 @@ def whoosh_lines(work: Path, rounds: int) -> list[str]:
     index_dir = work / "whoosh"
     timings = json.loads((work / "whoosh-built.json").read_text(encoding="utf-8"))
     lines = [
-        f"Whoosh (the embedded default): writing {timings['build_s']:.0f} s (peak {timings['peak_mb']:.0f} MB"
-        f" a process), its vectors {timings['vectors_s']:.0f} s; disk {bench.dir_mb(index_dir):.0f} MB.",
+        f"Whoosh (the embedded default): writing {timings['build_s']:.0f} s (peak {timings['peak_mb']:.0f} MB a"
+        " process, the records the forked writer inherits included), its vectors"
+        f" {timings['vectors_s']:.0f} s; disk {bench.dir_mb(index_dir):.0f} MB.",
         "",
         "| database | query p50 / p95 / p99 ms | two-word + 5 facets p95 ms |",
         "| --- | --- | --- |",
@@ -232,7 +240,7 @@ def whoosh_lines(work: Path, rounds: int) -> list[str]:
     ]
     print("\n".join(lines), flush=True)
     p50, p95, p99 = bench.percentiles(bench.http_latencies(index_dir, 8, rounds))
-    own, mapped = worker_memory_mb(["--index", str(index_dir)])
+    own, mapped = worker_memory_mb({"index": str(index_dir)})
     lines += [
         f"\nHTTP, 8 clients, Whoosh: p50 / p95 / p99 {p50:.0f} / {p95:.0f} / {p99:.0f} ms.",
         f"A fresh process after searching the Whoosh index: {own:.0f} MB of its own, {mapped:.0f} MB of mapped files.",
@@ -352,7 +360,7 @@ def main() -> None:
         http = bench.http_latencies(work, 8, args.rounds, serve_args)
         p50, p95, p99 = bench.percentiles(http)
         lines.append(f"\nHTTP, 8 clients, {SHARDS} shards: p50 / p95 / p99 {p50:.0f} / {p95:.0f} / {p99:.0f} ms.")
-        own, mapped = worker_memory_mb(serve_args)
+        own, mapped = worker_memory_mb({"index": str(index_dir), "cluster": str(cluster.file)})
         lines.append(
             f"A fresh process after searching the shards: {own:.0f} MB of its own, {mapped:.0f} MB of mapped files."
         )
@@ -360,7 +368,8 @@ def main() -> None:
         if args.whoosh or args.peers:
             stop_servers(servers)  # the shards' servers are not measured again; their memory goes to the rest
             servers = []
-            records = same_records(work, args.size)
+            wanted = args.peers or not (work / "whoosh-built.json").exists()
+            records = same_records(work, args.size) if wanted else []
             if args.whoosh:
                 build_whoosh(work, records)
             if args.peers:
