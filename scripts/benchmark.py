@@ -322,6 +322,10 @@ def tantivy_runner(index: Any) -> Any:
     return run
 
 
+# How long `cpsearch serve` may take to answer its first search (its workers warm first).
+READY_SECONDS = 600
+
+
 def http_latencies(index_dir: Path, clients: int, rounds: int, serve_args: list[str] | None = None) -> list[float]:
     """Returns latencies (ms) of the query set through `cpsearch serve` with concurrent clients; serve_args
     replace `--index index_dir` (scripts/benchmark_xapian.py serves the shards)."""
@@ -345,12 +349,20 @@ def http_latencies(index_dir: Path, clients: int, rounds: int, serve_args: list[
     latencies: list[float] = []
     lock = threading.Lock()
     try:
-        for _ in range(100):
+        # Ready once it answers a search (a worker warms before it takes requests: minutes at 1M items).
+        deadline = time.monotonic() + READY_SECONDS
+        while True:
+            if server.poll() is not None:
+                raise RuntimeError(f"`cpsearch serve` exited with code {server.returncode} before answering")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"`cpsearch serve` did not answer a search within {READY_SECONDS} s")
             try:
-                http.client.HTTPConnection("127.0.0.1", port, timeout=2).request("GET", "/api/search?q=care")
+                probe = http.client.HTTPConnection("127.0.0.1", port, timeout=READY_SECONDS)
+                probe.request("GET", "/api/search?q=care")
+                probe.getresponse().read()
                 break
-            except OSError:
-                time.sleep(0.2)
+            except (OSError, http.client.HTTPException):
+                time.sleep(0.5)
 
         def client(seed: int) -> None:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
@@ -358,14 +370,20 @@ def http_latencies(index_dir: Path, clients: int, rounds: int, serve_args: list[
             random.Random(seed).shuffle(order)
             for params in order:
                 started = time.perf_counter()
-                conn.request("GET", "/api/search?" + urlencode(params))
-                response = conn.getresponse()
-                response.read()
+                try:
+                    conn.request("GET", "/api/search?" + urlencode(params))
+                    response = conn.getresponse()
+                    response.read()
+                    status = str(response.status)
+                except (OSError, http.client.HTTPException) as error:  # no answer: a worker killed, a timeout
+                    conn.close()
+                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                    status = f"no answer ({type(error).__name__})"
                 with lock:
-                    if response.status == 200:
+                    if status == "200":
                         latencies.append((time.perf_counter() - started) * 1000)
                     else:
-                        refused.append(f"{response.status} {params}")
+                        refused.append(f"{status} {params}")
 
         refused: list[str] = []
         for _ in range(2):  # the first concurrent pass warms every worker process; the second is measured
@@ -381,7 +399,9 @@ def http_latencies(index_dir: Path, clients: int, rounds: int, serve_args: list[
         server.wait(timeout=30)
     if refused:  # not timed, and said: a fast error is never read as a fast search
         answers = len(latencies) + len(refused)
-        print(f"{len(refused)} of {answers} HTTP answers were not 200: {', '.join(sorted(set(refused)))}")
+        print(f"{len(refused)} of {answers} HTTP requests got no 200 answer: {', '.join(sorted(set(refused))[:10])}")
+    if not latencies:
+        raise RuntimeError("no HTTP request was answered with 200")
     return latencies
 
 
