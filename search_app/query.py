@@ -276,7 +276,8 @@ class Parser:
                 continue
             if self.is_operator("ANDNOT"):
                 self.position += 1
-                parts.append(Not(self.unary()))
+                if self.more() and not self.peek_close():  # "care ANDNOT " leaves nothing to leave out
+                    parts.append(Not(self.unary()))
                 continue
             parts.append(self.unary())
         return And(tuple(parts)) if len(parts) != 1 else parts[0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import string
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from search_app.query import (
@@ -109,6 +109,8 @@ def test_wildcards_that_would_expand_too_far_are_refused(text: str, message: str
 
 @settings(max_examples=500, deadline=None)
 @given(text=st.one_of(st.text(max_size=60), st.text(alphabet='"()*?~^:[]{}-+ ANDORTNx' + string.ascii_lowercase)))
+@example(text="ANDNOT ")  # an operator with nothing after it: found by this test on 2026-12-06 (IndexError)
+@example(text="care ANDNOT\t")
 def test_the_parser_never_fails_on_any_text(text: str) -> None:
     parse(text)
     try:
