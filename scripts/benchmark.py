@@ -29,6 +29,7 @@ import threading
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
+from queue import Empty
 from typing import Any
 from urllib.parse import urlencode
 
@@ -151,6 +152,23 @@ def build_whoosh(records: list[dict[str, Any]], index_dir: Path, queue: Any) -> 
     # The writer processes of a parallel build are children: the peak is the largest of them all.
     peak_mb = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)) / 1024
     queue.put((time.perf_counter() - started, peak_mb))
+
+
+def whoosh_built(records: list[dict[str, Any]], index_dir: Path) -> tuple[float, float]:
+    """Runs build_whoosh in a forked child (the records inherited, not pickled) and returns its seconds and
+    peak MB; raises if the child dies without reporting, instead of waiting for it forever."""
+    queue: Any = multiprocessing.get_context("fork").Queue()
+    child = multiprocessing.get_context("fork").Process(target=build_whoosh, args=(records, index_dir, queue))
+    child.start()
+    while True:
+        try:
+            seconds, peak = queue.get(timeout=30)
+            break
+        except Empty:
+            if not child.is_alive():
+                raise RuntimeError(f"the Whoosh build stopped (exit code {child.exitcode})") from None
+    child.join()
+    return seconds, peak
 
 
 def dir_mb(path: Path) -> float:
@@ -411,11 +429,7 @@ def run_size(real: list[dict[str, Any]], size: int, work: Path, rounds: int) -> 
     row: dict[str, Any] = {"items": size, "text_mb": round(text_mb, 1)}
 
     index_dir = work / f"whoosh-{size}"
-    queue: Any = multiprocessing.get_context("fork").Queue()
-    child = multiprocessing.get_context("fork").Process(target=build_whoosh, args=(records, index_dir, queue))
-    child.start()
-    seconds, peak = queue.get()
-    child.join()
+    seconds, peak = whoosh_built(records, index_dir)
     vector_seconds = write_vectors(records, work / "real", index_dir)
     row["whoosh"] = {
         "build_s": seconds,
