@@ -20,7 +20,17 @@ from search_app.evaluate import Matches, evaluate
 from search_app.facets import ItemColumns, copies_of, count_facets, filter_mask
 from search_app.postings import TermIndex
 from search_app.query import Phrase, QueryPlan, plan_query
-from search_app.ranking import PAIR_BONUS, PHRASE_BONUS, fold_copies, pair_rarity, rank_by_date, rank_by_score
+from search_app.ranking import (
+    CLOSE_BONUS,
+    CLOSE_CANDIDATES,
+    PAIR_BONUS,
+    PHRASE_BONUS,
+    fold_copies,
+    pair_rarity,
+    rank_by_date,
+    rank_by_score,
+    window_coverage,
+)
 from search_app.results import SearchHit, SearchRequest, SearchResults
 from search_app.semantic import DocVectors, fuse
 from search_app.snippets import STEM_CHARS, find_passage, make_snippet, query_words, word_pattern
@@ -139,6 +149,39 @@ def add_specific_matches(found: Matches, plan: QueryPlan, index: TermIndex) -> M
     return Matches(found.mask, found.scores + PAIR_BONUS * best * gains * found.mask)
 
 
+def add_close_matches(found: Matches, plan: QueryPlan, index: TermIndex) -> Matches:
+    """Returns the matches with the CLOSE_CANDIDATES best raised by up to CLOSE_BONUS of the best score, by the
+    share of the query's idf their text holds in one passage (ranking.window_coverage): "EHCP assessments within
+    20 weeks" lifts Kent's performance report, whose one line says "(EHCPs) issued within 20 weeks", above a
+    short minute holding "within 20" and "assessment" about something else.
+
+    Plain words of two or more distinct words only."""
+    stems = tuple(dict.fromkeys(plan.words))
+    if not plan.plain or len(stems) < 2 or not found.mask.any():
+        return found
+    matched = np.flatnonzero(found.mask)
+    if matched.size > CLOSE_CANDIDATES:
+        matched = matched[np.argpartition(-found.scores[matched], CLOSE_CANDIDATES - 1)[:CLOSE_CANDIDATES]]
+    candidates = np.sort(matched)
+    coverage = close_coverage(index, stems, candidates)
+    if not coverage.any():
+        return found
+    scores = found.scores.copy()
+    scores[candidates] += CLOSE_BONUS * float(found.scores[candidates].max()) * coverage
+    return Matches(found.mask, scores)
+
+
+def close_coverage(index: TermIndex, stems: tuple[str, ...], docnums: np.ndarray) -> np.ndarray:
+    """Returns, for each of the (sorted) docnums, the largest share of the stems' idf that one window of its
+    body holds (ranking.window_coverage); positions already read for the phrase rule are reused."""
+    live = max(int(np.count_nonzero(index.columns.live)), 1)
+    held = [index.word_scores(stem).docnums.size for stem in stems]
+    weights = np.array([np.log(1 + (live - n + 0.5) / (n + 0.5)) if n else 0.0 for n in held])
+    empty = np.zeros(0, dtype=np.int64)
+    occurrences = [index.occurrences("body", stem) if n else empty for stem, n in zip(stems, held, strict=True)]
+    return window_coverage(occurrences, weights, docnums)
+
+
 def pair_holders(pair: tuple[str, str], index: TermIndex) -> np.ndarray:
     """Returns the live items holding two words side by side in a field, found once per generation."""
     return index.arrays.kept(("pair", *pair), lambda: np.flatnonzero(evaluate(Phrase(pair), index).mask))  # type: ignore[no-any-return]
@@ -159,13 +202,15 @@ def run_search(
     """
     columns = index.columns
     words = find_matches(index, request)
-    found = add_specific_matches(add_meaning(words, request, columns, meaning), words.plan, index)
+    fused = add_meaning(words, request, columns, meaning)
+    found = add_specific_matches(fused, words.plan, index)
     found.mask &= words.allowed
     if among is not None:
         found.mask &= among
     if request.sort in ("date", "oldest"):
         ranked = rank_by_date(found.mask, columns.days, columns.order, newest_first=request.sort == "date")
     else:
+        found = add_close_matches(found, words.plan, index)
         ranked = rank_by_score(found.mask, found.scores, columns.order)
     shown = fold_copies(ranked, columns.dup_codes, columns.earlier)
     start = (request.page - 1) * request.per_page
@@ -194,7 +239,7 @@ def run_search(
         facets=count_facets(shown, columns),
         suggestion=suggestion,
         expansions=expansions,
-        meaning_used=found is not words.found,
+        meaning_used=fused is not words.found,
     )
 
 

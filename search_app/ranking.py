@@ -28,6 +28,13 @@ PHRASE_BONUS = 0.5
 # items or more, all of it for a pair held by one item.
 PAIR_BONUS = 0.4
 PAIR_COMMON = 0.05
+# Words close together (issue 22): among the CLOSE_CANDIDATES best-scored items, an item whose text holds
+# distinct words of the query within CLOSE_WINDOW positions of each other gains up to CLOSE_BONUS of the
+# best score, in proportion to the share of the query's idf that window holds (window_coverage). The rarest
+# paragraph of a 20,000-word appendix then counts, whatever the item's length.
+CLOSE_BONUS = 0.1
+CLOSE_WINDOW = 25
+CLOSE_CANDIDATES = 100
 UNDATED = np.iinfo(np.int64).max
 
 
@@ -80,6 +87,34 @@ def pair_rarity(holders: int, size: int) -> float:
     floor = float(np.log(1 + 1 / PAIR_COMMON))
     top = float(np.log(1 + size))
     return max(0.0, (float(np.log(1 + size / holders)) - floor) / (top - floor)) if top > floor else 0.0
+
+
+def window_coverage(occurrences: list[np.ndarray], weights: np.ndarray, docnums: np.ndarray) -> np.ndarray:
+    """Returns, for each of docnums, the largest share of the words' weight held within CLOSE_WINDOW positions
+    of one another (0..1), counting only windows holding two or more of the words.
+
+    occurrences[k] holds word k's occurrences as docnum << 32 | position, sorted. Every occurrence of any of
+    the words starts a window; a binary search in each word's occurrences says whether it falls inside."""
+    wanted = [found[np.isin(found >> 32, docnums)] for found in occurrences]
+    starts = np.concatenate(wanted) if wanted else np.zeros(0, dtype=np.int64)
+    coverage = np.zeros(docnums.size)
+    total = float(weights.sum())
+    if not starts.size or total <= 0:
+        return coverage
+    held = np.zeros(starts.size)
+    words = np.zeros(starts.size, dtype=np.int64)
+    for found, weight in zip(wanted, weights, strict=True):
+        if not found.size:
+            continue
+        places = np.searchsorted(found, starts)
+        nearest = found[np.minimum(places, found.size - 1)]
+        inside = (places < found.size) & (nearest < starts + CLOSE_WINDOW) & (nearest >> 32 == starts >> 32)
+        held += weight * inside
+        words += inside
+    held[words < 2] = 0.0
+    rows = np.searchsorted(docnums, starts >> 32)
+    np.maximum.at(coverage, rows, held / total)
+    return coverage
 
 
 def rank_by_score(mask: np.ndarray, scores: np.ndarray, order: np.ndarray) -> np.ndarray:

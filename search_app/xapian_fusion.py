@@ -7,7 +7,9 @@ The shards send the POOL best word matches, and for each rare pair of the words 
 from the index generation the shards were synced from (ServedVectors); the items nearest the query in
 meaning are found there (search_app/semantic.py: the same fusion, on vector rows instead of document
 numbers), and one more request to the shards says which of them pass the filters and what their words
-score. The pool is then ranked by the fused score plus the pair rule's gain, copies folded.
+score. The pool is then ranked by the fused score plus the pair rule's gain and, for its CLOSE_CANDIDATES
+best, the close-words gain (close_gains: the shards say which hold which words within CLOSE_WINDOW
+positions), copies folded.
 
 What differs from the Whoosh pipeline, by design: an item outside the pool keeps its word-only place (the
 shards' order) after the pool's items; a word match outside the pool that meaning brings in is fused
@@ -16,6 +18,7 @@ without its (small) word score. Pages past the pool come from the shards, the po
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,10 +31,10 @@ import xapian
 from indexer.embeddings import EmbeddingsUnavailable, shared_encoder
 from indexer.store import current_generation
 from indexer.vectors import ALIGN_PREFIX, ItemVectors, save_array
-from indexer.xapian_backend import ID_PREFIX, XapianHits, XapianSearch, copy_term, record_of
+from indexer.xapian_backend import FIELD_PREFIXES, ID_PREFIX, XapianHits, XapianSearch, copy_term, record_of
 from search_app.evaluate import Matches
 from search_app.query import Phrase, QueryPlan
-from search_app.ranking import PAIR_BONUS, PAIR_COMMON, pair_rarity
+from search_app.ranking import CLOSE_BONUS, CLOSE_CANDIDATES, CLOSE_WINDOW, PAIR_BONUS, PAIR_COMMON, pair_rarity
 from search_app.semantic import CANDIDATES, DocVectors, fuse
 from search_app.xapian_engine import phrase_query
 
@@ -39,6 +42,10 @@ from search_app.xapian_engine import phrase_query
 POOL = 200
 # Pairs' rarity is kept per pair for this many pairs, then worked out again (the index grows slowly).
 PAIRS_KEPT = 4096
+# The close-words gain asks the shards about each set of two or more of the query's words, rarest sets
+# first: for at most this many of the rarest words (26 sets for 5); a commoner word past them still counts
+# in the whole the share is of, but is not looked for.
+CLOSE_WORDS = 5
 
 
 @dataclass(frozen=True)
@@ -204,6 +211,7 @@ def rank_pool(
     first: XapianHits,
     rarity: PairRarity,
     meaning: tuple[ServedVectors, np.ndarray] | None,
+    close: bool = True,
 ) -> Ranked:
     """Returns the pool ranked: the shards' first word matches (`first`, the request's filters applied),
     the best holders of each rare pair typed, and (with `meaning`: the vectors and the query's vector) the
@@ -211,7 +219,8 @@ def rank_pool(
 
     As on Whoosh, the ranking is worked out over every item and then filtered (`restrict` applies the
     request's filters; None for none), so a facet's count is what choosing it shows: with filters, the
-    best word matches of the whole index join the pool too."""
+    best word matches of the whole index join the pool too. Without `close`, the close-words gain is left
+    out (a search by date needs no scores)."""
     pool = Pool()
     pool.add(first)
     first_ids = set(pool.words)
@@ -238,10 +247,55 @@ def rank_pool(
             if item_id in scores:
                 scores[item_id] += PAIR_BONUS * best * gain
     verify_rest(engine, words, restrict, pool, scores, first_ids)
+    for item_id, gain in (close_gains(engine, plan, scores) if close else {}).items():
+        scores[item_id] += gain
     ids = fold(sorted(scores, key=lambda i: (-scores[i], i)), pool.keys)
     extra_keys = sorted({pool.keys[i] for i in ids if i not in first_ids})
     meaning_only = [i for i in ids if i in pool.meaning_only]
     return Ranked(ids, scores, pool, extra_keys, meaning_only, meaning_used)
+
+
+def close_applies(plan: QueryPlan) -> bool:
+    """Returns whether the close-words gain can apply: plain words, two or more distinct ones."""
+    return plan.plain and len(set(plan.words)) > 1
+
+
+def close_gains(engine: XapianSearch, plan: QueryPlan, scores: Mapping[str, float]) -> dict[str, float]:
+    """Returns what the CLOSE_CANDIDATES best-scored items gain for holding the query's words close together,
+    as the Whoosh pipeline's add_close_matches: CLOSE_BONUS of the best score times the largest share of the
+    words' idf one window of CLOSE_WINDOW body positions holds (ranking.window_coverage).
+
+    Positions stay on the shards: for each set of two or more words, the largest share first, one query
+    (OP_NEAR over the body's terms, filtered to the candidates not yet placed) says which items hold that
+    set within the window; an item's share is that of the first set it holds."""
+    stems = list(dict.fromkeys(plan.words))
+    if not close_applies(plan) or not scores:
+        return {}
+    candidates = sorted(scores, key=lambda i: (-scores[i], i))[:CLOSE_CANDIDATES]
+    held, size = engine.term_counts(stems)
+    weights = {s: float(np.log(1 + (size - held[s] + 0.5) / (held[s] + 0.5))) for s in stems if held[s]}
+    total = sum(weights.values())
+    looked_for = sorted(weights, key=lambda s: -weights[s])[:CLOSE_WORDS]
+    sets = [c for k in range(len(looked_for), 1, -1) for c in itertools.combinations(looked_for, k)]
+    sets.sort(key=lambda c: -sum(weights[s] for s in c))
+    best = scores[candidates[0]]
+    prefix = FIELD_PREFIXES["body"]
+    remaining = set(candidates)
+    gains: dict[str, float] = {}
+    for chosen in sets:
+        if not remaining or total <= 0:
+            break
+        near = xapian.Query(xapian.Query.OP_NEAR, [prefix + s for s in chosen], CLOSE_WINDOW)
+        among = xapian.Query(xapian.Query.OP_OR, [xapian.Query(ID_PREFIX + i) for i in sorted(remaining)])
+        holding = engine.search_query(
+            xapian.Query(xapian.Query.OP_FILTER, near, among), limit=len(remaining), fold=False, counts=False
+        )
+        share = sum(weights[s] for s in chosen) / total
+        for item_id, _ in holding.hits:
+            if item_id in remaining:
+                gains[item_id] = CLOSE_BONUS * best * share
+                remaining.discard(item_id)
+    return gains
 
 
 def verify_rest(

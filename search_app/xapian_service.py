@@ -55,7 +55,15 @@ from search_app.results import Comparison, CouncilRow, QueryError, SearchRequest
 from search_app.snippets import STEM_CHARS, find_passage, query_words, word_pattern
 from search_app.spelling import Speller, rescues, suggest
 from search_app.xapian_engine import Expand, node_query, xapian_plan
-from search_app.xapian_fusion import POOL, PairRarity, ServedVectors, VectorSource, rank_pool, without_keys
+from search_app.xapian_fusion import (
+    POOL,
+    PairRarity,
+    ServedVectors,
+    VectorSource,
+    close_applies,
+    rank_pool,
+    without_keys,
+)
 
 MAX_COPIES = 50
 # A spelling is suggested when fewer items than this hold every word typed (as on Whoosh: pipeline.run_search).
@@ -211,7 +219,7 @@ class XapianIndex:
         meaning = self.meaning(request.q) if request.semantic and plan.plain else None
         if not relevance:
             return self.by_date(request, plan, words, query, restrict if filtering else None, meaning)
-        if not (plan.pairs or meaning):
+        if not (plan.pairs or meaning or close_applies(plan)):
             found = self.engine.search_query(query, limit=request.per_page, offset=start, order=request.sort)
             page = list(zip(found.hits, found.records, strict=True))
             return self.results(request, plan, found, page, meaning_used=False)
@@ -251,7 +259,7 @@ class XapianIndex:
         meaning_used = False
         if meaning is not None:
             first = self.engine.search_query(query, limit=POOL, counts=False)
-            ranked = rank_pool(self.engine, words, restrict, plan, first, self.rarity, meaning)
+            ranked = rank_pool(self.engine, words, restrict, plan, first, self.rarity, meaning, close=False)
             meaning_used = ranked.meaning_used
             if ranked.meaning_only:
                 brought = xapian.Query(xapian.Query.OP_OR, [xapian.Query(ID_PREFIX + i) for i in ranked.meaning_only])

@@ -24,6 +24,7 @@ from search_app.ranking import (
     pair_rarity,
     rank_by_date,
     rank_by_score,
+    window_coverage,
 )
 from search_app.results import SearchRequest
 from search_app.service import SearchIndex
@@ -125,6 +126,39 @@ def test_the_paper_naming_a_scheme_comes_before_the_topic(full_index: Path, monk
     assert top_names_it()
     monkeypatch.setattr("search_app.pipeline.PAIR_BONUS", 0.0)
     assert not top_names_it()
+
+
+def test_window_coverage_is_the_share_of_the_words_weight_held_close_together() -> None:
+    def at(*pairs: tuple[int, int]) -> np.ndarray:
+        return np.array(sorted((d << 32) | p for d, p in pairs), dtype=np.int64)
+
+    # Item 1 holds both words side by side; item 2 holds them 500 positions apart; item 3 holds the rare
+    # word twice and nothing else; item 4 holds the common word beside the rare one near its end.
+    rare = at((1, 10), (2, 5), (3, 7), (3, 9), (4, 990))
+    common = at((1, 11), (2, 505), (4, 1000))
+    weights = np.array([3.0, 1.0])
+    coverage = window_coverage([rare, common], weights, np.array([1, 2, 3, 4, 9]))
+    assert coverage.tolist() == [1.0, 0.0, 0.0, 1.0, 0.0]
+    # A third, unheld word's weight counts against every window; a window needs two distinct words.
+    third = np.zeros(0, dtype=np.int64)
+    assert window_coverage([rare, common, third], np.array([3.0, 1.0, 4.0]), np.array([1, 3])).tolist() == [0.5, 0.0]
+    # Occurrences in different items never make one window, however close their numbers.
+    assert window_coverage([at((1, 2**32 - 1)), at((2, 0))], weights, np.array([1, 2])).tolist() == [0.0, 0.0]
+
+
+def test_the_paragraph_naming_it_lifts_a_long_paper(full_index: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Kent's Q3 performance report and its 19,821-word appendix say "(EHCPs) issued within 20 weeks" in one
+    # line; a short Thurrock minute about initial health assessments holds "within", "20" and "assessment",
+    # and meaning ranks it first. The words' closeness puts Kent's report first.
+    index = SearchIndex(full_index)
+    request = SearchRequest(q="EHCP assessments within 20 weeks", per_page=1)
+
+    def top_is_kents_report() -> bool:
+        return "_QPR_Q3_" in index.search(request).hits[0].source
+
+    assert top_is_kents_report()
+    monkeypatch.setattr("search_app.pipeline.CLOSE_BONUS", 0.0)
+    assert not top_is_kents_report()
 
 
 def test_wildcards_and_fuzzy_words_expand_from_the_dictionary(full_index: Path) -> None:

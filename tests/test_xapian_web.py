@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -33,9 +34,13 @@ from indexer.cluster import (  # noqa: E402
 from indexer.store import open_index  # noqa: E402
 from indexer.xapian_backend import COUNTING_THREADS, XapianSearch  # noqa: E402
 from search_app import create_app  # noqa: E402
+from search_app.pipeline import close_coverage  # noqa: E402
 from search_app.query import plan_query  # noqa: E402
+from search_app.ranking import CLOSE_BONUS  # noqa: E402
 from search_app.results import SearchRequest  # noqa: E402
+from search_app.service import SearchIndex  # noqa: E402
 from search_app.xapian_engine import xapian_plan  # noqa: E402
+from search_app.xapian_fusion import close_gains  # noqa: E402
 from search_app.xapian_service import XapianIndex  # noqa: E402
 
 
@@ -82,6 +87,32 @@ def test_the_api_answers_what_the_shards_rank(xapian_app: Flask, served: dict[st
     assert body["facets"]["council"] == expected.facets["council"]
     assert body["semantic"] is False and body["meaning"]["used"] is False
     assert all(hit["snippet"] for hit in body["results"])
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["staying put arrangements for care leavers", "missing children return interviews", "foster carer recruitment"],
+)
+def test_the_shards_find_the_words_close_together_as_whoosh_does(
+    served: dict[str, Any], index_dir: Path, query: str
+) -> None:
+    # The close-words gain, worked out from positions on the shards (OP_NEAR) and from the Whoosh index's
+    # positions, is the same for every candidate, and holds for some and not for others.
+    whoosh = SearchIndex(index_dir)
+    hits = whoosh.search(SearchRequest(q=query, per_page=60, semantic=False)).hits
+    scores = {hit.id: hit.score for hit in hits}
+    shards = XapianSearch([spec.served() for spec in load_cluster(served["file"]).shards])
+    gains = close_gains(shards, plan_query(query), scores)
+    terms = whoosh.terms()
+    docnums = {item_id: terms.reader.docnum_of(item_id) for item_id in scores}
+    ordered = np.array(sorted(docnums.values()))
+    stems = tuple(dict.fromkeys(plan_query(query).words))
+    coverage = dict(zip(ordered.tolist(), close_coverage(terms, stems, ordered), strict=True))
+    best = max(scores.values())
+    expected = {i: CLOSE_BONUS * best * coverage[d] for i, d in docnums.items() if coverage[d] > 0}
+    assert gains.keys() == expected.keys()
+    assert all(gains[i] == pytest.approx(expected[i]) for i in expected)
+    assert 0 < len(expected) < len(scores)
 
 
 def test_meaning_is_fused_at_the_web_server_as_on_whoosh(xapian_app: Flask, whoosh: FlaskClient) -> None:
