@@ -20,6 +20,8 @@ MAX_MATCHES = 60
 # page of twenty long reports stays cheap (at 60,000 the snippets were half the time of a search).
 MAX_SCAN_CHARS = 20_000
 STEM_CHARS = 5
+# A passage found by its rarest word begins this many characters before it, so the words after it are shown.
+RARE_LEAD = 30
 
 
 def query_words(texts: list[str]) -> list[str]:
@@ -27,8 +29,10 @@ def query_words(texts: list[str]) -> list[str]:
     stems: list[str] = []
     for text in texts:
         plain = re.sub(r"\b\w+:", " ", text)
-        # Both the word as typed and its stem: Porter turns "staying" into "stai".
-        for word in [*re.findall(r"\w{2,}", plain.lower()), *stems_of(plain)]:
+        # Both the word as typed and its stem: Porter turns "staying" into "stai". Stop words are not
+        # searched, so not marked: "in" would mark "including" and "interviews".
+        typed = [word for word in re.findall(r"\w{2,}", plain.lower()) if stems_of(word)]
+        for word in [*typed, *stems_of(plain)]:
             if word not in stems:
                 stems.append(word)
     return stems
@@ -56,7 +60,8 @@ def find_passage(text: str, pattern: re.Pattern[str] | None, weights: dict[str, 
     best, best_weight = first, head
     rare = re.compile(rf"\b{re.escape(rarest)}\w*", re.IGNORECASE)
     for count, match in enumerate(rare.finditer(text)):
-        start = max(0, match.start() - SNIPPET_CHARS // 2)
+        # The passage measured is the one shown: make_snippet begins a little before it, for context.
+        start = max(0, match.start() - RARE_LEAD)
         weight = window_weight(text, start, pattern, weights)
         if weight > best_weight:
             best, best_weight = start, weight
@@ -68,7 +73,8 @@ def find_passage(text: str, pattern: re.Pattern[str] | None, weights: dict[str, 
 def window_weight(text: str, start: int, pattern: re.Pattern[str], weights: dict[str, float]) -> float:
     """Returns the summed weights of the distinct query words in the SNIPPET_CHARS of text from start."""
     found = {m.group(0).lower()[:STEM_CHARS] for m in pattern.finditer(text, start, start + SNIPPET_CHARS)}
-    return sum(weights.get(prefix, 0.0) for prefix in found)
+    # A word shorter than STEM_CHARS is keyed whole: "ehcp" weighs "EHCPs" too.
+    return sum(max((weights[key] for key in weights if prefix.startswith(key)), default=0.0) for prefix in found)
 
 
 def make_snippet(text: str, pattern: re.Pattern[str] | None, first: int | None = None) -> str:

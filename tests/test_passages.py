@@ -37,3 +37,12 @@ def test_the_snippet_is_the_passage_holding_the_rare_word_and_links_to_its_page(
     item_page = full_client.get(f"{hit['url']}?q=archives").get_data(as_text=True)
     assert f"{APPENDIX}#page={first}" in item_page
     assert "[page 2]" in item_page
+
+
+def test_a_short_word_s_passage_is_found_and_shown_with_what_follows(full_client: FlaskClient) -> None:
+    # "EHCP" is shorter than the five letters words are keyed by, and the appendix writes "EHCPs": the passage
+    # holding it with "within 20 weeks" must be the snippet, those words included, on its page.
+    results = full_client.get("/api/search?q=EHCP+assessments+within+20+weeks&council=kent").get_json()["results"]
+    [hit] = [r for r in results if r["source"].endswith("QPR_Q3_Cabinet_appendix_1.pdf")]
+    assert "<mark>EHCPs</mark>) issued <mark>within</mark> <mark>20</mark> <mark>weeks</mark>" in hit["snippet"]
+    assert hit["passage_page"] > hit["page"]
