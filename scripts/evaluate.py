@@ -48,6 +48,8 @@ HELDOUT4_QUERIES = ROOT / "tests" / "data" / "heldout4_queries.json"
 HELDOUT4_JUDGMENTS = ROOT / "tests" / "data" / "heldout4_judgments.json"
 HELDOUT5_QUERIES = ROOT / "tests" / "data" / "heldout5_queries.json"
 HELDOUT5_JUDGMENTS = ROOT / "tests" / "data" / "heldout5_judgments.json"
+HELDOUT6_QUERIES = ROOT / "tests" / "data" / "heldout6_queries.json"
+HELDOUT6_JUDGMENTS = ROOT / "tests" / "data" / "heldout6_judgments.json"
 # The judged sets written before searching, judged blind from pools: option, heading, files, query groups.
 BY_USER = ("all", "officer", "researcher", "councillor")
 BY_KIND = ("all", "specific", "general")
@@ -58,6 +60,7 @@ JUDGED_SETS = (
     ("heldout3", "third held-out set (issue 22)", HELDOUT3_QUERIES, HELDOUT3_JUDGMENTS, BY_KIND),
     ("heldout4", "fourth held-out set (issue 22, a test set)", HELDOUT4_QUERIES, HELDOUT4_JUDGMENTS, BY_KIND),
     ("heldout5", "fifth held-out set (issue 22, a test set)", HELDOUT5_QUERIES, HELDOUT5_JUDGMENTS, BY_KIND),
+    ("heldout6", "sixth held-out set (issue 22, a test set)", HELDOUT6_QUERIES, HELDOUT6_JUDGMENTS, BY_KIND),
 )
 METRICS = ("ndcg@10", "mrr", "p@1", "recall@20")
 # A ranked list of items, each as its item id followed by the ids of its copies in other papers.
