@@ -95,7 +95,7 @@ def window_coverage(occurrences: list[np.ndarray], weights: np.ndarray, docnums:
 
     occurrences[k] holds word k's occurrences as docnum << 32 | position, sorted. Every occurrence of any of
     the words starts a window; a binary search in each word's occurrences says whether it falls inside."""
-    wanted = [found[np.isin(found >> 32, docnums)] for found in occurrences]
+    wanted = [occurrences_in(found, docnums) for found in occurrences]
     starts = np.concatenate(wanted) if wanted else np.zeros(0, dtype=np.int64)
     coverage = np.zeros(docnums.size)
     total = float(weights.sum())
@@ -115,6 +115,17 @@ def window_coverage(occurrences: list[np.ndarray], weights: np.ndarray, docnums:
     rows = np.searchsorted(docnums, starts >> 32)
     np.maximum.at(coverage, rows, held / total)
     return coverage
+
+
+def occurrences_in(found: np.ndarray, docnums: np.ndarray) -> np.ndarray:
+    """Returns the occurrences (docnum << 32 | position, sorted) that are in the sorted docnums: a binary
+    search for each item's run, so a common word's millions of occurrences are not each looked at."""
+    firsts = np.searchsorted(found, docnums << 32)
+    counts = np.searchsorted(found, (docnums + 1) << 32) - firsts
+    if not counts.any():
+        return found[:0]
+    offsets = np.repeat(firsts - (np.cumsum(counts) - counts), counts)
+    return found[np.arange(int(counts.sum())) + offsets]
 
 
 def rank_by_score(mask: np.ndarray, scores: np.ndarray, order: np.ndarray) -> np.ndarray:
