@@ -97,6 +97,7 @@ def window_coverage(occurrences: list[np.ndarray], weights: np.ndarray, docnums:
     the words starts a window; a binary search in each word's occurrences says whether it falls inside."""
     wanted = [occurrences_in(found, docnums) for found in occurrences]
     starts = np.concatenate(wanted) if wanted else np.zeros(0, dtype=np.int64)
+    docnums = docnums.astype(np.int64, copy=False)
     coverage = np.zeros(docnums.size)
     total = float(weights.sum())
     if not starts.size or total <= 0:
@@ -120,6 +121,7 @@ def window_coverage(occurrences: list[np.ndarray], weights: np.ndarray, docnums:
 def occurrences_in(found: np.ndarray, docnums: np.ndarray) -> np.ndarray:
     """Returns the occurrences (docnum << 32 | position, sorted) that are in the sorted docnums: a binary
     search for each item's run, so a common word's millions of occurrences are not each looked at."""
+    docnums = docnums.astype(np.int64, copy=False)  # shifted by 32: int32 would wrap
     firsts = np.searchsorted(found, docnums << 32)
     counts = np.searchsorted(found, (docnums + 1) << 32) - firsts
     if not counts.any():

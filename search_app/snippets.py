@@ -60,7 +60,8 @@ def find_passage(text: str, pattern: re.Pattern[str] | None, weights: dict[str, 
     best, best_weight = first, head
     rare = re.compile(rf"\b{re.escape(rarest)}\w*", re.IGNORECASE)
     for count, match in enumerate(rare.finditer(text)):
-        # The passage measured is the one shown: make_snippet begins a little before it, for context.
+        # Measured from just before the rare word, so the words after it are measured and shown;
+        # make_snippet begins a little earlier, for context.
         start = max(0, match.start() - RARE_LEAD)
         weight = window_weight(text, start, pattern, weights)
         if weight > best_weight:
@@ -71,10 +72,18 @@ def find_passage(text: str, pattern: re.Pattern[str] | None, weights: dict[str, 
 
 
 def window_weight(text: str, start: int, pattern: re.Pattern[str], weights: dict[str, float]) -> float:
-    """Returns the summed weights of the distinct query words in the SNIPPET_CHARS of text from start."""
+    """Returns the summed weights of the distinct query words in the SNIPPET_CHARS of text from start.
+
+    A word of the text counts for the shortest key it begins with, and each key once: a word shorter than
+    STEM_CHARS is keyed whole, so "ehcp" weighs "EHCPs" too, but "EHCP EHCPs" counts once and a row of
+    years once for "20"."""
     found = {m.group(0).lower()[:STEM_CHARS] for m in pattern.finditer(text, start, start + SNIPPET_CHARS)}
-    # A word shorter than STEM_CHARS is keyed whole: "ehcp" weighs "EHCPs" too.
-    return sum(max((weights[key] for key in weights if prefix.startswith(key)), default=0.0) for prefix in found)
+    keys = set()
+    for prefix in found:
+        held = [key for key in weights if prefix.startswith(key)]
+        if held:
+            keys.add(min(held, key=len))
+    return sum(weights[key] for key in keys)
 
 
 def make_snippet(text: str, pattern: re.Pattern[str] | None, first: int | None = None) -> str:

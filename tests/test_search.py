@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from indexer.build import build_index
 from search_app.results import QueryError, SearchRequest
 from search_app.service import SearchIndex
+from search_app.snippets import window_weight, word_pattern
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +68,26 @@ def test_snippets_mark_matches_and_escape_markup(index: SearchIndex) -> None:
     hit = index.search(SearchRequest(q="Staying Put", filters={"council": ["croydon"]})).hits[0]
     assert "<mark>Staying</mark>" in hit.snippet
     assert "<script" not in hit.snippet
+
+
+def test_snippets_mark_the_words_searched_not_the_stop_words_typed(index: SearchIndex) -> None:
+    # "in" is not searched; marked by prefix it would mark "including", "information" and "into".
+    hits = index.search(SearchRequest(q="care leavers in education", semantic=False)).hits
+    assert hits and any("<mark>" in hit.snippet for hit in hits)
+    marked = {m.lower() for hit in hits for m in re.findall(r"<mark>(.*?)</mark>", hit.snippet)}
+    assert not {word for word in marked if word.startswith("in")}, marked
+    assert marked & {"care", "leavers", "education"}
+
+
+def test_a_passage_counts_each_query_word_once() -> None:
+    weights = {"ehcp": 3.3, "20": 2.1, "weeks": 2.8, "week": 2.8}
+    pattern = word_pattern(list(weights))
+    assert pattern is not None
+    # Years begin like "20" and "EHCPs" like "ehcp": each query word counts once, however many forms it has.
+    years = "2019 2020 2021 2022 2023 2024 EHCP EHCPs EHCP's"
+    answer = "(EHCPs) issued within 20 weeks"
+    assert window_weight(years, 0, pattern, weights) == pytest.approx(3.3 + 2.1)
+    assert window_weight(answer, 0, pattern, weights) == pytest.approx(3.3 + 2.1 + 2.8)
 
 
 def test_field_syntax_and_phrases(index: SearchIndex) -> None:
