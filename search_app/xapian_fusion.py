@@ -265,12 +265,12 @@ def close_gains(engine: XapianSearch, plan: QueryPlan, scores: Mapping[str, floa
     by the Whoosh pipeline's rule (add_close_matches): CLOSE_BONUS of the best score times the largest share
     of the words' idf one window of CLOSE_WINDOW body positions holds (ranking.window_coverage).
 
-    Positions stay on the shards: for each set of two or more words, the largest share first, one query
-    (OP_NEAR over the body's terms, filtered to the candidates not yet placed) says which items hold that
-    set within the window; an item's share is that of the first set it holds. Where it differs from the
-    Whoosh pipeline: the candidates are the pool's items, one copy of each (Whoosh's best 100 may hold
-    two copies of one item), ties broken by id; and only the CLOSE_WORDS rarest words are looked for, so a
-    query of more distinct words costs at most 26 requests (1, 4 and 11 for two, three and four words)."""
+    Positions stay on the shards, and one request asks them: for each set of two or more words, OP_NEAR
+    over the body's terms, weightless, ANDed with a fixed weight of that set's share; OP_MAX of them, filtered
+    to the candidates, gives each item the largest share of a set it holds within the window. Where it
+    differs from the Whoosh pipeline: the candidates are the pool's items, one copy of each (Whoosh's best
+    100 may hold two copies of one item), ties broken by id; and only the CLOSE_WORDS rarest words are
+    looked for (26 sets for five), the others counting in the whole the share is of."""
     stems = list(dict.fromkeys(plan.words))
     if not close_applies(plan) or not scores:
         return {}
@@ -280,25 +280,35 @@ def close_gains(engine: XapianSearch, plan: QueryPlan, scores: Mapping[str, floa
     total = sum(weights.values())
     looked_for = sorted(weights, key=lambda s: -weights[s])[:CLOSE_WORDS]
     sets = [c for k in range(len(looked_for), 1, -1) for c in itertools.combinations(looked_for, k)]
-    sets.sort(key=lambda c: -sum(weights[s] for s in c))
-    best = scores[candidates[0]]
+    if not sets or total <= 0:
+        return {}
     prefix = FIELD_PREFIXES["body"]
-    remaining = set(candidates)
-    gains: dict[str, float] = {}
-    for chosen in sets:
-        if not remaining or total <= 0:
-            break
-        near = xapian.Query(xapian.Query.OP_NEAR, [prefix + s for s in chosen], CLOSE_WINDOW)
-        among = xapian.Query(xapian.Query.OP_OR, [xapian.Query(ID_PREFIX + i) for i in sorted(remaining)])
-        holding = engine.search_query(
-            xapian.Query(xapian.Query.OP_FILTER, near, among), limit=len(remaining), fold=False, counts=False
+    # The sources must outlive the query: the bindings do not keep them alive for it.
+    shares = [sum(weights[s] for s in chosen) / total for chosen in sets]
+    sources = [xapian.FixedWeightPostingSource(share) for share in shares]
+    parts = [
+        xapian.Query(
+            xapian.Query.OP_AND,
+            xapian.Query(
+                xapian.Query.OP_SCALE_WEIGHT,
+                xapian.Query(xapian.Query.OP_NEAR, [prefix + s for s in chosen], CLOSE_WINDOW),
+                0.0,
+            ),
+            xapian.Query(source),
         )
-        share = sum(weights[s] for s in chosen) / total
-        for item_id, _ in holding.hits:
-            if item_id in remaining:
-                gains[item_id] = CLOSE_BONUS * best * share
-                remaining.discard(item_id)
-    return gains
+        for chosen, source in zip(sets, sources, strict=True)
+    ]
+    among = xapian.Query(xapian.Query.OP_OR, [xapian.Query(ID_PREFIX + i) for i in candidates])
+    query = xapian.Query(xapian.Query.OP_FILTER, xapian.Query(xapian.Query.OP_MAX, parts), among)
+    holding = engine.search_query(query, limit=len(candidates), fold=False, counts=False)
+    best = scores[candidates[0]]
+    wanted = set(candidates)
+    # A hit's weight is its share, rounded by the match set: the nearest share of a set is the exact one.
+    return {
+        item_id: CLOSE_BONUS * best * min(shares, key=lambda share: abs(share - weight))
+        for item_id, weight in holding.hits
+        if item_id in wanted and weight > 0
+    }
 
 
 def verify_rest(
