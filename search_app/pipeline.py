@@ -26,13 +26,14 @@ from search_app.ranking import (
     PAIR_BONUS,
     PHRASE_BONUS,
     fold_copies,
+    inverse_frequency,
     pair_rarity,
     rank_by_date,
     rank_by_score,
     window_coverage,
 )
 from search_app.results import SearchHit, SearchRequest, SearchResults
-from search_app.semantic import DocVectors, fuse
+from search_app.semantic import DocVectors, fuse, top
 from search_app.snippets import STEM_CHARS, find_passage, make_snippet, query_words, word_pattern
 from search_app.spelling import Speller, rescues, suggest
 
@@ -155,14 +156,11 @@ def add_close_matches(found: Matches, plan: QueryPlan, index: TermIndex) -> Matc
     20 weeks" lifts Kent's performance report, whose one line says "(EHCPs) issued within 20 weeks", above a
     short minute holding "within 20" and "assessment" about something else.
 
-    Plain words of two or more distinct words only."""
-    stems = tuple(dict.fromkeys(plan.words))
-    if not plan.plain or len(stems) < 2 or not found.mask.any():
+    Plain words of two or more distinct words only (QueryPlan.close_words)."""
+    stems = plan.close_words
+    if not stems or not found.mask.any():
         return found
-    matched = np.flatnonzero(found.mask)
-    if matched.size > CLOSE_CANDIDATES:
-        matched = matched[np.argpartition(-found.scores[matched], CLOSE_CANDIDATES - 1)[:CLOSE_CANDIDATES]]
-    candidates = np.sort(matched)
+    candidates = np.sort(top(found.scores, found.mask, CLOSE_CANDIDATES))
     coverage = close_coverage(index, stems, candidates)
     if not coverage.any():
         return found
@@ -176,7 +174,7 @@ def close_coverage(index: TermIndex, stems: tuple[str, ...], docnums: np.ndarray
     body holds (ranking.window_coverage); positions already read for the phrase rule are reused."""
     live = max(int(np.count_nonzero(index.columns.live)), 1)
     held = [index.word_scores(stem).docnums.size for stem in stems]
-    weights = np.array([np.log(1 + (live - n + 0.5) / (n + 0.5)) if n else 0.0 for n in held])
+    weights = np.array([inverse_frequency(n, live) if n else 0.0 for n in held])
     empty = np.zeros(0, dtype=np.int64)
     occurrences = [index.occurrences("body", stem) if n else empty for stem, n in zip(stems, held, strict=True)]
     return window_coverage(occurrences, weights, docnums)

@@ -139,6 +139,13 @@ class QueryPlan:
     pairs: tuple[tuple[str, str], ...] = ()
     """Plain words only: the pairs of stems typed side by side, for the specific-match rule (ranking.py)."""
 
+    @property
+    def close_words(self) -> tuple[str, ...]:
+        """The distinct stems the close-words rule looks for together (ranking.py): plain words, two or more;
+        else none."""
+        stems = tuple(dict.fromkeys(self.words))
+        return stems if self.plain and len(stems) > 1 else ()
+
 
 def is_bare_words(text: str) -> bool:
     """Returns whether text is one or more words with no quotes, operators or field:value: the one check."""

@@ -74,9 +74,14 @@ def bm25f(fields: list[FieldPostings], size: int) -> ScoredPostings:
         holds[docnums] = True
     docnums = np.flatnonzero(holds)
     held = docnums.size
-    idf = np.log(1 + (size - held + 0.5) / (held + 0.5))
+    idf = inverse_frequency(held, size)
     frequency = pseudo[docnums]
     return ScoredPostings(docnums, idf * frequency * (K1 + 1) / (frequency + K1))
+
+
+def inverse_frequency(held: int, size: int) -> float:
+    """Returns BM25's idf of a term `held` by that many of `size` items: log(1 + (N - n + 0.5) / (n + 0.5))."""
+    return float(np.log(1 + (size - held + 0.5) / (held + 0.5)))
 
 
 def pair_rarity(holders: int, size: int) -> float:

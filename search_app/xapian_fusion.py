@@ -34,7 +34,15 @@ from indexer.vectors import ALIGN_PREFIX, ItemVectors, save_array
 from indexer.xapian_backend import FIELD_PREFIXES, ID_PREFIX, XapianHits, XapianSearch, copy_term, record_of
 from search_app.evaluate import Matches
 from search_app.query import Phrase, QueryPlan
-from search_app.ranking import CLOSE_BONUS, CLOSE_CANDIDATES, CLOSE_WINDOW, PAIR_BONUS, PAIR_COMMON, pair_rarity
+from search_app.ranking import (
+    CLOSE_BONUS,
+    CLOSE_CANDIDATES,
+    CLOSE_WINDOW,
+    PAIR_BONUS,
+    PAIR_COMMON,
+    inverse_frequency,
+    pair_rarity,
+)
 from search_app.semantic import CANDIDATES, DocVectors, fuse
 from search_app.xapian_engine import phrase_query
 
@@ -255,11 +263,6 @@ def rank_pool(
     return Ranked(ids, scores, pool, extra_keys, meaning_only, meaning_used)
 
 
-def close_applies(plan: QueryPlan) -> bool:
-    """Returns whether the close-words gain can apply: plain words, two or more distinct ones."""
-    return plan.plain and len(set(plan.words)) > 1
-
-
 def close_gains(engine: XapianSearch, plan: QueryPlan, scores: Mapping[str, float]) -> dict[str, float]:
     """Returns what the CLOSE_CANDIDATES best-scored items gain for holding the query's words close together,
     by the Whoosh pipeline's rule (add_close_matches): CLOSE_BONUS of the best score times the largest share
@@ -271,12 +274,12 @@ def close_gains(engine: XapianSearch, plan: QueryPlan, scores: Mapping[str, floa
     differs from the Whoosh pipeline: the candidates are the pool's items, one copy of each (Whoosh's best
     100 may hold two copies of one item), ties broken by id; and only the CLOSE_WORDS rarest words are
     looked for (26 sets for five), the others counting in the whole the share is of."""
-    stems = list(dict.fromkeys(plan.words))
-    if not close_applies(plan) or not scores:
+    stems = plan.close_words
+    if not stems or not scores:
         return {}
     candidates = sorted(scores, key=lambda i: (-scores[i], i))[:CLOSE_CANDIDATES]
     held, size = engine.term_counts(stems)
-    weights = {s: float(np.log(1 + (size - held[s] + 0.5) / (held[s] + 0.5))) for s in stems if held[s]}
+    weights = {s: inverse_frequency(held[s], size) for s in stems if held[s]}
     total = sum(weights.values())
     looked_for = sorted(weights, key=lambda s: -weights[s])[:CLOSE_WORDS]
     sets = [c for k in range(len(looked_for), 1, -1) for c in itertools.combinations(looked_for, k)]

@@ -60,7 +60,6 @@ from search_app.xapian_fusion import (
     PairRarity,
     ServedVectors,
     VectorSource,
-    close_applies,
     rank_pool,
     without_keys,
 )
@@ -219,7 +218,7 @@ class XapianIndex:
         meaning = self.meaning(request.q) if request.semantic and plan.plain else None
         if not relevance:
             return self.by_date(request, plan, words, query, restrict if filtering else None, meaning)
-        if not (plan.pairs or meaning or close_applies(plan)):
+        if not (plan.pairs or meaning or plan.close_words):
             found = self.engine.search_query(query, limit=request.per_page, offset=start, order=request.sort)
             page = list(zip(found.hits, found.records, strict=True))
             return self.results(request, plan, found, page, meaning_used=False)
