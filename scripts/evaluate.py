@@ -50,6 +50,8 @@ HELDOUT5_QUERIES = ROOT / "tests" / "data" / "heldout5_queries.json"
 HELDOUT5_JUDGMENTS = ROOT / "tests" / "data" / "heldout5_judgments.json"
 HELDOUT6_QUERIES = ROOT / "tests" / "data" / "heldout6_queries.json"
 HELDOUT6_JUDGMENTS = ROOT / "tests" / "data" / "heldout6_judgments.json"
+HELDOUT7_QUERIES = ROOT / "tests" / "data" / "heldout7_queries.json"
+HELDOUT7_JUDGMENTS = ROOT / "tests" / "data" / "heldout7_judgments.json"
 # The judged sets written before searching, judged blind from pools: option, heading, files, query groups.
 BY_USER = ("all", "officer", "researcher", "councillor")
 BY_KIND = ("all", "specific", "general")
@@ -61,6 +63,7 @@ JUDGED_SETS = (
     ("heldout4", "fourth held-out set (issue 22, a test set)", HELDOUT4_QUERIES, HELDOUT4_JUDGMENTS, BY_KIND),
     ("heldout5", "fifth held-out set (issue 22, a test set)", HELDOUT5_QUERIES, HELDOUT5_JUDGMENTS, BY_KIND),
     ("heldout6", "sixth held-out set (issue 22, a test set)", HELDOUT6_QUERIES, HELDOUT6_JUDGMENTS, BY_KIND),
+    ("heldout7", "seventh held-out set (issue 22, a test set)", HELDOUT7_QUERIES, HELDOUT7_JUDGMENTS, BY_KIND),
 )
 METRICS = ("ndcg@10", "mrr", "p@1", "recall@20")
 # A ranked list of items, each as its item id followed by the ids of its copies in other papers.
