@@ -52,6 +52,8 @@ HELDOUT6_QUERIES = ROOT / "tests" / "data" / "heldout6_queries.json"
 HELDOUT6_JUDGMENTS = ROOT / "tests" / "data" / "heldout6_judgments.json"
 HELDOUT7_QUERIES = ROOT / "tests" / "data" / "heldout7_queries.json"
 HELDOUT7_JUDGMENTS = ROOT / "tests" / "data" / "heldout7_judgments.json"
+HELDOUT8_QUERIES = ROOT / "tests" / "data" / "heldout8_queries.json"
+HELDOUT8_JUDGMENTS = ROOT / "tests" / "data" / "heldout8_judgments.json"
 # The judged sets written before searching, judged blind from pools: option, heading, files, query groups.
 BY_USER = ("all", "officer", "researcher", "councillor")
 BY_KIND = ("all", "specific", "general")
@@ -64,6 +66,7 @@ JUDGED_SETS = (
     ("heldout5", "fifth held-out set (issue 22, a test set)", HELDOUT5_QUERIES, HELDOUT5_JUDGMENTS, BY_KIND),
     ("heldout6", "sixth held-out set (issue 22, a test set)", HELDOUT6_QUERIES, HELDOUT6_JUDGMENTS, BY_KIND),
     ("heldout7", "seventh held-out set (issue 22, a test set)", HELDOUT7_QUERIES, HELDOUT7_JUDGMENTS, BY_KIND),
+    ("heldout8", "eighth held-out set (issue 22, a test set)", HELDOUT8_QUERIES, HELDOUT8_JUDGMENTS, BY_KIND),
 )
 METRICS = ("ndcg@10", "mrr", "p@1", "recall@20")
 # A ranked list of items, each as its item id followed by the ids of its copies in other papers.
