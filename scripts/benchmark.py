@@ -360,8 +360,6 @@ def http_latencies(index_dir: Path, clients: int, rounds: int, serve_args: list[
         *(serve_args or ["--index", str(index_dir)]),
         "--port",
         str(port),
-        "--threads",
-        "4",
     ]
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     latencies: list[float] = []
@@ -526,7 +524,7 @@ How the search reaches these figures, and what is left:
 - "First run" is a query whose terms are not in memory yet: its postings and positions are read
   from disk in Python, hundreds of milliseconds for common words at 100k items. After that the
   term is in memory for every query that uses it (up to 40 million postings per process).
-- HTTP: gunicorn runs one worker process per core (4 threads each); a search is Python and numpy
+- HTTP: gunicorn runs one worker process per core (2 threads each); a search is Python and numpy
   work, so threads of one process take turns on the interpreter lock and the second process is
   what answers two searches at once. A worker takes no more connections than it has threads and
   closes each after answering, so each request goes to a free worker. 8 clients on 2 cores means

@@ -121,7 +121,7 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, default=ROOT / "corpus")
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=60)
-    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker process")
+    parser.add_argument("--threads", type=int, help="threads per gunicorn worker process (default: the server's own)")
     parser.add_argument("--no-reindex", action="store_true")
     args = parser.parse_args()
 
@@ -141,8 +141,7 @@ def main() -> None:
             str(args.corpus),
             "--port",
             str(port),
-            "--threads",
-            str(args.threads),
+            *(["--threads", str(args.threads)] if args.threads else []),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

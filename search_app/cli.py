@@ -29,6 +29,7 @@ from indexer.workers import die_with_parent, usable_cores
 from search_app import BACKENDS, DEFAULTS, create_app
 from search_app.cluster_cli import CLUSTER_OPTION, cluster, write_to_shards
 from search_app.results import QueryError, SearchRequest
+from search_app.server import THREADS
 from search_app.service import SearchIndex
 
 DEFAULT_CORPUS = Path("corpus")
@@ -141,7 +142,7 @@ def embed(index_dir: Path, background: bool, chunk: int) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8000, show_default=True)
 @click.option("--workers", type=int, default=None, help="worker processes  [default: one per core]")
-@click.option("--threads", type=int, default=4, show_default=True, help="threads per worker process")
+@click.option("--threads", type=int, default=THREADS, show_default=True, help="threads per worker process")
 @click.option("--no-embeddings", is_flag=True, help="Do not add missing meaning vectors in the background.")
 @backend_option("Serve the Whoosh index, or the Xapian shards of --cluster with the meaning vectors of --index.")
 @CLUSTER_OPTION
