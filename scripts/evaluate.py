@@ -38,35 +38,27 @@ if TYPE_CHECKING:
 JUDGMENTS = ROOT / "tests" / "data" / "judgments.json"
 BLIND_QUERIES = ROOT / "tests" / "data" / "blind_queries.json"
 BLIND_JUDGMENTS = ROOT / "tests" / "data" / "blind_judgments.json"
-HELDOUT_QUERIES = ROOT / "tests" / "data" / "heldout_queries.json"
-HELDOUT_JUDGMENTS = ROOT / "tests" / "data" / "heldout_judgments.json"
-HELDOUT2_QUERIES = ROOT / "tests" / "data" / "heldout2_queries.json"
-HELDOUT2_JUDGMENTS = ROOT / "tests" / "data" / "heldout2_judgments.json"
-HELDOUT3_QUERIES = ROOT / "tests" / "data" / "heldout3_queries.json"
-HELDOUT3_JUDGMENTS = ROOT / "tests" / "data" / "heldout3_judgments.json"
-HELDOUT4_QUERIES = ROOT / "tests" / "data" / "heldout4_queries.json"
-HELDOUT4_JUDGMENTS = ROOT / "tests" / "data" / "heldout4_judgments.json"
-HELDOUT5_QUERIES = ROOT / "tests" / "data" / "heldout5_queries.json"
-HELDOUT5_JUDGMENTS = ROOT / "tests" / "data" / "heldout5_judgments.json"
-HELDOUT6_QUERIES = ROOT / "tests" / "data" / "heldout6_queries.json"
-HELDOUT6_JUDGMENTS = ROOT / "tests" / "data" / "heldout6_judgments.json"
-HELDOUT7_QUERIES = ROOT / "tests" / "data" / "heldout7_queries.json"
-HELDOUT7_JUDGMENTS = ROOT / "tests" / "data" / "heldout7_judgments.json"
-HELDOUT8_QUERIES = ROOT / "tests" / "data" / "heldout8_queries.json"
-HELDOUT8_JUDGMENTS = ROOT / "tests" / "data" / "heldout8_judgments.json"
-# The judged sets written before searching, judged blind from pools: option, heading, files, query groups.
 BY_USER = ("all", "officer", "researcher", "councillor")
 BY_KIND = ("all", "specific", "general")
+
+
+def judged_set(option: str, heading: str, groups: tuple[str, ...]) -> tuple[str, str, Path, Path, tuple[str, ...]]:
+    """Returns a judged set's option, heading, queries and judgments files (tests/data/OPTION_*.json), groups."""
+    data = ROOT / "tests" / "data"
+    return option, heading, data / f"{option}_queries.json", data / f"{option}_judgments.json", groups
+
+
+# The judged sets written before searching, judged blind from pools: option, heading, files, query groups.
 JUDGED_SETS = (
-    ("blind", "blind set", BLIND_QUERIES, BLIND_JUDGMENTS, BY_USER),
-    ("heldout", "held-out set", HELDOUT_QUERIES, HELDOUT_JUDGMENTS, BY_USER),
-    ("heldout2", "second held-out set (issue 22)", HELDOUT2_QUERIES, HELDOUT2_JUDGMENTS, BY_KIND),
-    ("heldout3", "third held-out set (issue 22)", HELDOUT3_QUERIES, HELDOUT3_JUDGMENTS, BY_KIND),
-    ("heldout4", "fourth held-out set (issue 22, a test set)", HELDOUT4_QUERIES, HELDOUT4_JUDGMENTS, BY_KIND),
-    ("heldout5", "fifth held-out set (issue 22, a test set)", HELDOUT5_QUERIES, HELDOUT5_JUDGMENTS, BY_KIND),
-    ("heldout6", "sixth held-out set (issue 22, a test set)", HELDOUT6_QUERIES, HELDOUT6_JUDGMENTS, BY_KIND),
-    ("heldout7", "seventh held-out set (issue 22, a test set)", HELDOUT7_QUERIES, HELDOUT7_JUDGMENTS, BY_KIND),
-    ("heldout8", "eighth held-out set (issue 22, a test set)", HELDOUT8_QUERIES, HELDOUT8_JUDGMENTS, BY_KIND),
+    judged_set("blind", "blind set", BY_USER),
+    judged_set("heldout", "held-out set", BY_USER),
+    judged_set("heldout2", "second held-out set (issue 22)", BY_KIND),
+    judged_set("heldout3", "third held-out set (issue 22)", BY_KIND),
+    judged_set("heldout4", "fourth held-out set (issue 22)", BY_KIND),
+    judged_set("heldout5", "fifth held-out set (issue 22)", BY_KIND),
+    judged_set("heldout6", "sixth held-out set (issue 22)", BY_KIND),
+    judged_set("heldout7", "seventh held-out set (issue 22)", BY_KIND),
+    judged_set("heldout8", "eighth held-out set (issue 22, the test set)", BY_KIND),
 )
 METRICS = ("ndcg@10", "mrr", "p@1", "recall@20")
 # A ranked list of items, each as its item id followed by the ids of its copies in other papers.

@@ -51,8 +51,8 @@ class SearchServer(BaseApplication):  # type: ignore[misc]
         return app
 
 
-# Threads per worker process. Two, not four: under 8 clients on 2 cores (100,000 items, 7 interleaved runs
-# each) HTTP p95 was 155 ms (132-190) with two, 179 ms (162-214) with four and 147 ms (125-160) with one.
+# Threads per worker process. Two, not four: under 8 clients on 2 cores (100,000 items, 7 or 8 interleaved
+# runs each) HTTP p95 was 155 ms (132-190) with two, 179 ms (162-214) with four and 147 ms (125-160) with one.
 # More threads share one interpreter lock, so every search in a worker slows while another runs; one thread
 # would queue searches best, but then one slow request or client holds the whole worker.
 THREADS = 2
