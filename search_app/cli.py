@@ -30,6 +30,7 @@ from search_app import BACKENDS, DEFAULTS, create_app
 from search_app.cluster_cli import CLUSTER_OPTION, cluster, write_to_shards
 from search_app.results import QueryError, SearchRequest
 from search_app.server import THREADS
+from search_app.server import serve as run_server
 from search_app.service import SearchIndex
 
 DEFAULT_CORPUS = Path("corpus")
@@ -162,8 +163,6 @@ def serve(
 
     Example: cpsearch serve --port 8000, then open http://127.0.0.1:8000/
     """
-    from search_app.server import serve as run_server
-
     config = {"INDEX_DIR": str(index_dir.resolve()), "CORPUS_DIR": str(corpus.resolve()), "BACKEND": backend}
     if backend == "xapian":
         try:

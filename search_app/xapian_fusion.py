@@ -305,12 +305,12 @@ def close_gains(engine: XapianSearch, plan: QueryPlan, scores: Mapping[str, floa
     query = xapian.Query(xapian.Query.OP_FILTER, xapian.Query(xapian.Query.OP_MAX, parts), among)
     holding = engine.search_query(query, limit=len(candidates), fold=False, counts=False)
     best = scores[candidates[0]]
-    wanted = set(candidates)
-    # A hit's weight is its share, rounded by the match set: the nearest share of a set is the exact one.
+    # The query is filtered to the candidates, so every hit is one. A hit's weight is its share, rounded by
+    # the match set: the nearest share of a set is the exact one.
     return {
         item_id: CLOSE_BONUS * best * min(shares, key=lambda share: abs(share - weight))
         for item_id, weight in holding.hits
-        if item_id in wanted and weight > 0
+        if weight > 0
     }
 
 

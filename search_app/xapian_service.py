@@ -55,14 +55,7 @@ from search_app.results import Comparison, CouncilRow, QueryError, SearchRequest
 from search_app.snippets import STEM_CHARS, find_passage, query_words, word_pattern
 from search_app.spelling import Speller, rescues, suggest
 from search_app.xapian_engine import Expand, node_query, xapian_plan
-from search_app.xapian_fusion import (
-    POOL,
-    PairRarity,
-    ServedVectors,
-    VectorSource,
-    rank_pool,
-    without_keys,
-)
+from search_app.xapian_fusion import POOL, PairRarity, ServedVectors, VectorSource, rank_pool, without_keys
 
 MAX_COPIES = 50
 # A spelling is suggested when fewer items than this hold every word typed (as on Whoosh: pipeline.run_search).
