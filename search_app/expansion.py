@@ -83,3 +83,35 @@ def variant_queries(text: str, expansion: Expansion) -> list[str]:
         if replaced is not None:
             variants.append(replaced)
     return variants
+
+
+def is_acronym(form: str) -> bool:
+    """Returns whether a glossary form is an acronym (LADO, CiC, DfE): one word with two or more capitals."""
+    return " " not in form and sum(c.isupper() for c in form) >= 2
+
+
+@lru_cache(maxsize=1)
+def long_forms() -> dict[str, str]:
+    """Returns each acronym's first spelled-out form in the glossary ("lado": "local authority designated officer")."""
+    spelled: dict[str, str] = {}
+    for heads_only in (True, False):  # "CiC" by its own entry, not as one of LAC's forms
+        for entry in load_glossary():
+            long = next((form for form in entry if " " in form), None)
+            for form in entry[:1] if heads_only else entry:
+                if long is not None and is_acronym(form):
+                    spelled.setdefault(form.lower(), long)
+    return spelled
+
+
+def meaning_text(text: str) -> str:
+    """Returns the query as the meaning encoder should read it: each glossary acronym typed followed by what
+    it stands for. The encoder learnt general English, not the sector's acronyms: to it "LADO" is a few
+    word pieces, so items near "LADO annual report" in meaning are near "annual report"."""
+    spelled = long_forms()
+    for expansion in find_expansions(text):
+        long = spelled.get(expansion.term.lower())
+        if long is None:
+            continue
+        pattern = re.compile(r"\b" + re.escape(expansion.term) + r"\b")
+        text = pattern.sub(lambda m: f"{m.group(0)} ({long})", text, count=1)
+    return text
