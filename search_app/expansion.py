@@ -112,6 +112,7 @@ def meaning_text(text: str) -> str:
         long = spelled.get(expansion.term.lower())
         if long is None:
             continue
-        pattern = re.compile(r"\b" + re.escape(expansion.term) + r"\b")
-        text = pattern.sub(lambda m: f"{m.group(0)} ({long})", text, count=1)
+        found = re.search(r"\b" + re.escape(expansion.term) + r"\b", text)
+        if found is not None:
+            text = f"{text[: found.end()]} ({long}){text[found.end() :]}"
     return text

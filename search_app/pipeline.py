@@ -125,7 +125,7 @@ def add_meaning(words: WordMatches, request: SearchRequest, columns: ItemColumns
     if held is None:
         return words.found
     vectors, encode = held
-    return fuse(words.found, vectors, encode(request.q), columns.live)
+    return fuse(words.found, vectors, encode(request.meaning_query()), columns.live)
 
 
 def add_specific_matches(found: Matches, plan: QueryPlan, index: TermIndex) -> Matches:

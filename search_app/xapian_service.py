@@ -208,7 +208,7 @@ class XapianIndex:
         query = restrict(words)
         start = (request.page - 1) * request.per_page
         relevance = request.sort == "relevance"
-        meaning = self.meaning(request.q) if request.semantic and plan.plain else None
+        meaning = self.meaning(request.meaning_query()) if request.semantic and plan.plain else None
         if not relevance:
             return self.by_date(request, plan, words, query, restrict if filtering else None, meaning)
         if not (plan.pairs or meaning or plan.close_words):

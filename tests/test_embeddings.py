@@ -15,7 +15,7 @@ import pytest
 import indexer.meaning
 import indexer.vectors
 from indexer.build import build_index
-from indexer.embeddings import EmbeddingsUnavailable, Encoder, model_zip, passage_texts, shared_encoder
+from indexer.embeddings import EmbeddingsUnavailable, Encoder, model_zip, passage_texts, query_vector, shared_encoder
 from indexer.store import current_generation
 from indexer.vectors import ItemVectors
 from search_app import semantic
@@ -121,6 +121,22 @@ def test_meaning_finds_the_paper_in_other_words(index_dir: Path) -> None:
     # Words alone find it only through "after" and "eighteenth", below ten others; meaning brings it up.
     assert staying_put not in words[:10]
     assert staying_put in meaning[:8]
+
+
+def test_an_acronym_is_searched_by_meaning_as_what_it_stands_for() -> None:
+    # The encoder learnt general English: "LADO" alone is a few word pieces, near nothing in particular.
+    papers = {
+        "LADO referrals": "Allegations against staff who work with children were referred to the local authority "
+        "designated officer, who oversaw each investigation.",
+        "RHI completion": "Every child who goes missing is offered a return home interview within 72 hours; "
+        "80% were completed on time.",
+        "UASC numbers": "The number of unaccompanied asylum seeking children in our care rose to 112 this year.",
+    }
+    for typed, paper in papers.items():
+        vector = shared_encoder().encode([paper])[0]
+        as_typed = float(query_vector(typed) @ vector)
+        as_read = float(query_vector(SearchRequest(q=typed).meaning_query()) @ vector)
+        assert as_read > as_typed + 0.2, (typed, as_typed, as_read)
 
 
 def test_exact_syntax_gets_no_meaning_matches(index_dir: Path) -> None:

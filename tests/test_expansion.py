@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask.testing import FlaskClient
 
 from indexer.topics import load_glossary
-from search_app.expansion import find_expansions, variant_queries
+from search_app.expansion import find_expansions, meaning_text, variant_queries
+from search_app.results import SearchRequest
 
 
 def test_glossary_is_data_with_enough_entries() -> None:
@@ -46,6 +47,19 @@ def test_quoted_phrases_are_never_expanded() -> None:
 def test_two_letter_acronyms_only_in_capitals() -> None:
     assert find_expansions("pa support") == []
     assert [e.term for e in find_expansions("PA support")] == ["PA"]
+
+
+def test_the_meaning_encoder_reads_what_an_acronym_stands_for() -> None:
+    assert meaning_text("LADO annual report") == "LADO (local authority designated officer) annual report"
+    assert meaning_text("lado referrals") == "lado (local authority designated officer) referrals"
+    # An acronym that is one of another entry's forms reads as its own entry's long form.
+    assert meaning_text("CiC council") == "CiC (children in care) council"
+    assert meaning_text("CP plans") == "CP (child protection) plans"
+    # Long forms and words that only look like a short acronym are left as typed.
+    for typed in ("children in care", "cp plans", "staying put"):
+        assert meaning_text(typed) == typed
+    assert SearchRequest(q="UASC numbers").meaning_query() != "UASC numbers"
+    assert SearchRequest(q="UASC numbers", expand=False).meaning_query() == "UASC numbers"
 
 
 def ranked_ids(client: FlaskClient, **args: str) -> list[str]:
