@@ -108,11 +108,14 @@ def meaning_text(text: str) -> str:
     it stands for. The encoder learnt general English, not the sector's acronyms: to it "LADO" is a few
     word pieces, so items near "LADO annual report" in meaning are near "annual report"."""
     spelled = long_forms()
+    typed = set(words(text))
     for expansion in find_expansions(text):
         long = spelled.get(expansion.term.lower())
-        if long is None:
+        if long is None or set(words(long)) <= typed:  # "CIN plans children in need" says it already
             continue
-        found = re.search(r"\b" + re.escape(expansion.term) + r"\b", text)
+        # Found where find_expansions found it: outside quotes (blanked, so places still line up).
+        unquoted = QUOTED.sub(lambda quoted: " " * len(quoted.group(0)), text)
+        found = re.search(r"\b" + re.escape(expansion.term) + r"\b", unquoted)
         if found is not None:
             text = f"{text[: found.end()]} ({long}){text[found.end() :]}"
     return text

@@ -58,6 +58,9 @@ def test_the_meaning_encoder_reads_what_an_acronym_stands_for() -> None:
     # Long forms and words that only look like a short acronym are left as typed.
     for typed in ("children in care", "cp plans", "staying put"):
         assert meaning_text(typed) == typed
+    # Not twice where the long form is typed too, and never inside quotes.
+    assert meaning_text("CIN plans children in need") == "CIN plans children in need"
+    assert meaning_text('"LADO" and LADO') == '"LADO" and LADO (local authority designated officer)'
     assert SearchRequest(q="UASC numbers").meaning_query() != "UASC numbers"
     assert SearchRequest(q="UASC numbers", expand=False).meaning_query() == "UASC numbers"
 

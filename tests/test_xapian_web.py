@@ -133,6 +133,27 @@ def test_meaning_is_fused_at_the_web_server_as_on_whoosh(xapian_app: Flask, whoo
     assert sum(shards["facets"]["council"].values()) == shards["total"]
 
 
+@pytest.mark.parametrize("typed", ["LADO annual report", "lado annual report"])
+def test_both_backends_give_meaning_an_acronyms_long_form(
+    xapian_app: Flask, whoosh: FlaskClient, monkeypatch: pytest.MonkeyPatch, typed: str
+) -> None:
+    import search_app.service
+    import search_app.xapian_service
+
+    encoded: list[str] = []
+    for module in (search_app.service, search_app.xapian_service):
+        real = module.query_vector
+        monkeypatch.setattr(module, "query_vector", lambda text, real=real: encoded.append(text) or real(text))
+    for client in (xapian_app.test_client(), whoosh):
+        encoded.clear()
+        assert client.get("/api/search", query_string={"q": typed}).json["meaning"]["used"] is True
+        assert encoded and all("local authority designated officer" in text for text in encoded), encoded
+        # Expansions turned off: meaning reads the words as typed, as the words' search does.
+        encoded.clear()
+        client.get("/api/search", query_string={"q": typed, "expand": "0", "respell": "0"})
+        assert encoded == [typed], encoded
+
+
 def test_meaning_finds_items_where_no_paper_holds_the_words(xapian_app: Flask, whoosh: FlaskClient) -> None:
     client = xapian_app.test_client()
     query = "/api/search?q=juveniles emancipating&respell=0"
