@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -103,13 +104,14 @@ def long_forms() -> dict[str, str]:
     return spelled
 
 
-def meaning_text(text: str) -> str:
+def meaning_text(text: str, expansions: Sequence[Expansion] | None = None) -> str:
     """Returns the query as the meaning encoder should read it: each glossary acronym typed followed by what
     it stands for. The encoder learnt general English, not the sector's acronyms: to it "LADO" is a few
-    word pieces, so items near "LADO annual report" in meaning are near "annual report"."""
+    word pieces, so items near "LADO annual report" in meaning are near "annual report". `expansions` are
+    the text's, as its query plan already found them (none when expansions are turned off)."""
     spelled = long_forms()
     typed = set(words(text))
-    for expansion in find_expansions(text):
+    for expansion in find_expansions(text) if expansions is None else expansions:
         long = spelled.get(expansion.term.lower())
         if long is None or set(words(long)) <= typed:  # "CIN plans children in need" says it already
             continue

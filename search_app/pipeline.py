@@ -17,6 +17,7 @@ from indexer.analysis import stems_of
 from indexer.items import PAGE_BREAK
 from indexer.records import read_item, read_other_source
 from search_app.evaluate import Matches, evaluate
+from search_app.expansion import meaning_text
 from search_app.facets import ItemColumns, copies_of, count_facets, filter_mask
 from search_app.postings import TermIndex
 from search_app.query import Phrase, QueryPlan, plan_query
@@ -125,7 +126,7 @@ def add_meaning(words: WordMatches, request: SearchRequest, columns: ItemColumns
     if held is None:
         return words.found
     vectors, encode = held
-    return fuse(words.found, vectors, encode(request.meaning_query()), columns.live)
+    return fuse(words.found, vectors, encode(meaning_text(request.q, words.plan.expansions)), columns.live)
 
 
 def add_specific_matches(found: Matches, plan: QueryPlan, index: TermIndex) -> Matches:

@@ -10,7 +10,7 @@ from datetime import date
 from typing import Any
 
 from indexer.models import MeaningStatus
-from search_app.expansion import Expansion, meaning_text
+from search_app.expansion import Expansion
 
 SORTS = ("relevance", "date", "oldest")
 
@@ -38,11 +38,6 @@ class SearchRequest:
     """Also rank in the items nearest the query in meaning (sentence embeddings), fused with the word ranking."""
     respell: bool = True
     """When the words typed find (almost) nothing and a corrected spelling finds more, show its results."""
-
-    def meaning_query(self) -> str:
-        """Returns the text the meaning encoder reads: the words typed, each glossary acronym followed by its
-        long form unless expansions are turned off."""
-        return meaning_text(self.q) if self.expand else self.q
 
 
 @dataclass

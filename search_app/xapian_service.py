@@ -48,6 +48,7 @@ from indexer.xapian_backend import (
     paper_term,
     record_of,
 )
+from search_app.expansion import meaning_text
 from search_app.pipeline import hit_of, page_at
 from search_app.postings import MAX_EXPANSIONS
 from search_app.query import Pattern, QueryPlan, plan_query
@@ -208,7 +209,7 @@ class XapianIndex:
         query = restrict(words)
         start = (request.page - 1) * request.per_page
         relevance = request.sort == "relevance"
-        meaning = self.meaning(request.meaning_query()) if request.semantic and plan.plain else None
+        meaning = self.meaning(meaning_text(request.q, plan.expansions)) if request.semantic and plan.plain else None
         if not relevance:
             return self.by_date(request, plan, words, query, restrict if filtering else None, meaning)
         if not (plan.pairs or meaning or plan.close_words):

@@ -6,7 +6,7 @@ from flask.testing import FlaskClient
 
 from indexer.topics import load_glossary
 from search_app.expansion import find_expansions, meaning_text, variant_queries
-from search_app.results import SearchRequest
+from search_app.query import plan_query
 
 
 def test_glossary_is_data_with_enough_entries() -> None:
@@ -66,8 +66,8 @@ def test_the_meaning_encoder_reads_what_an_acronym_stands_for() -> None:
     # Not twice where the long form is typed too, and never inside quotes.
     assert meaning_text("CIN plans children in need") == "CIN plans children in need"
     assert meaning_text('"LADO" and LADO') == '"LADO" and LADO (local authority designated officer)'
-    assert SearchRequest(q="UASC numbers").meaning_query() != "UASC numbers"
-    assert SearchRequest(q="UASC numbers", expand=False).meaning_query() == "UASC numbers"
+    assert meaning_text("UASC numbers", plan_query("UASC numbers").expansions) != "UASC numbers"
+    assert meaning_text("UASC numbers", plan_query("UASC numbers", expand=False).expansions) == "UASC numbers"
 
 
 def ranked_ids(client: FlaskClient, **args: str) -> list[str]:
