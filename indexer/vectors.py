@@ -232,7 +232,15 @@ def open_nearest(path: Path, mapped: bool) -> NearestIndex:
     if mapped:
         faiss.omp_set_num_threads(1)  # a search reads a few lists; the workers are the parallelism
     flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY if mapped else 0
-    return NearestIndex(faiss.read_index(str(path), flags))
+    index = faiss.read_index(str(path), flags)
+    held = faiss.extract_index_ivf(index).invlists
+    lists = faiss.downcast_InvertedLists(held) if held is not None else None
+    if isinstance(lists, faiss.OnDiskInvertedLists):
+        # Mapped lists are "on disk" to faiss, which then starts 32 threads a search to touch the lists'
+        # pages before reading them: 2.5 ms of (mostly kernel) CPU a search at 100,000 items, against
+        # 0.4 ms for the search itself. The pages are in the page cache every worker shares; read them.
+        lists.prefetch_nthread = 0
+    return NearestIndex(index)
 
 
 def text_key(text: str) -> bytes:

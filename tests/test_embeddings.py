@@ -9,6 +9,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+import faiss
 import numpy as np
 import pytest
 
@@ -169,7 +170,11 @@ def test_the_nearest_neighbour_index_finds_what_the_exact_search_finds(
     generation = current_generation(copy)
     ItemVectors.load(generation).save(generation)  # type: ignore[arg-type]
     approximate = SearchIndex(copy)
-    assert approximate.meaning()[0].nearest is not None  # type: ignore[index]
+    nearest = approximate.meaning()[0].nearest  # type: ignore[index]
+    assert nearest is not None
+    # Mapped lists are read in place: faiss's default for them starts 32 threads a search to touch their
+    # pages first, which cost six times the search itself at 100,000 items (docs/performance.md).
+    assert faiss.downcast_InvertedLists(nearest.index.invlists).prefetch_nthread == 0
     for query in queries:
         assert [h.id for h in approximate.search(SearchRequest(q=query, per_page=10)).hits] == expected[query], query
     # A fresh process that loads the nearest-neighbour library before anything else, then maps the index
