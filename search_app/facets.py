@@ -17,32 +17,34 @@ MAX_FACET_VALUES = 50
 
 @dataclass(frozen=True)
 class FacetColumn:
-    """One facet's values for every item: a code per item (-1 for none), or a matrix when items hold several."""
+    """One facet's values for every item: `codes[docnum]` is the item's code (-1 for none), and row `code` of
+    `sets` says which values that code stands for. For a facet with one value per item a code is one value;
+    for topics, where an item holds several, a code is one combination of them (a few hundred in a corpus).
+    So counting is one bincount over the codes however many values an item holds: counting topics as rows
+    of an item-by-topic matrix was half a search's facet time at 100,000 items."""
 
     values: list[str]
-    codes: np.ndarray | None = None
-    matrix: np.ndarray | None = None
+    codes: np.ndarray
+    sets: np.ndarray
+    single: bool = True
 
     def mask(self, chosen: list[str]) -> np.ndarray:
         """Returns which items hold any of the chosen values."""
         wanted = [self.values.index(v) for v in chosen if v in self.values]
-        if self.matrix is not None:
-            return np.asarray(self.matrix[:, wanted].any(axis=1))
-        return np.isin(self.item_codes(), wanted)
+        # The extra last entry is what code -1 (no value) reads.
+        return np.append(self.sets[:, wanted].any(axis=1), False)[self.codes]
 
     def item_codes(self) -> np.ndarray:
         """Returns each item's value code (-1 for none) of a facet holding one value per item."""
-        if self.codes is None:
+        if not self.single:
             raise TypeError("a facet holding several values per item has no single code per item")
         return self.codes
 
     def counts(self, docnums: np.ndarray) -> dict[str, int]:
         """Returns value -> number of the given items holding it, largest first, at most MAX_FACET_VALUES."""
-        if self.matrix is not None:
-            totals = self.matrix[docnums].sum(axis=0)
-        else:
-            codes = self.item_codes()[docnums]
-            totals = np.bincount(codes[codes >= 0], minlength=len(self.values))
+        codes = self.codes[docnums]
+        per_code = np.bincount(codes[codes >= 0], minlength=len(self.sets))
+        totals = per_code if self.single else per_code @ self.sets
         found = [(self.values[i], int(totals[i])) for i in np.flatnonzero(totals)]
         found.sort(key=lambda kv: (-kv[1], kv[0]))
         return dict(found[:MAX_FACET_VALUES])
@@ -52,17 +54,26 @@ def single_valued(values: list[str]) -> FacetColumn:
     """Returns the column of a facet holding at most one value per item ("" for none)."""
     names = sorted({v for v in values if v})
     lookup = {name: code for code, name in enumerate(names)}
-    return FacetColumn(names, codes=np.array([lookup.get(v, -1) for v in values], dtype=np.int32))
+    codes = np.array([lookup.get(v, -1) for v in values], dtype=np.int32)
+    return FacetColumn(names, codes=codes, sets=np.eye(len(names), dtype=bool))
 
 
 def multi_valued(per_item: list[list[str]]) -> FacetColumn:
-    """Returns the column of a facet holding several values per item."""
+    """Returns the column of a facet holding several values per item: a code per distinct combination."""
     names = sorted({v for item in per_item for v in item})
     lookup = {name: code for code, name in enumerate(names)}
-    matrix = np.zeros((len(per_item), len(names)), dtype=bool)
-    for docnum, item in enumerate(per_item):
-        matrix[docnum, [lookup[v] for v in item]] = True
-    return FacetColumn(names, matrix=matrix)
+    combinations: dict[frozenset[int], int] = {}
+    codes = np.array(
+        [
+            combinations.setdefault(frozenset(lookup[v] for v in item), len(combinations)) if item else -1
+            for item in per_item
+        ],
+        dtype=np.int32,
+    )
+    sets = np.zeros((len(combinations), len(names)), dtype=np.int64)
+    for combination, code in combinations.items():
+        sets[code, list(combination)] = 1
+    return FacetColumn(names, codes=codes, sets=sets, single=False)
 
 
 @dataclass
