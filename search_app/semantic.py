@@ -123,14 +123,41 @@ def whole_similarity(vectors: DocVectors, query: np.ndarray, usable: np.ndarray)
 
 def best_passages(vectors: DocVectors, query: np.ndarray, docnums: np.ndarray) -> np.ndarray:
     """Returns each item's best similarity to the query over its passages (items held only)."""
+    return read_pool(vectors, docnums).best_passages(query)
+
+
+@dataclass(frozen=True)
+class PoolVectors:
+    """Some items' whole-item and passage vectors, read from the mapped files once, as float32: both rounds
+    of a fusion score the same pool, and reading it (about 6,000 passages at 100,000 items) is the dear part,
+    not the products with the query."""
+
+    whole: np.ndarray
+    """One row per item, in the items' order."""
+    passages: np.ndarray
+    """The items' passages in file order (a memory map likes that)."""
+    back: np.ndarray
+    """Puts a product with `passages` back in the items' order."""
+    offsets: np.ndarray
+    """Where each item's passages start in the items' order."""
+
+    def best_passages(self, query: np.ndarray) -> np.ndarray:
+        """Returns each item's best similarity to the query over its passages."""
+        similarity = (self.passages @ query)[self.back]
+        return np.maximum.reduceat(similarity, self.offsets) if self.offsets.size else similarity
+
+
+def read_pool(vectors: DocVectors, docnums: np.ndarray) -> PoolVectors:
+    """Returns the vectors of these items (held only)."""
     item_rows = vectors.rows[docnums]
+    order = np.argsort(item_rows, kind="stable")
+    whole = np.empty((item_rows.size, vectors.matrix.shape[1]), dtype=np.float32)
+    whole[order] = vectors.matrix[item_rows[order]]
     counts = vectors.counts[item_rows]
     offsets = np.cumsum(counts) - counts
     rows = np.repeat(vectors.starts[item_rows] - offsets, counts) + np.arange(int(counts.sum()))
-    similarity = np.asarray(vectors.passages[np.sort(rows)], dtype=np.float32) @ query
-    # Rows were read in file order (a memory map likes that); put them back in the items' order.
-    similarity = similarity[np.argsort(np.argsort(rows))]
-    return np.maximum.reduceat(similarity, offsets) if docnums.size else similarity
+    passages = np.asarray(vectors.passages[np.sort(rows)], dtype=np.float32)
+    return PoolVectors(whole, passages, np.argsort(np.argsort(rows)), offsets)
 
 
 def top(scores: np.ndarray, among: np.ndarray, count: int) -> np.ndarray:
@@ -151,18 +178,19 @@ def fuse(words: Matches, vectors: DocVectors, query: np.ndarray, live: np.ndarra
     usable = vectors.held & live
     whole, near = whole_similarity(vectors, query, usable)
     pool = np.union1d(near, top(words.scores, words.mask & usable, RESCORED))
+    pooled = read_pool(vectors, pool)
     if vectors.nearest is not None:  # the best word matches may be outside the nearest candidates
-        whole[pool] = vectors.whole(pool, query)
+        whole[pool] = pooled.whole @ query
     meaning = np.where(usable, whole, np.float32(-1.0))
-    meaning[pool] = np.maximum(whole[pool], best_passages(vectors, query, pool))
+    meaning[pool] = np.maximum(whole[pool], pooled.best_passages(query))
     fused = blend(words, meaning, near, usable)
     best = top(fused.scores, fused.mask & vectors.held, FEEDBACK_ITEMS)
     if not best.size:
         return fused
     moved = query + FEEDBACK_WEIGHT * np.asarray(vectors.matrix[vectors.rows[best]], dtype=np.float32).mean(axis=0)
     moved = (moved / np.linalg.norm(moved)).astype(np.float32)
-    whole_pool = vectors.whole(pool, moved)
-    meaning[pool] = np.maximum(whole_pool, best_passages(vectors, moved, pool))
+    whole_pool = pooled.whole @ moved
+    meaning[pool] = np.maximum(whole_pool, pooled.best_passages(moved))
     near = pool[np.argsort(-whole_pool, kind="stable")[:NEAREST]]
     return blend(words, meaning, near, usable)
 
