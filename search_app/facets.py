@@ -9,7 +9,7 @@ import numpy as np
 from indexer.backend import ItemReader
 from indexer.records import split_topics
 from indexer.schema import FACET_FIELD_NAMES, FACET_FIELDS
-from search_app.ranking import UNDATED
+from search_app.ranking import UNDATED, FoldingColumns
 from search_app.results import SearchRequest
 
 MAX_FACET_VALUES = 50
@@ -95,6 +95,11 @@ class ItemColumns:
     numbers differ between builds, as parallel writers take batches in no fixed order)."""
     earlier: np.ndarray
     has_decisions: np.ndarray
+    has_copies: np.ndarray
+    """True for live items whose copy key other live items hold too."""
+
+    def folding(self) -> FoldingColumns:
+        return FoldingColumns(self.dup_codes, self.has_copies, self.earlier)
 
 
 def read_columns(reader: ItemReader) -> ItemColumns:
@@ -110,6 +115,10 @@ def read_columns(reader: ItemReader) -> ItemColumns:
     holders: dict[int, list[int]] = {}
     for docnum in np.flatnonzero(live).tolist():
         holders.setdefault(int(dup_codes[docnum]), []).append(docnum)
+    has_copies = np.zeros(size, dtype=bool)
+    for docnums in holders.values():
+        if len(docnums) > 1:
+            has_copies[docnums] = True
     days = np.array([when.toordinal() if when else UNDATED for when in reader.column("date")], dtype=np.int64)
     ids = np.array(reader.column("id"))
     order = np.empty(size, dtype=np.int64)
@@ -124,6 +133,7 @@ def read_columns(reader: ItemReader) -> ItemColumns:
         days=days,
         earlier=reader.flags("earlier_minutes"),
         has_decisions=reader.flags("has_decisions"),
+        has_copies=has_copies,
     )
 
 

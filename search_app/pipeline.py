@@ -26,11 +26,10 @@ from search_app.ranking import (
     CLOSE_CANDIDATES,
     PAIR_BONUS,
     PHRASE_BONUS,
-    fold_copies,
+    date_keys,
+    fold_and_rank,
     inverse_frequency,
     pair_rarity,
-    rank_by_date,
-    rank_by_score,
     window_coverage,
 )
 from search_app.results import SearchHit, SearchRequest, SearchResults
@@ -207,19 +206,18 @@ def run_search(
     if among is not None:
         found.mask &= among
     if request.sort in ("date", "oldest"):
-        ranked = rank_by_date(found.mask, columns.days, columns.order, newest_first=request.sort == "date")
+        docnums = np.flatnonzero(found.mask)
+        keys = date_keys(columns.days[docnums], newest_first=request.sort == "date")
     else:
         found = add_close_matches(found, words.plan, index)
-        ranked = rank_by_score(found.mask, found.scores, columns.order)
-    shown = fold_copies(ranked, columns.dup_codes, columns.earlier)
+        docnums = np.flatnonzero(found.mask)
+        keys = -found.scores[docnums]
     start = (request.page - 1) * request.per_page
+    shown, ranked = fold_and_rank(docnums, keys, columns.order, columns.folding(), start + request.per_page)
     expansions = list(words.plan.expansions)
     pattern = word_pattern(query_words([request.q, *(v for e in expansions for v in e.added)]))
     weights = word_weights(index, request.q)
-    hits = [
-        make_hit(index, float(found.scores[docnum]), int(docnum), pattern, weights)
-        for docnum in shown[start : start + request.per_page]
-    ]
+    hits = [make_hit(index, float(found.scores[docnum]), int(docnum), pattern, weights) for docnum in ranked[start:]]
     # Spelling is judged by the items holding every word typed, or a glossary equivalent: "fostring
     # recruitment" finds plenty holding "recruitment", none holding both. A glossary form ("LAC") is a word
     # people use, not a misspelling, even where no paper writes it.

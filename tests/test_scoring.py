@@ -18,8 +18,12 @@ from search_app.query import parse
 from search_app.ranking import (
     PAIR_COMMON,
     PHRASE_BONUS,
+    UNDATED,
     FieldPostings,
+    FoldingColumns,
     bm25f,
+    date_keys,
+    fold_and_rank,
     fold_copies,
     pair_rarity,
     rank_by_date,
@@ -255,3 +259,31 @@ def test_folding_matches_a_plain_reading_of_the_rule() -> None:
             expected.setdefault(int(codes[docnum]), []).append(docnum)
         want = [next((d for d in copies if not earlier[d]), copies[0]) for copies in expected.values()]
         assert fold_copies(ranked, codes, earlier).tolist() == want
+
+
+def test_a_page_is_the_fold_of_the_whole_ranking() -> None:
+    # A search sorts only the items with copies and the page's candidates (fold_and_rank); its page must be
+    # the first places of folding the whole ranking, by score and by date, with ties and earlier minutes.
+    rng = np.random.default_rng(11)
+    for _ in range(500):
+        size = int(rng.integers(1, 80))
+        order = rng.permutation(size)
+        codes = rng.integers(0, int(rng.integers(1, size + 1)), size)
+        earlier = rng.random(size) < 0.3
+        folding = FoldingColumns(codes, np.bincount(codes)[codes] > 1, earlier)
+        mask = rng.random(size) < rng.random()
+        scores = np.round(rng.random(size) * 3, 1)  # ties are common
+        days = rng.integers(700_000, 700_006, size)
+        days[rng.random(size) < 0.2] = UNDATED
+        docnums = np.flatnonzero(mask)
+        first = int(rng.integers(0, size + 2))
+        for newest_first in (True, False):
+            whole = fold_copies(rank_by_date(mask, days, order, newest_first), codes, earlier)
+            keys = date_keys(days[docnums], newest_first)
+            shown, page = fold_and_rank(docnums, keys, order, folding, first)
+            assert sorted(shown.tolist()) == sorted(whole.tolist())
+            assert page.tolist() == whole[:first].tolist()
+        whole = fold_copies(rank_by_score(mask, scores, order), codes, earlier)
+        shown, page = fold_and_rank(docnums, -scores[docnums], order, folding, first)
+        assert sorted(shown.tolist()) == sorted(whole.tolist())
+        assert page.tolist() == whole[:first].tolist()
