@@ -17,45 +17,51 @@ MAX_FACET_VALUES = 50
 
 @dataclass(frozen=True)
 class FacetColumn:
-    """One facet's values for every item: `codes[docnum]` is the item's code (-1 for none), and row `code` of
-    `sets` says which values that code stands for. For a facet with one value per item a code is one value;
-    for topics, where an item holds several, a code is one combination of them (a few hundred in a corpus).
-    So counting is one bincount over the codes however many values an item holds: counting topics as rows
-    of an item-by-topic matrix was half a search's facet time at 100,000 items."""
+    """One facet's values for every item: `codes[docnum]` is the item's code, -1 for none. For a facet with one
+    value per item a code is that value; for topics, where an item holds several, a code is one combination of
+    them (a few hundred in a corpus), and row `code` of `sets` says which values it holds. So counting is one
+    bincount over the codes however many values an item holds: counting topics as rows of an item-by-topic
+    matrix was half a search's facet time at 100,000 items."""
 
     values: list[str]
     codes: np.ndarray
-    sets: np.ndarray
-    single: bool = True
+    sets: np.ndarray | None = None
+    """None where each code is one value."""
 
     def mask(self, chosen: list[str]) -> np.ndarray:
         """Returns which items hold any of the chosen values."""
         wanted = [self.values.index(v) for v in chosen if v in self.values]
+        if self.sets is None:
+            return np.isin(self.codes, wanted)
         # The extra last entry is what code -1 (no value) reads.
         return np.append(self.sets[:, wanted].any(axis=1), False)[self.codes]
 
     def item_codes(self) -> np.ndarray:
         """Returns each item's value code (-1 for none) of a facet holding one value per item."""
-        if not self.single:
+        if self.sets is not None:
             raise TypeError("a facet holding several values per item has no single code per item")
         return self.codes
 
     def counts(self, docnums: np.ndarray) -> dict[str, int]:
         """Returns value -> number of the given items holding it, largest first, at most MAX_FACET_VALUES."""
         codes = self.codes[docnums]
-        per_code = np.bincount(codes[codes >= 0], minlength=len(self.sets))
-        totals = per_code if self.single else per_code @ self.sets
+        codes = codes[codes >= 0]
+        totals = np.bincount(codes, minlength=len(self.values)) if self.sets is None else self.per_value(codes)
         found = [(self.values[i], int(totals[i])) for i in np.flatnonzero(totals)]
         found.sort(key=lambda kv: (-kv[1], kv[0]))
         return dict(found[:MAX_FACET_VALUES])
+
+    def per_value(self, codes: np.ndarray) -> np.ndarray:
+        """Returns how many of these combination codes hold each value."""
+        assert self.sets is not None
+        return np.bincount(codes, minlength=len(self.sets)) @ self.sets
 
 
 def single_valued(values: list[str]) -> FacetColumn:
     """Returns the column of a facet holding at most one value per item ("" for none)."""
     names = sorted({v for v in values if v})
     lookup = {name: code for code, name in enumerate(names)}
-    codes = np.array([lookup.get(v, -1) for v in values], dtype=np.int32)
-    return FacetColumn(names, codes=codes, sets=np.eye(len(names), dtype=bool))
+    return FacetColumn(names, codes=np.array([lookup.get(v, -1) for v in values], dtype=np.int32))
 
 
 def multi_valued(per_item: list[list[str]]) -> FacetColumn:
@@ -73,7 +79,7 @@ def multi_valued(per_item: list[list[str]]) -> FacetColumn:
     sets = np.zeros((len(combinations), len(names)), dtype=np.int64)
     for combination, code in combinations.items():
         sets[code, list(combination)] = 1
-    return FacetColumn(names, codes=codes, sets=sets, single=False)
+    return FacetColumn(names, codes=codes, sets=sets)
 
 
 @dataclass
@@ -99,6 +105,7 @@ class ItemColumns:
     """True for live items whose copy key other live items hold too."""
 
     def folding(self) -> FoldingColumns:
+        """Returns what folding copies reads of these columns."""
         return FoldingColumns(self.dup_codes, self.has_copies, self.earlier)
 
 
@@ -115,10 +122,9 @@ def read_columns(reader: ItemReader) -> ItemColumns:
     holders: dict[int, list[int]] = {}
     for docnum in np.flatnonzero(live).tolist():
         holders.setdefault(int(dup_codes[docnum]), []).append(docnum)
+    copies = {code: docnums for code, docnums in holders.items() if len(docnums) > 1}
     has_copies = np.zeros(size, dtype=bool)
-    for docnums in holders.values():
-        if len(docnums) > 1:
-            has_copies[docnums] = True
+    has_copies[[docnum for docnums in copies.values() for docnum in docnums]] = True
     days = np.array([when.toordinal() if when else UNDATED for when in reader.column("date")], dtype=np.int64)
     ids = np.array(reader.column("id"))
     order = np.empty(size, dtype=np.int64)
@@ -129,7 +135,7 @@ def read_columns(reader: ItemReader) -> ItemColumns:
         live=live,
         facets=facets,
         dup_codes=dup_codes,
-        copies={code: docnums for code, docnums in holders.items() if len(docnums) > 1},
+        copies=copies,
         days=days,
         earlier=reader.flags("earlier_minutes"),
         has_decisions=reader.flags("has_decisions"),

@@ -195,8 +195,8 @@ def run_search(
     """Returns a page of results with facet counts for a request, copies of one item folded into one;
     `among` (a mask by document number) keeps only those items, as an alert keeps the new ones.
 
-    Every matching item is scored (or dated) at once as arrays; the facet counts, the total and the
-    page all come from that one ranked list.
+    Every matching item is scored (or dated) at once as arrays, and the matches folded once: the total and
+    the facet counts come from the fold, the page from sorting only its candidates (ranking.fold_and_rank).
     """
     columns = index.columns
     words = find_matches(index, request)

@@ -194,7 +194,8 @@ def first_ranked(docnums: np.ndarray, keys: np.ndarray, ties: np.ndarray, count:
     if count <= 0:
         return docnums[:0]
     if count < docnums.size:
-        within = keys <= np.partition(keys, count - 1)[count - 1]  # and every item tied with the last
+        # Every item tied with the last too; and a NaN key (partition puts NaN last) keeps all, not none.
+        within = ~(keys > np.partition(keys, count - 1)[count - 1])
         docnums, keys, ties = docnums[within], keys[within], ties[within]
     return docnums[np.lexsort((ties, keys))][:count]
 

@@ -273,6 +273,7 @@ def test_a_page_is_the_fold_of_the_whole_ranking() -> None:
         folding = FoldingColumns(codes, np.bincount(codes)[codes] > 1, earlier)
         mask = rng.random(size) < rng.random()
         scores = np.round(rng.random(size) * 3, 1)  # ties are common
+        scores[rng.random(size) < rng.choice([0, 0.05, 0.5])] = np.nan  # never made on purpose; ranked last
         days = rng.integers(700_000, 700_006, size)
         days[rng.random(size) < 0.2] = UNDATED
         docnums = np.flatnonzero(mask)
