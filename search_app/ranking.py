@@ -145,6 +145,8 @@ def occurrences_in(found: np.ndarray, docnums: np.ndarray) -> np.ndarray:
     return found[np.arange(int(counts.sum())) + offsets]
 
 
+# rank_by_score, rank_by_date and fold_copies rank and fold every match: the plain statement of the rule that
+# fold_and_rank must give for a page (tests compare them); searches use fold_and_rank.
 def rank_by_score(mask: np.ndarray, scores: np.ndarray, order: np.ndarray) -> np.ndarray:
     """Returns the matching docnums by score, highest first; ties by `order` (each item's stable place)."""
     docnums = np.flatnonzero(mask)

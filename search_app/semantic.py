@@ -53,11 +53,15 @@ class DocVectors:
 
     def whole(self, docnums: np.ndarray, query: np.ndarray) -> np.ndarray:
         """Returns the similarity of each item's whole-item vector to the query (items held only)."""
+        return self.whole_vectors(docnums) @ query
+
+    def whole_vectors(self, docnums: np.ndarray) -> np.ndarray:
+        """Returns the items' whole-item vectors as float32, one row per item (items held only)."""
         rows = self.rows[docnums]
         order = np.argsort(rows, kind="stable")  # read the mapped file in its own order
-        similarity = np.empty(rows.size, dtype=np.float32)
-        similarity[order] = np.asarray(self.matrix[rows[order]], dtype=np.float32) @ query
-        return similarity
+        vectors = np.empty((rows.size, self.matrix.shape[1]), dtype=np.float32)
+        vectors[order] = self.matrix[rows[order]]
+        return vectors
 
 
 def align_vectors(vectors: ItemVectors, ids_by_docnum: Sequence[str], saved: Path | None = None) -> DocVectors:
@@ -150,14 +154,11 @@ class PoolVectors:
 def read_pool(vectors: DocVectors, docnums: np.ndarray) -> PoolVectors:
     """Returns the vectors of these items (held only)."""
     item_rows = vectors.rows[docnums]
-    order = np.argsort(item_rows, kind="stable")
-    whole = np.empty((item_rows.size, vectors.matrix.shape[1]), dtype=np.float32)
-    whole[order] = vectors.matrix[item_rows[order]]
     counts = vectors.counts[item_rows]
     offsets = np.cumsum(counts) - counts
     rows = np.repeat(vectors.starts[item_rows] - offsets, counts) + np.arange(int(counts.sum()))
     passages = np.asarray(vectors.passages[np.sort(rows)], dtype=np.float32)
-    return PoolVectors(whole, passages, np.argsort(np.argsort(rows)), offsets)
+    return PoolVectors(vectors.whole_vectors(docnums), passages, np.argsort(np.argsort(rows)), offsets)
 
 
 def top(scores: np.ndarray, among: np.ndarray, count: int) -> np.ndarray:

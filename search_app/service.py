@@ -24,7 +24,7 @@ from search_app.compare import run_comparison
 from search_app.facets import ItemColumns, copies_of, count_facets
 from search_app.pipeline import passage_page, run_search, summed_word_scores
 from search_app.postings import GenerationArrays, TermIndex
-from search_app.ranking import fold_copies, rank_by_score
+from search_app.ranking import fold_and_rank
 from search_app.results import Comparison, SearchRequest, SearchResults
 from search_app.semantic import DocVectors, align_vectors
 from search_app.spelling import Speller
@@ -162,8 +162,8 @@ class SearchIndex:
         scores = summed_word_scores(index, key_terms(index, stored.get("body", "") or stored.get("item_title", "")))
         dup_codes = index.columns.dup_codes
         candidates = index.columns.live & (scores > 0) & (dup_codes != dup_codes[docnum])
-        ranked = rank_by_score(candidates, scores, index.columns.order)
-        shown = fold_copies(ranked, dup_codes, index.columns.earlier)[:top]
+        docnums = np.flatnonzero(candidates)
+        _, shown = fold_and_rank(docnums, -scores[docnums], index.columns.order, index.columns.folding(), top)
         return [read_item(index.reader.stored(int(d))) for d in shown]
 
     def same_topic_elsewhere(self, topic: str, council: str, top: int = 5) -> list[dict[str, Any]]:
@@ -272,9 +272,8 @@ def read_display_names(reader: ItemReader) -> dict[str, dict[str, str]]:
 
 def coverage(columns: ItemColumns) -> dict[str, Any]:
     """Returns what the index covers: items, councils, first and last year, and every facet's counts."""
-    shown = fold_copies(
-        rank_by_score(columns.live, np.zeros(columns.size), columns.order), columns.dup_codes, columns.earlier
-    )
+    live = np.flatnonzero(columns.live)
+    shown, _ = fold_and_rank(live, np.zeros(live.size), columns.order, columns.folding(), 0)
     facets = count_facets(shown, columns)
     years = sorted(y for y in facets["year"] if y != "undated")
     return {
