@@ -32,7 +32,10 @@ def glossary_forms() -> list[tuple[tuple[str, ...], str, tuple[str, ...]]]:
     for entry in load_glossary():
         for form in entry:
             groups.setdefault(form, set()).update(f for f in entry if f != form)
-    forms = [(tuple(words(form)), form, tuple(sorted(others, key=len))) for form, others in groups.items()]
+    # Shortest first, ties alphabetical: a set's order changes with each process's hash seed; the API shows it.
+    forms = [
+        (tuple(words(form)), form, tuple(sorted(others, key=lambda f: (len(f), f)))) for form, others in groups.items()
+    ]
     return sorted(forms, key=lambda f: -len(f[0]))
 
 

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 from flask.testing import FlaskClient
 
 from indexer.topics import load_glossary
@@ -101,3 +106,24 @@ def test_page_shows_expansions_and_a_way_to_turn_them_off(client: FlaskClient) -
     assert "expand=0" in html
     plain = client.get("/?q=NEET&expand=0").get_data(as_text=True)
     assert "Searching only for the words typed" in plain
+
+
+def test_what_a_form_adds_is_in_the_same_order_in_every_process() -> None:
+    # The API lists each expansion's additions, and two server workers (each with its own hash seed) must give
+    # the same answer, and so the same ETag, for the same query.
+    script = (
+        "from search_app.expansion import glossary_forms\n"
+        "print(repr([(form, others) for _, form, others in glossary_forms()]))"
+    )
+    answers = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            cwd=Path(__file__).resolve().parent.parent,
+        ).stdout
+        for seed in ("1", "2", "3", "4")
+    }
+    assert len(answers) == 1
