@@ -157,11 +157,17 @@ def paper(relpath: str) -> ResponseReturnValue:
 
 @pages.get("/source/<path:relpath>")
 def source_file(relpath: str) -> ResponseReturnValue:
-    """Serves a source paper, only if it is in the index: no other path under or outside corpus/ is readable."""
+    """Serves a source paper, only if it is in the index: no other path under or outside corpus/ is readable.
+
+    The index is asked first: a path it does not hold never reaches the file system (a NUL byte in the path
+    made resolving it raise, a 500)."""
+    missing = ApiError(404, "not found", "That file is not one of the indexed papers.")
+    if "\x00" in relpath or not search_index().has_source(relpath):
+        raise missing
     corpus = Path(current_app.config["CORPUS_DIR"]).resolve()
     target = (corpus / relpath).resolve()
-    if not target.is_relative_to(corpus) or not target.is_file() or not search_index().has_source(relpath):
-        raise ApiError(404, "not found", "That file is not one of the indexed papers.")
+    if not target.is_relative_to(corpus) or not target.is_file():
+        raise missing
     response = send_from_directory(corpus, relpath, max_age=3600)
     if target.suffix.lower() in (".html", ".htm", ".xml"):
         # A council web page may carry its own scripts: show it without letting them run.

@@ -94,6 +94,9 @@ def test_source_links_cannot_escape_the_corpus(client: FlaskClient, tmp_path: Pa
         f"/source/{outside}",
         "/source/..%2f..%2fetc%2fpasswd",
         "/source/croydon/%2e%2e/%2e%2e/pyproject.toml",
+        "/source/%00",
+        "/source/croydon/%00/../../pyproject.toml",
+        "/papers/%00",
     ):
         with client.get(path, follow_redirects=True) as response:
             assert response.status_code == 404 and b"secret" not in response.data
