@@ -50,7 +50,9 @@ def test_floors_are_never_lowered_silently() -> None:
     ("judgments", "at_least"),
     [
         (judgments, at_least)
-        for (*_, judgments, _), at_least in zip(JUDGED_SETS, (40, 25, 20, 30, 30, 25, 30, 30, 30, 25, 25, 25), strict=True)
+        for (*_, judgments, _), at_least in zip(
+            JUDGED_SETS, (40, 25, 20, 30, 30, 25, 30, 30, 30, 25, 25, 25), strict=True
+        )
     ],
 )
 def test_blind_judgments_name_items_that_exist(full_index: Path, judgments: Path, at_least: int) -> None:
