@@ -45,6 +45,9 @@ from indexer.schema import SEARCH_FIELDS
 WDF_SCALE = 1000
 K1, K2, K3, B, MIN_NORMLEN = 1.2 * WDF_SCALE, 0.0, 1.0, 0.0, 0.5
 FIELD_B = 0.75
+# The length normalisation stops growing at this many times a field's average length, as in search_app/ranking.py
+# (LENGTH_CAP; a test checks the two agree).
+FIELD_LENGTH_CAP = 12.0
 # The average length of each field, in words, that BM25F's length normalisation divides by: fixed (measured
 # on the real papers of corpus/, 508 items), so an item's weights do not depend on when it was written or
 # on which shard, and a shard never needs rewriting as the collection grows.
@@ -80,8 +83,8 @@ COUNCIL_DAY_SLOT = 17
 # change of format writes every paper again instead of leaving shards in two formats.
 # 3: BM25F pseudo-frequencies (in thousandths: in tenths, any mention in a body of 7,000 words or more
 # weighed the same), the council-and-day slot. 4: document numbers hashed from the item ids (DOCID_SPACE).
-# 5: the terms of word pairs side by side (PAIR_PREFIX).
-DOCUMENT_FORMAT = "5"
+# 5: the terms of word pairs side by side (PAIR_PREFIX). 6: length normalisation capped (FIELD_LENGTH_CAP).
+DOCUMENT_FORMAT = "6"
 # A thread's connection to the shards is kept this long, then opened afresh, and brought up to the shards'
 # latest revision at most every REOPEN_SECONDS (a search makes several requests).
 KEEP_OPEN_SECONDS = 60.0
@@ -134,7 +137,8 @@ def item_document(fields: Mapping[str, Any]) -> xapian.Document:
     for name, prefix in FIELD_PREFIXES.items():
         position = start
         words = list(analysed_words(str(fields.get(name) or ""), start_pos=start))
-        norm = (1 - FIELD_B) + FIELD_B * len(words) / AVERAGE_LENGTHS[name]
+        average = AVERAGE_LENGTHS[name]
+        norm = (1 - FIELD_B) + FIELD_B * min(len(words), FIELD_LENGTH_CAP * average) / average
         before: tuple[int, str] | None = None
         for position, stem in words:
             if len(stem.encode()) > MAX_TERM_BYTES - len(prefix):

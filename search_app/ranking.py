@@ -20,6 +20,13 @@ from indexer.backend import Postings
 
 K1 = 1.2
 B = 0.75
+# BM25F's length normalisation stops growing at LENGTH_CAP times a field's average length (issue 22): a
+# 20,000-word performance appendix is many papers bound as one, and normalising by all of its length made a
+# word it names in one paragraph ("Serious Violence Duty", "slippage") count for about an eighteenth of a
+# mention in an average item; past the cap it counts as in an item of that length (a ninth). 12 times the
+# average (about 6,900 words of the body) touches the seven longest items of corpus/; indexer/xapian_backend.py
+# writes the same.
+LENGTH_CAP = 12.0
 # Items where the words stand together as typed score PHRASE_BONUS more.
 PHRASE_BONUS = 0.5
 # A specific match (issue 22): an item holding two words side by side as typed, where few items hold that
@@ -69,8 +76,9 @@ class FieldPostings:
 def bm25f(fields: list[FieldPostings], size: int) -> ScoredPostings:
     """Returns each item's BM25F score for one term over several fields.
 
-    Each field's term frequency is normalised by that field's length and weighted, and the sum saturates
-    once: a word in the title and again in the text counts for more than either, but not for two words.
+    Each field's term frequency is normalised by that field's length (up to LENGTH_CAP times its average) and
+    weighted, and the sum saturates once: a word in the title and again in the text counts for more than
+    either, but not for two words.
     (Whoosh instead scores every field as its own BM25 and adds them, so an item holding a common word in
     four fields outscored one holding a rare word in its text.) The idf counts items holding the term in
     any of the fields: log(1 + (N - n + 0.5) / (n + 0.5)).
@@ -79,7 +87,8 @@ def bm25f(fields: list[FieldPostings], size: int) -> ScoredPostings:
     holds = np.zeros(size, dtype=bool)
     for field in fields:
         docnums = field.postings.docnums
-        norm = (1 - B) + B * field.lengths[docnums] / field.average_length
+        lengths = np.minimum(field.lengths[docnums], LENGTH_CAP * field.average_length)
+        norm = (1 - B) + B * lengths / field.average_length
         pseudo[docnums] += field.weight * field.postings.weights / norm  # a field's docnums are unique
         holds[docnums] = True
     docnums = np.flatnonzero(holds)
