@@ -24,8 +24,8 @@ B = 0.75
 # 20,000-word performance appendix is many papers bound as one, and normalising by all of its length made a
 # word it names in one paragraph ("Serious Violence Duty", "slippage") count for about an eighteenth of a
 # mention in an average item; past the cap it counts as in an item of that length (a ninth). 12 times the
-# average (about 6,900 words of the body) touches the seven longest items of corpus/; indexer/xapian_backend.py
-# writes the same.
+# average (about 6,850 words of the body, stop words dropped) touches the seven longest items of corpus/;
+# indexer/xapian_backend.py writes the same.
 LENGTH_CAP = 12.0
 # Items where the words stand together as typed score PHRASE_BONUS more.
 PHRASE_BONUS = 0.5

@@ -139,6 +139,25 @@ def test_phrases_found_by_word_pairs_rank_exactly_as_phrases_found_by_positions(
     assert with_phrases >= 50, "too few queries had a phrase for the pairs to stand in for"
 
 
+def test_a_long_body_is_normalised_no_further_than_the_cap() -> None:
+    # The shards rank by pseudo-frequencies written at index time: one mention in a body of 6, 12, 13 and 24
+    # times the average length weighs 1 / (0.25 + 0.75 x min(length, 12 x average) / average), in thousandths,
+    # as search_app/ranking.py's bm25f weighs it (LENGTH_CAP): 108 at the cap and past it.
+    from indexer.xapian_backend import AVERAGE_LENGTHS, WDF_SCALE, item_document
+
+    average = AVERAGE_LENGTHS["body"]
+
+    def weight_of_one_mention(times: float) -> int:
+        body = "slippage " + "budget " * (round(times * average) - 1)
+        document = item_document({"id": "a1", "doc_id": "p1", "dup_key": "k1", "body": body})
+        return next(t.wdf for t in document.termlist() if t.term == b"slippag")
+
+    at_cap = round(WDF_SCALE / (0.25 + 0.75 * 12))
+    assert at_cap == 108
+    assert weight_of_one_mention(13) == weight_of_one_mention(24) == at_cap
+    assert weight_of_one_mention(6) == round(WDF_SCALE / (0.25 + 0.75 * round(6 * average) / average)) > at_cap
+
+
 def test_a_document_written_without_word_pairs_keeps_phrases_on_positions(tmp_path: Path) -> None:
     # A shard part-way through a sync from format 4 holds documents without pair terms: phrases must still
     # find them, so the pairs are used only once every document carries them.
