@@ -34,10 +34,12 @@ MAX_TOKENS = 256
 BATCH = 16
 # Windows an item's text is embedded in besides its opening: 150 words (about 200 word pieces, inside
 # the model's 256) every 120, so a passage cut at one edge is whole in the next; at most MAX_WINDOWS
-# (about 3,900 words) an item, which bounds the cost of a 200-page appendix.
+# (about 30,800 words) an item, which bounds the cost of a 200-page appendix. Until 2026-12-07 it was 32
+# (about 3,900 words): a paragraph past them in a 20,000-word performance report had no vector, so the
+# meaning half of the score could not find it (docs/relevance.md); the longest item here has 165 windows.
 WINDOW_WORDS = 150
 WINDOW_STEP = 120
-MAX_WINDOWS = 32
+MAX_WINDOWS = 256
 # Query vectors kept per process: a facet, a sort or the next page asks for the same words again, and
 # encoding a query streams the model's 90 MB of weights (about 7 ms at 100,000 items' worth of load).
 QUERY_VECTORS_KEPT = 1024

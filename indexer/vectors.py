@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from indexer.embeddings import DIMENSIONS, MODEL_NAME
+from indexer.embeddings import DIMENSIONS, MAX_WINDOWS, MODEL_NAME
 from indexer.store import write_atomically
 from indexer.workers import usable_cores
 
@@ -31,6 +31,10 @@ STARTS_PREFIX = "starts-"
 ALIGN_PREFIX = "align-"
 # 3: the int8 ONNX Runtime encoder (2 was the numpy float32 one; its vectors and cache entries are not mixed in).
 VECTORS_VERSION = "3"
+# What a generation's vectors were made with: the encoder and how many windows an item gets. An index whose
+# vectors were made otherwise gets new ones (its texts' vectors still come from the cache, which is keyed by
+# the encoder alone: only the windows it lacked are encoded).
+VECTORS_MODEL = f"{MODEL_NAME}/{VECTORS_VERSION}/windows-{MAX_WINDOWS}"
 # Above this many items, the items nearest a query come from an approximate-nearest-neighbour index
 # (faiss's inverted file over 8-bit vectors) and are then scored again exactly. Below it an exact product
 # over every item's vector is as fast (20,000 x 384 numbers: about 3 ms) and never misses one.
@@ -78,7 +82,7 @@ class ItemVectors:
         first_rows = None
         try:
             with np.load(generation / VECTORS if generation else "", allow_pickle=False) as data:
-                if str(data["model"]) != f"{MODEL_NAME}/{VECTORS_VERSION}":
+                if str(data["model"]) != VECTORS_MODEL:
                     return cls()
                 names = {part: str(data[f"{part}_file"]) for part in ("passages", "items", "nearest")}
                 by_row = {
@@ -122,7 +126,7 @@ class ItemVectors:
             names["nearest"] = f"{NEAREST_PREFIX}{token}.faiss"
             build_nearest(np.asarray(self.matrix, dtype=np.float32), generation / names["nearest"])
         arrays: dict[str, Any] = {f"{part}_file": np.array(name) for part, name in names.items()}
-        arrays["model"] = np.array(f"{MODEL_NAME}/{VECTORS_VERSION}")
+        arrays["model"] = np.array(VECTORS_MODEL)
         arrays["ids"] = np.array(self.ids, dtype=str)
         arrays["doc_ids"] = np.array(self.doc_ids, dtype=str)
         arrays["counts"] = self.counts

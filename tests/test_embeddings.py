@@ -16,7 +16,16 @@ import pytest
 import indexer.meaning
 import indexer.vectors
 from indexer.build import build_index
-from indexer.embeddings import EmbeddingsUnavailable, Encoder, model_zip, passage_texts, query_vector, shared_encoder
+from indexer.embeddings import (
+    MAX_WINDOWS,
+    WINDOW_STEP,
+    EmbeddingsUnavailable,
+    Encoder,
+    model_zip,
+    passage_texts,
+    query_vector,
+    shared_encoder,
+)
 from indexer.store import current_generation
 from indexer.vectors import ItemVectors
 from search_app import semantic
@@ -209,3 +218,20 @@ def test_every_worker_maps_the_vectors_instead_of_holding_a_copy(index_dir: Path
     for array in (held.rows, held.held, held.docnums, held.starts, held.counts, held.matrix, held.passages):
         assert isinstance(array, np.memmap), type(array)
     assert [h.id for h in second.search(SearchRequest(q=query)).hits] == expected
+
+
+def test_a_long_report_is_embedded_to_its_last_paragraph() -> None:
+    # A 20,000-word performance appendix answers some questions on its last pages: each of its words is in
+    # a window, so the meaning half of the score can find that paragraph (until 2026-12-07 it stopped at
+    # about 3,900 words).
+    words = [f"w{n}" for n in range(20_000)]
+    texts = passage_texts("Quarterly Performance Report", [], " ".join(words))
+    windowed = set(" ".join(texts[1:]).split())
+    assert set(words) <= windowed
+    assert all(text.startswith("Quarterly Performance Report\n") for text in texts[1:])
+
+
+def test_a_huge_appendix_costs_no_more_than_max_windows() -> None:
+    words = [f"w{n}" for n in range(WINDOW_STEP * MAX_WINDOWS * 2)]
+    texts = passage_texts("Budget book", [], " ".join(words))
+    assert len(texts) == 1 + MAX_WINDOWS

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 import indexer.meaning
+import indexer.vectors
 from indexer.build import build_index
 from indexer.meaning import CACHE, embed_index, meaning_lock, write_status
 from indexer.store import current_generation
@@ -172,3 +173,21 @@ def test_serve_answers_by_words_at_once_and_adds_meaning_in_the_background(corpu
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+
+
+def test_vectors_made_with_fewer_windows_are_made_again_from_the_cache(
+    corpus_subset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An index whose vectors were made when items had fewer windows (VECTORS_MODEL says how they were made)
+    # gets new ones, so its long items gain their later windows; what it had encoded comes from the cache.
+    index_dir = tmp_path / "index"
+    with monkeypatch.context() as old:
+        old.setattr(indexer.vectors, "VECTORS_MODEL", "all-MiniLM-L6-v2/3")
+        report = build_index(corpus_subset, index_dir)
+        assert len(ItemVectors.load(current_generation(index_dir)).ids) == report.items
+    assert not ItemVectors.load(current_generation(index_dir)).ids
+    assert not SearchIndex(index_dir).search(SearchRequest(q=PARAPHRASE)).meaning_used
+    meaning = embed_index(index_dir)
+    assert meaning.added == report.items and meaning.encoded == 0 and meaning.cached > 0
+    assert len(ItemVectors.load(current_generation(index_dir)).ids) == report.items
+    assert SearchIndex(index_dir).search(SearchRequest(q=PARAPHRASE)).meaning_used
