@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.embeddings import passage_texts, shared_encoder
+from indexer.embeddings import MAX_WINDOWS, passage_texts, shared_encoder
 from indexer.models import MeaningReport, MeaningStatus
 from indexer.progress import Meter
 from indexer.records import read_item
@@ -107,12 +107,17 @@ def gather(index_dir: Path, generation: Path, report: MeaningReport) -> tuple[It
     vectors = ItemVectors.load(generation)
     live_ids = {ids[d] for d in np.flatnonzero(live)}
     stale = {doc for item_id, doc in zip(vectors.ids, vectors.doc_ids, strict=True) if item_id not in live_ids}
+    # Made when items got fewer windows: those cut short are embedded again (served meanwhile as they are),
+    # and the rest saved under the current label.
+    relabel = vectors.windows < MAX_WINDOWS
+    stale |= vectors.cut_short()
     if stale:
         vectors.drop_papers(stale)
+    vectors.windows = MAX_WINDOWS
     held = set(vectors.ids)
     waiting = [int(d) for d in np.flatnonzero(live) if ids[d] not in held]
     report.items = len(live_ids)
-    return vectors, None if stale and not waiting else waiting
+    return vectors, None if (stale or relabel) and not waiting else waiting
 
 
 def encode_waiting(

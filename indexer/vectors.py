@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from indexer.embeddings import DIMENSIONS, MAX_WINDOWS, MODEL_NAME
+from indexer.embeddings import DIMENSIONS, MAX_WINDOWS, MODEL_NAME, WINDOW_STEP, WINDOW_WORDS
 from indexer.store import write_atomically
 from indexer.workers import usable_cores
 
@@ -31,10 +31,25 @@ STARTS_PREFIX = "starts-"
 ALIGN_PREFIX = "align-"
 # 3: the int8 ONNX Runtime encoder (2 was the numpy float32 one; its vectors and cache entries are not mixed in).
 VECTORS_VERSION = "3"
-# What a generation's vectors were made with: the encoder and how many windows an item gets. An index whose
-# vectors were made otherwise gets new ones (its texts' vectors still come from the cache, which is keyed by
-# the encoder alone: only the windows it lacked are encoded).
-VECTORS_MODEL = f"{MODEL_NAME}/{VECTORS_VERSION}/windows-{MAX_WINDOWS}"
+# What a generation's vectors were made with: the encoder, and the windows an item gets (words, step, most).
+# Vectors made with fewer windows are still served, and the next meaning run embeds again the items they cut
+# short (their texts' vectors come from the cache, keyed by the encoder alone: only the windows they lacked
+# are encoded); vectors labelled before windows were recorded had at most 32. Any other label is not used.
+WINDOWS_LABEL = f"{MODEL_NAME}/{VECTORS_VERSION}/windows-{WINDOW_WORDS}-{WINDOW_STEP}-"
+VECTORS_MODEL = f"{WINDOWS_LABEL}{MAX_WINDOWS}"
+LABELLED_BEFORE_WINDOWS = (f"{MODEL_NAME}/{VECTORS_VERSION}", 32)
+
+
+def windows_of(label: str) -> int | None:
+    """Returns the most windows an item got in vectors with this label, or None if they are not usable."""
+    if label == LABELLED_BEFORE_WINDOWS[0]:
+        return LABELLED_BEFORE_WINDOWS[1]
+    most = label.removeprefix(WINDOWS_LABEL)
+    if most == label or not most.isdigit() or int(most) > MAX_WINDOWS:
+        return None
+    return int(most)
+
+
 # Above this many items, the items nearest a query come from an approximate-nearest-neighbour index
 # (faiss's inverted file over 8-bit vectors) and are then scored again exactly. Below it an exact product
 # over every item's vector is as fast (20,000 x 384 numbers: about 3 ms) and never misses one.
@@ -73,6 +88,8 @@ class ItemVectors:
     """The name shared by the files of this set of vectors (new with every save)."""
     first_rows: np.ndarray | None = None
     """Where each item's passages begin, from its own file when mapped (else worked out from counts)."""
+    windows: int = MAX_WINDOWS
+    """The most windows an item got when these vectors were made (fewer than MAX_WINDOWS: made before)."""
 
     @classmethod
     def load(cls, generation: Path | None, mapped: bool = False) -> ItemVectors:
@@ -82,7 +99,8 @@ class ItemVectors:
         first_rows = None
         try:
             with np.load(generation / VECTORS if generation else "", allow_pickle=False) as data:
-                if str(data["model"]) != VECTORS_MODEL:
+                windows = windows_of(str(data["model"]))
+                if windows is None:
                     return cls()
                 names = {part: str(data[f"{part}_file"]) for part in ("passages", "items", "nearest")}
                 by_row = {
@@ -107,7 +125,7 @@ class ItemVectors:
         if len(ids) != len(counts) or (nearest is not None and len(nearest) != len(ids)):
             return cls()
         token = names["passages"].removeprefix(PASSAGES_PREFIX).removesuffix(".npy")
-        return cls(ids, doc_ids, matrix, counts, passages, nearest, token, first_rows)
+        return cls(ids, doc_ids, matrix, counts, passages, nearest, token, first_rows, windows)
 
     def save(self, generation: Path) -> None:
         """Writes the vectors into the generation so that a reader sees the old set or the new, never a mix:
@@ -152,6 +170,13 @@ class ItemVectors:
         if self.first_rows is not None:
             return self.first_rows
         return np.cumsum(self.counts) - self.counts
+
+    def cut_short(self) -> set[str]:
+        """Returns the papers of the items these vectors gave fewer windows than an item gets now: those that
+        reached the most windows they were made with (the opening and `windows` windows)."""
+        if self.windows >= MAX_WINDOWS:
+            return set()
+        return {doc for doc, count in zip(self.doc_ids, self.counts, strict=True) if count >= self.windows + 1}
 
     def drop_papers(self, doc_ids: set[str]) -> None:
         """Removes the vectors of every item of these papers."""

@@ -18,6 +18,7 @@ from urllib.request import urlopen
 import numpy as np
 import pytest
 
+import indexer.embeddings
 import indexer.meaning
 import indexer.vectors
 from indexer.build import build_index
@@ -175,19 +176,32 @@ def test_serve_answers_by_words_at_once_and_adds_meaning_in_the_background(corpu
         server.wait(timeout=30)
 
 
-def test_vectors_made_with_fewer_windows_are_made_again_from_the_cache(
+def test_vectors_made_with_fewer_windows_are_served_and_their_cut_items_embedded_again(
     corpus_subset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # An index whose vectors were made when items had fewer windows (VECTORS_MODEL says how they were made)
-    # gets new ones, so its long items gain their later windows; what it had encoded comes from the cache.
+    # An index whose vectors gave items fewer windows than an item gets now keeps meaning on with them, and
+    # the next meaning run embeds again the items they cut short: from the cache, but for the windows added.
     index_dir = tmp_path / "index"
     with monkeypatch.context() as old:
-        old.setattr(indexer.vectors, "VECTORS_MODEL", "all-MiniLM-L6-v2/3")
+        old.setattr(indexer.embeddings, "MAX_WINDOWS", 2)
+        old.setattr(indexer.vectors, "VECTORS_MODEL", f"{indexer.vectors.WINDOWS_LABEL}2")
         report = build_index(corpus_subset, index_dir)
-        assert len(ItemVectors.load(current_generation(index_dir)).ids) == report.items
-    assert not ItemVectors.load(current_generation(index_dir)).ids
-    assert not SearchIndex(index_dir).search(SearchRequest(q=PARAPHRASE)).meaning_used
-    meaning = embed_index(index_dir)
-    assert meaning.added == report.items and meaning.encoded == 0 and meaning.cached > 0
-    assert len(ItemVectors.load(current_generation(index_dir)).ids) == report.items
+    before = ItemVectors.load(current_generation(index_dir))
+    assert len(before.ids) == report.items and before.windows == 2 and int(before.counts.max()) == 3
     assert SearchIndex(index_dir).search(SearchRequest(q=PARAPHRASE)).meaning_used
+    meaning = embed_index(index_dir)
+    after = ItemVectors.load(current_generation(index_dir))
+    assert len(after.ids) == report.items and after.windows == indexer.embeddings.MAX_WINDOWS
+    assert int(after.counts.max()) > 3 and meaning.encoded > 0 and meaning.cached > 0
+    assert meaning.encoded <= int(after.counts.sum()) - int(before.counts.sum())  # copies' windows once
+    assert SearchIndex(index_dir).search(SearchRequest(q=PARAPHRASE)).meaning_used
+
+
+def test_vectors_are_used_only_if_made_by_this_encoder_with_at_most_todays_windows() -> None:
+    from indexer.vectors import VECTORS_MODEL, WINDOWS_LABEL, windows_of
+
+    assert windows_of(VECTORS_MODEL) == indexer.embeddings.MAX_WINDOWS
+    assert windows_of("all-MiniLM-L6-v2/3") == 32  # labelled before windows were recorded
+    assert windows_of(f"{WINDOWS_LABEL}{indexer.embeddings.MAX_WINDOWS + 1}") is None
+    assert windows_of("all-MiniLM-L6-v2/2") is None  # the numpy encoder's
+    assert windows_of("all-MiniLM-L6-v2/3/windows-60-50-32") is None  # other windows
