@@ -3,6 +3,7 @@ evaluation of phrases, wildcards and filters, and the orders results are shown i
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 
 from indexer.backend import Postings
 from indexer.store import open_index
+from search_app import semantic
 from search_app.evaluate import evaluate, phrase_docnums
 from search_app.facets import filter_mask
 from search_app.pipeline import find_matches
@@ -178,19 +180,30 @@ def test_the_paragraph_naming_it_lifts_a_long_paper(full_index: Path, monkeypatc
     # Kent's Q3 performance report and its 19,821-word appendix say "(EHCPs) issued within 20 weeks" in one
     # line; a short Thurrock minute about initial health assessments holds "within", "20" and "assessment",
     # and meaning ranks it first when it reads the words as typed (expansions off: with them, meaning reads
-    # what EHCP stands for and puts Kent's report first too). Either of two rules puts Kent's report first:
-    # the words' closeness, and BM25F's length normalisation stopping at LENGTH_CAP times the average.
+    # what EHCP stands for and puts Kent's report first too) and sees only the report's opening pages. Any of
+    # three rules puts Kent's report first: the words' closeness, BM25F's length normalisation stopping at
+    # LENGTH_CAP times the average, and meaning reading the report's windows to its end (MAX_WINDOWS).
     request = SearchRequest(q="EHCP assessments within 20 weeks", per_page=1, expand=False)
+    read_pool = semantic.read_pool
+
+    def first_windows_only(vectors: semantic.DocVectors, docnums: np.ndarray) -> semantic.PoolVectors:
+        # As meaning read an item when its windows stopped at 32: the opening and the first 32 windows.
+        cut = dataclasses.replace(vectors, counts=np.minimum(np.asarray(vectors.counts), 33))
+        return read_pool(cut, docnums)
 
     def top_is_kents_report() -> bool:
         return "_QPR_Q3_" in SearchIndex(full_index).search(request).hits[0].source  # a fresh index: fresh scores
 
     assert top_is_kents_report()
     monkeypatch.setattr("search_app.pipeline.CLOSE_BONUS", 0.0)
-    assert top_is_kents_report()
     monkeypatch.setattr("search_app.ranking.LENGTH_CAP", np.inf)
+    assert top_is_kents_report()
+    monkeypatch.setattr("search_app.semantic.read_pool", first_windows_only)
     assert not top_is_kents_report()
     monkeypatch.setattr("search_app.pipeline.CLOSE_BONUS", CLOSE_BONUS)
+    assert top_is_kents_report()
+    monkeypatch.setattr("search_app.pipeline.CLOSE_BONUS", 0.0)
+    monkeypatch.setattr("search_app.ranking.LENGTH_CAP", LENGTH_CAP)
     assert top_is_kents_report()
 
 
