@@ -33,6 +33,12 @@ FEEDBACK_WEIGHT = 0.5
 # Above vectors.APPROXIMATE_ABOVE items the nearest come from the inverted-file index: its CANDIDATES best are
 # scored again exactly, and the NEAREST of those taken.
 CANDIDATES = 1_000
+# Every window of an item is read for the DEEP best word matches only; the rest of the pool is read as far as
+# its first OPENING passages (the whole item and 32 windows). A paragraph deep in a long report matters when the
+# words found it there, and so the report is among their best; reading every window of a pool of 400 long
+# budget papers took 104 ms a search at 100,000 items (26,019 passages) against 23 ms for their openings.
+DEEP = 50
+OPENING = 33
 
 
 @dataclass(frozen=True)
@@ -151,10 +157,13 @@ class PoolVectors:
         return np.maximum.reduceat(similarity, self.offsets) if self.offsets.size else similarity
 
 
-def read_pool(vectors: DocVectors, docnums: np.ndarray) -> PoolVectors:
-    """Returns the vectors of these items (held only)."""
+def read_pool(vectors: DocVectors, docnums: np.ndarray, deep: np.ndarray | None = None) -> PoolVectors:
+    """Returns the vectors of these items (held only): every passage of those in `deep` (all, if None), the
+    first OPENING passages of the others."""
     item_rows = vectors.rows[docnums]
-    counts = vectors.counts[item_rows]
+    counts = np.asarray(vectors.counts[item_rows])
+    if deep is not None:
+        counts = np.where(np.isin(docnums, deep), counts, np.minimum(counts, OPENING))
     offsets = np.cumsum(counts) - counts
     rows = np.repeat(vectors.starts[item_rows] - offsets, counts) + np.arange(int(counts.sum()))
     passages = np.asarray(vectors.passages[np.sort(rows)], dtype=np.float32)
@@ -178,8 +187,9 @@ def fuse(words: Matches, vectors: DocVectors, query: np.ndarray, live: np.ndarra
     """
     usable = vectors.held & live
     whole, near = whole_similarity(vectors, query, usable)
-    pool = np.union1d(near, top(words.scores, words.mask & usable, RESCORED))
-    pooled = read_pool(vectors, pool)
+    best_words = top(words.scores, words.mask & usable, RESCORED)
+    pool = np.union1d(near, best_words)
+    pooled = read_pool(vectors, pool, deep=best_words[:DEEP])
     if vectors.nearest is not None:  # the best word matches may be outside the nearest candidates
         whole[pool] = pooled.whole @ query
     meaning = np.where(usable, whole, np.float32(-1.0))

@@ -56,6 +56,9 @@ def find_passage(text: str, pattern: re.Pattern[str] | None, weights: dict[str, 
     if not weights or len(text) <= MAX_SCAN_CHARS:
         return first
     head = window_weight(text, first, pattern, weights) if first is not None else 0.0
+    if head >= sum(weights.values()):
+        return first  # the opening holds every word: no passage further on can hold more (a budget book's
+        # "budget" in every paragraph was read up to MAX_MATCHES times for each long item on the page)
     rarest = max(weights, key=lambda prefix: weights[prefix])
     best, best_weight = first, head
     rare = re.compile(rf"\b{re.escape(rarest)}\w*", re.IGNORECASE)

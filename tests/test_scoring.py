@@ -186,7 +186,9 @@ def test_the_paragraph_naming_it_lifts_a_long_paper(full_index: Path, monkeypatc
     request = SearchRequest(q="EHCP assessments within 20 weeks", per_page=1, expand=False)
     read_pool = semantic.read_pool
 
-    def first_windows_only(vectors: semantic.DocVectors, docnums: np.ndarray) -> semantic.PoolVectors:
+    def first_windows_only(
+        vectors: semantic.DocVectors, docnums: np.ndarray, deep: np.ndarray | None = None
+    ) -> semantic.PoolVectors:
         # As meaning read an item when its windows stopped at 32: the opening and the first 32 windows.
         cut = dataclasses.replace(vectors, counts=np.minimum(np.asarray(vectors.counts), 33))
         return read_pool(cut, docnums)
@@ -328,3 +330,26 @@ def test_a_page_is_the_fold_of_the_whole_ranking() -> None:
         shown, page = fold_and_rank(docnums, -scores[docnums], order, folding, first)
         assert sorted(shown.tolist()) == sorted(whole.tolist())
         assert page.tolist() == whole[:first].tolist()
+
+
+def test_every_window_is_read_for_the_best_word_matches_and_the_opening_for_the_rest() -> None:
+    # Two long items whose 40th passage is the query itself: the one among the best word matches ("deep")
+    # is found by it; the other is read only as far as its opening (the whole item and 32 windows).
+    dims = 4
+    query = np.array([1.0, 0.0, 0.0, 0.0], dtype=np.float32)
+    filler = np.array([0.0, 1.0, 0.0, 0.0], dtype=np.float16)
+    passages = np.tile(filler, (80, 1))
+    passages[39] = passages[79] = query
+    vectors = semantic.DocVectors(
+        rows=np.array([0, 1]),
+        held=np.array([True, True]),
+        docnums=np.array([0, 1]),
+        matrix=np.tile(filler.astype(np.float32), (2, 1)),
+        passages=passages.reshape(80, dims),
+        starts=np.array([0, 40]),
+        counts=np.array([40, 40]),
+    )
+    pooled = semantic.read_pool(vectors, np.array([0, 1]), deep=np.array([0]))
+    assert pooled.passages.shape[0] == 40 + semantic.OPENING
+    assert pooled.best_passages(query).tolist() == [1.0, 0.0]
+    assert semantic.read_pool(vectors, np.array([0, 1])).best_passages(query).tolist() == [1.0, 1.0]
