@@ -36,7 +36,7 @@ CANDIDATES = 1_000
 # Every window of an item is read for the DEEP best word matches only; the rest of the pool is read as far as
 # its first OPENING passages (the whole item and 32 windows). A paragraph deep in a long report matters when the
 # words found it there, and so the report is among their best; reading every window of a pool of 400 long
-# budget papers took 104 ms a search at 100,000 items (26,019 passages) against 23 ms for their openings.
+# budget papers took 100 ms a search at 100,000 items (26,019 passages) against 19 ms for their openings.
 DEEP = 50
 OPENING = 33
 
@@ -140,7 +140,7 @@ def best_passages(vectors: DocVectors, query: np.ndarray, docnums: np.ndarray) -
 class PoolVectors:
     """Some items' whole-item and passage vectors, read from the mapped files once, as float32: both rounds
     of a fusion score the same pool, and reading it (about 6,000 passages at 100,000 items when windows
-    stopped at 32, 1.3 to 1.6 times as many since) is the dear part, not the products with the query."""
+    stopped at 32; more for the DEEP best word matches since) is the dear part, not the products with the query."""
 
     whole: np.ndarray
     """One row per item, in the items' order."""

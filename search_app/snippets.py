@@ -56,7 +56,7 @@ def find_passage(text: str, pattern: re.Pattern[str] | None, weights: dict[str, 
     if not weights or len(text) <= MAX_SCAN_CHARS:
         return first
     head = window_weight(text, first, pattern, weights) if first is not None else 0.0
-    if head >= sum(weights.values()):
+    if head >= most_weight(weights):
         return first  # the opening holds every word: no passage further on can hold more (a budget book's
         # "budget" in every paragraph was read up to MAX_MATCHES times for each long item on the page)
     rarest = max(weights, key=lambda prefix: weights[prefix])
@@ -72,6 +72,11 @@ def find_passage(text: str, pattern: re.Pattern[str] | None, weights: dict[str, 
         if count >= MAX_MATCHES:
             break
     return best
+
+
+def most_weight(weights: dict[str, float]) -> float:
+    """Returns the most window_weight can give: a key that begins with a shorter key is never counted."""
+    return sum(w for key, w in weights.items() if not any(key != other and key.startswith(other) for other in weights))
 
 
 def window_weight(text: str, start: int, pattern: re.Pattern[str], weights: dict[str, float]) -> float:

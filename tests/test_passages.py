@@ -46,3 +46,16 @@ def test_a_short_word_s_passage_is_found_and_shown_with_what_follows(full_client
     [hit] = [r for r in results if r["source"].endswith("QPR_Q3_Cabinet_appendix_1.pdf")]
     assert "<mark>EHCPs</mark>) issued <mark>within</mark> <mark>20</mark> <mark>weeks</mark>" in hit["snippet"]
     assert hit["passage_page"] > hit["page"]
+
+
+def test_no_window_outweighs_the_most_a_window_can_hold() -> None:
+    # find_passage stops looking once the opening holds this much: a key that begins with a shorter key
+    # ("weeks" after "week") is never counted, so it is no part of the most.
+    from search_app.snippets import most_weight, window_weight, word_pattern
+
+    weights = {"weeks": 2.8, "week": 2.8, "ehcp": 5.0}
+    text = "EHCPs issued within 20 weeks; the week before, weeks later."
+    pattern = word_pattern(["weeks", "week", "ehcp"])
+    assert pattern is not None
+    assert most_weight(weights) == 7.8
+    assert window_weight(text, 0, pattern, weights) == most_weight(weights)

@@ -333,23 +333,25 @@ def test_a_page_is_the_fold_of_the_whole_ranking() -> None:
 
 
 def test_every_window_is_read_for_the_best_word_matches_and_the_opening_for_the_rest() -> None:
-    # Two long items whose 40th passage is the query itself: the one among the best word matches ("deep")
-    # is found by it; the other is read only as far as its opening (the whole item and 32 windows).
+    # Two long items whose 40th passage is the query itself, stored in the file in the other order than
+    # their document numbers: the one among the best word matches ("deep", document 1) is found by it; the
+    # other is read only as far as its opening (the whole item and 32 windows).
     dims = 4
     query = np.array([1.0, 0.0, 0.0, 0.0], dtype=np.float32)
     filler = np.array([0.0, 1.0, 0.0, 0.0], dtype=np.float16)
     passages = np.tile(filler, (80, 1))
     passages[39] = passages[79] = query
     vectors = semantic.DocVectors(
-        rows=np.array([0, 1]),
+        rows=np.array([1, 0]),
         held=np.array([True, True]),
-        docnums=np.array([0, 1]),
+        docnums=np.array([1, 0]),
         matrix=np.tile(filler.astype(np.float32), (2, 1)),
         passages=passages.reshape(80, dims),
         starts=np.array([0, 40]),
         counts=np.array([40, 40]),
     )
-    pooled = semantic.read_pool(vectors, np.array([0, 1]), deep=np.array([0]))
+    pooled = semantic.read_pool(vectors, np.array([0, 1]), deep=np.array([1]))
     assert pooled.passages.shape[0] == 40 + semantic.OPENING
-    assert pooled.best_passages(query).tolist() == [1.0, 0.0]
+    assert pooled.best_passages(query).tolist() == [0.0, 1.0]
+    assert semantic.read_pool(vectors, np.array([0, 1]), deep=np.array([0])).best_passages(query).tolist() == [1.0, 0.0]
     assert semantic.read_pool(vectors, np.array([0, 1])).best_passages(query).tolist() == [1.0, 1.0]
