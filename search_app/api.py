@@ -48,6 +48,7 @@ def results_json(results: SearchResults) -> dict[str, Any]:
         "semantic": req.semantic,
         "meaning": meaning_json(results),
         "expansions": [{"term": e.term, "added": list(e.added)} for e in results.expansions],
+        "missing_words": results.missing_words,
     }
 
 

@@ -141,6 +141,11 @@ class SearchBody(BaseModel):
     semantic: bool
     meaning: Meaning
     expansions: list[Expansion]
+    missing_words: list[str] = Field(
+        description="Words typed (plain words only) that no item holds, nor a glossary equivalent of them: the "
+        "results hold the other words, or are close in meaning. A word typed in capitals that no item holds "
+        "(an acronym) is offered a spelling in suggestion but never searched instead of it."
+    )
 
 
 class ItemBody(ItemFields):

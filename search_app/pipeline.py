@@ -35,8 +35,10 @@ from search_app.ranking import (
 from search_app.results import SearchHit, SearchRequest, SearchResults
 from search_app.semantic import DocVectors, fuse, top
 from search_app.snippets import STEM_CHARS, find_passage, make_snippet, query_words, word_pattern
-from search_app.spelling import Speller, rescues, suggest
+from search_app.spelling import Speller, rescues, respells_capitals, suggest
 
+# What a typed word may carry that is not part of it: "LGBTQ+?" is missing as "LGBTQ+", "(LCWIP)" as "LCWIP".
+EDGE_PUNCTUATION = "?!.,;:\"'()[]"
 # What meaning-based matching needs: the item vectors by document number and the query encoder.
 MeaningSource = Callable[[], "tuple[DocVectors, Callable[[str], np.ndarray]] | None"] | None
 
@@ -180,6 +182,26 @@ def close_coverage(index: TermIndex, stems: tuple[str, ...], docnums: np.ndarray
     return window_coverage(occurrences, weights, docnums)
 
 
+def missing_words(plan: QueryPlan, holders: Callable[[list[str]], dict[str, int]]) -> list[str]:
+    """Returns the words typed that no item holds, nor any glossary equivalent of them, as typed: "LCWIP" when
+    no paper names the plan, so the page can say that its results hold the other words or are near in meaning,
+    not the thing named. `holders` says how many items hold each stem. Plain words only: quotes and operators
+    match strictly, so a word no item holds finds nothing there and the count says so."""
+    if not plan.plain:
+        return []
+    typed = [(word.strip(EDGE_PUNCTUATION), stems) for word in plan.text.split() if (stems := stems_of(word))]
+    forms = [(set(stems_of(e.term)), [stems_of(added) for added in e.added]) for e in plan.expansions]
+    wanted = {stem for _, stems in typed for stem in stems} | {s for _, found in forms for f in found for s in f}
+    held = holders(sorted(wanted)) if wanted else {}
+
+    def covered(stem: str) -> bool:
+        if held.get(stem):
+            return True
+        return any(stem in term and any(f and all(held.get(s) for s in f) for f in found) for term, found in forms)
+
+    return list(dict.fromkeys(word for word, stems in typed if not all(covered(stem) for stem in stems)))
+
+
 def pair_holders(pair: tuple[str, str], index: TermIndex) -> np.ndarray:
     """Returns the live items holding two words side by side in a field, found once per generation."""
     return index.arrays.kept(("pair", *pair), lambda: np.flatnonzero(evaluate(Phrase(pair), index).mask))  # type: ignore[no-any-return]
@@ -225,7 +247,7 @@ def run_search(
     wanted = speller is not None and request.q.strip() and typed_total < 3
     known = {word.lower() for expansion in expansions for word in expansion.term.split()}
     suggestion = suggest(index, request.q, speller(), known) if wanted and speller else None
-    if suggestion and request.respell:
+    if suggestion and request.respell and not respells_capitals(request.q, suggestion):
         rescued = run_search(index, replace(request, q=suggestion, respell=False), meaning=meaning)
         if rescues(typed_total, rescued.total):
             return replace(rescued, request=request, suggestion=suggestion, showing_for=suggestion)
@@ -237,6 +259,7 @@ def run_search(
         suggestion=suggestion,
         expansions=expansions,
         meaning_used=fused is not words.found,
+        missing_words=missing_words(words.plan, lambda stems: {s: index.word_scores(s).docnums.size for s in stems}),
     )
 
 

@@ -147,6 +147,16 @@ class QueryPlan:
         return stems if self.plain and len(stems) > 1 else ()
 
 
+# A question mark that ends a word ("what did we decide about Staying Put?") closes a question: it is dropped,
+# where inside a word ("leav?rs") it stands for one letter. Typed as a wildcard, "put?" found "puts" alone.
+QUESTION_MARK = re.compile(r"(?<![*?~^])\?+(?=\s|$)")
+
+
+def question_marks_dropped(text: str) -> str:
+    """Returns text without the question marks that end its words or stand alone."""
+    return QUESTION_MARK.sub("", text)
+
+
 def is_bare_words(text: str) -> bool:
     """Returns whether text is one or more words with no quotes, operators or field:value: the one check."""
     return bool(text.strip()) and not SYNTAX.search(text)
@@ -162,6 +172,7 @@ def question_words_removed(text: str) -> str:
 
 def plan_query(typed: str, expand: bool = True) -> QueryPlan:
     """Returns the plan of a query: its tree, words and, when expand, the glossary's variants."""
+    typed = question_marks_dropped(typed)
     text = question_words_removed(typed)
     expansions = tuple(find_expansions(text)) if expand else ()
     if not text.strip():

@@ -90,6 +90,9 @@ class SearchResults:
     """How many items have meaning vectors; until all do, matching is by words only."""
     estimated: bool = False
     """The total and facet counts are estimates (the Xapian backend past COUNT_EXACTLY matches)."""
+    missing_words: list[str] = field(default_factory=list)
+    """Words typed (plain words) that no item holds, nor a glossary equivalent: the results hold the others, or
+    are near in meaning."""
 
     @property
     def pages(self) -> int:

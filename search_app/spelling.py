@@ -12,7 +12,7 @@ from rapidfuzz.distance import Levenshtein
 from indexer.analysis import stems_of
 from indexer.schema import SEARCH_FIELDS
 from indexer.store import Vocabulary
-from search_app.query import is_bare_words
+from search_app.query import is_bare_words, question_marks_dropped
 
 MAX_DISTANCE = 2
 # One or two results for the typed words give way to a corrected spelling only if it finds ten times as many.
@@ -51,6 +51,7 @@ class Speller:
 def suggest(index: TermHolder, text: str, vocabulary: Speller, known: set[str] | None = None) -> str | None:
     """Returns the query with misspelt words corrected from the index's vocabulary, or None; known words
     (the glossary's forms found in the query) are never corrected."""
+    text = question_marks_dropped(text)
     if not is_bare_words(text):
         return None  # operators and fields: not a place to guess
     changed = False
@@ -76,3 +77,13 @@ def held_by_index(index: TermHolder, word: str) -> bool:
 def rescues(typed_total: int, corrected_total: int) -> bool:
     """Returns whether a corrected spelling's results should be shown instead of the typed words' few."""
     return corrected_total > 0 if typed_total == 0 else corrected_total >= RESCUE_FACTOR * typed_total
+
+
+def respells_capitals(typed: str, suggestion: str) -> bool:
+    """Returns whether a suggestion changes a word typed in capitals: "LCWIP" or "SACRE" is an acronym the
+    papers do not hold, not a misspelling of "lewis" or "same", so it is offered, never searched instead."""
+    words = question_marks_dropped(typed).split()
+    return any(
+        word.isupper() and len(word) > 1 and word.lower() != other.lower()
+        for word, other in zip(words, suggestion.split(), strict=False)
+    )

@@ -49,12 +49,12 @@ from indexer.xapian_backend import (
     record_of,
 )
 from search_app.expansion import meaning_text
-from search_app.pipeline import hit_of, page_at
+from search_app.pipeline import hit_of, missing_words, page_at
 from search_app.postings import MAX_EXPANSIONS
 from search_app.query import Pattern, QueryPlan, plan_query
 from search_app.results import Comparison, CouncilRow, QueryError, SearchRequest, SearchResults
 from search_app.snippets import STEM_CHARS, find_passage, query_words, word_pattern
-from search_app.spelling import Speller, rescues, suggest
+from search_app.spelling import Speller, rescues, respells_capitals, suggest
 from search_app.xapian_engine import Expand, node_query, xapian_plan
 from search_app.xapian_fusion import POOL, PairRarity, ServedVectors, VectorSource, rank_pool, without_keys
 
@@ -139,7 +139,7 @@ class XapianIndex:
         suggestion = suggest(self, request.q, speller, known)
         if suggestion is None:
             return results
-        if request.respell:
+        if request.respell and not respells_capitals(request.q, suggestion):
             corrected = replace(request, q=suggestion)
             rescued = self.ranked(corrected, plan_query(suggestion, request.expand), restrict)
             if rescues(typed, rescued.total):
@@ -305,6 +305,7 @@ class XapianIndex:
             meaning_used=meaning_used,
             meaning_status=self.meaning_status(),
             estimated=not counted.exact,
+            missing_words=missing_words(plan, lambda stems: self.engine.term_counts(stems)[0]),
         )
 
     def meaning(self, text: str) -> tuple[ServedVectors, np.ndarray] | None:

@@ -108,3 +108,11 @@ def test_item_descriptions_are_one_clean_line_of_bounded_length(client: FlaskCli
         html = client.get(f"/items/{hit['id']}").get_data(as_text=True)
         description = re.search(r'<meta name="description" content="([^"]*)">', html).group(1)  # type: ignore[union-attr]
         assert 30 <= len(description) <= 300 and not re.search(r"[\x00-\x1f<>]", description), hit["id"]
+
+
+def test_the_page_names_the_words_no_item_holds(client: FlaskClient) -> None:
+    html = client.get("/?q=LCWIP+care+leavers").get_data(as_text=True)
+    notice = re.search(r'id="missing-words">(.*?)</p>', html, re.S)
+    assert notice and "No item contains <strong>LCWIP</strong>." in notice.group(1)
+    assert "hold your other words" in notice.group(1)
+    assert 'id="missing-words"' not in client.get("/?q=care+leavers").get_data(as_text=True)

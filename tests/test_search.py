@@ -189,3 +189,34 @@ def test_copy_in_a_later_pack_folds_into_the_dated_original(tmp_path: Path) -> N
         ("southwark/cpc_2020-11-04_agenda-pack_seed003.txt", True)
     ]
     assert results.total == results.facets["council"]["southwark"] == len(results.hits)
+
+
+def test_words_no_item_holds_are_named_and_a_word_in_capitals_is_never_searched_as_another(
+    index: SearchIndex,
+) -> None:
+    """An officer typing an acronym no paper holds is told so, with what the other words and meaning found,
+    rather than shown results for a dictionary word ("LCWIP" was searched as "lewis", "SACRE" as "same")."""
+    found = index.search(SearchRequest(q="LCWIP care leavers"))
+    assert found.missing_words == ["LCWIP"] and found.total > 0 and found.showing_for is None
+    assert index.search(SearchRequest(q="care leavers")).missing_words == []
+    alone = index.search(SearchRequest(q="LCWIP?"))
+    assert alone.missing_words == ["LCWIP"] and alone.showing_for is None
+    # A misspelling in lower case is still searched as its correction, and then nothing is missing.
+    rescued = index.search(SearchRequest(q="fostring"))
+    assert rescued.showing_for == "fostering" and rescued.missing_words == []
+    # A glossary form no paper writes is not missing when papers hold what it stands for.
+    assert index.search(SearchRequest(q="CLA health assessments")).missing_words == []
+    assert index.search(SearchRequest(q="CLA health assessments", expand=False)).missing_words == ["CLA"]
+    # Quotes and operators match strictly: their count already says when nothing holds a word.
+    assert index.search(SearchRequest(q='"LCWIP" OR fostering')).missing_words == []
+
+
+def test_a_question_mark_ends_a_question_and_stands_for_a_letter_inside_a_word(index: SearchIndex) -> None:
+    def ids(q: str) -> list[str]:
+        return [h.id for h in index.search(SearchRequest(q=q, per_page=50, semantic=False, respell=False)).hits]
+
+    # "put?" was a wildcard: on the whole corpus the question found one item, holding "puts", not Staying Put.
+    asked = ids("what did we decide about Staying Put?")
+    assert asked and asked == ids("what did we decide about Staying Put")
+    assert ids("how many care leavers are in EET ?") == ids("how many care leavers are in EET")
+    assert ids("leav?rs") and ids("leav?rs") != ids("leav")

@@ -308,6 +308,21 @@ def test_misspelt_words_are_corrected_from_the_builds_vocabulary(xapian_app: Fla
         assert answer["suggestion"] is None and answer["showing_results_for"] is None
 
 
+def test_words_no_item_holds_are_named_and_questions_read_as_on_whoosh(xapian_app: Flask, whoosh: FlaskClient) -> None:
+    client = xapian_app.test_client()
+    for query in ("LCWIP care leavers", "LCWIP", "CLA health assessments", "how many care leavers are in EET?"):
+        ours, theirs = (
+            client.get("/api/search", query_string={"q": query}).json,
+            whoosh.get("/api/search", query_string={"q": query}).json,
+        )
+        assert ours["missing_words"] == theirs["missing_words"], query
+        assert ours["showing_results_for"] is None is theirs["showing_results_for"], query
+    assert client.get("/api/search?q=LCWIP care leavers").json["missing_words"] == ["LCWIP"]
+    asked = client.get("/api/search", query_string={"q": "Staying Put?", "semantic": "0"}).json
+    plain = client.get("/api/search", query_string={"q": "Staying Put", "semantic": "0"}).json
+    assert asked["total"] == plain["total"] > 1 and asked["results"] == plain["results"]
+
+
 def test_an_alert_searches_only_its_new_items_on_the_shards(xapian_app: Flask) -> None:
     from search_app.results import SearchRequest
 
