@@ -3,6 +3,7 @@ with the same letter and that the index holds, the most common among the nearest
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Protocol
 
@@ -17,6 +18,9 @@ from search_app.query import is_bare_words, question_marks_dropped
 MAX_DISTANCE = 2
 # One or two results for the typed words give way to a corrected spelling only if it finds ten times as many.
 RESCUE_FACTOR = 10
+# A word of English seen at least this often in pyspellchecker's word list (47,267 words) is not a misspelling
+# when the papers lack it: "taxi" was searched as "tax", and on a small index "decide" as "decade".
+COMMON_AT = 100
 
 
 class TermHolder(Protocol):
@@ -34,7 +38,7 @@ class Speller:
 
     def correct(self, word: str, held: Callable[[str], bool]) -> str | None:
         """Returns a better spelling of a word the index does not hold, or None."""
-        if len(word) < 3 or not word.isalpha() or word in self.counts or held(word):
+        if len(word) < 3 or not word.isalpha() or word in self.counts or held(word) or word in english_words():
             return None
         for _, _, found in sorted((distance, -self.counts[found], found) for distance, found in self.candidates(word)):
             if held(found):
@@ -46,6 +50,16 @@ class Speller:
         choices = self.by_letter.get(word[:1], [])
         found = process.extract(word, choices, scorer=Levenshtein.distance, score_cutoff=MAX_DISTANCE, limit=None)
         return [(int(distance), choice) for choice, distance, _ in found if choice != word]
+
+
+@functools.cache
+def english_words() -> frozenset[str]:
+    """Returns the common words of English (pyspellchecker's list, American spellings): loaded once a process,
+    the first time a query's words look misspelt (about 0.2 s and 4 MB), never for the others."""
+    from spellchecker import SpellChecker
+
+    counts = SpellChecker(language="en", distance=1).word_frequency.dictionary
+    return frozenset(word for word, count in counts.items() if count >= COMMON_AT)
 
 
 def suggest(index: TermHolder, text: str, vocabulary: Speller, known: set[str] | None = None) -> str | None:

@@ -204,6 +204,10 @@ def test_words_no_item_holds_are_named_and_a_word_in_capitals_is_never_searched_
     # A misspelling in lower case is still searched as its correction, and then nothing is missing.
     rescued = index.search(SearchRequest(q="fostring"))
     assert rescued.showing_for == "fostering" and rescued.missing_words == []
+    # A word of English is not a misspelling of a word the papers hold: "taxi" is not "tax", nor "decide" "decade".
+    taxi = index.search(SearchRequest(q="taxi licensing"))
+    assert taxi.suggestion is None and taxi.showing_for is None and taxi.missing_words == ["taxi", "licensing"]
+    assert index.search(SearchRequest(q="what did we decide about Staying Put?")).showing_for is None
     # A glossary form no paper writes is not missing when papers hold what it stands for.
     assert index.search(SearchRequest(q="CLA health assessments")).missing_words == []
     assert index.search(SearchRequest(q="CLA health assessments", expand=False)).missing_words == ["CLA"]
