@@ -21,6 +21,8 @@ RESCUE_FACTOR = 10
 # A word of English seen at least this often in pyspellchecker's word list (47,267 words) is not a misspelling
 # when the papers lack it: "taxi" was searched as "tax", and on a small index "decide" as "decade".
 COMMON_AT = 100
+# ... unless the papers use a form of it that begins with the same letters: "advocacy" -> "advocate".
+VARIANT_PREFIX = 5
 
 
 class TermHolder(Protocol):
@@ -37,10 +39,14 @@ class Speller:
             self.by_letter.setdefault(word[:1], []).append(word)
 
     def correct(self, word: str, held: Callable[[str], bool]) -> str | None:
-        """Returns a better spelling of a word the index does not hold, or None."""
-        if len(word) < 3 or not word.isalpha() or word in self.counts or held(word) or word in english_words():
+        """Returns a better spelling of a word the index does not hold, or None. A word of English is not
+        misspelt: it gives way only to a form of itself the papers use ("advocacy" to "advocate")."""
+        if len(word) < 3 or not word.isalpha() or word in self.counts or held(word):
             return None
+        english = word in english_words()
         for _, _, found in sorted((distance, -self.counts[found], found) for distance, found in self.candidates(word)):
+            if english and not found.startswith(word[:VARIANT_PREFIX]):
+                continue
             if held(found):
                 return found
         return None

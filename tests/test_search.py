@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from datetime import date
 from pathlib import Path
 
 import pytest
 
 from indexer.build import build_index
+from indexer.store import Vocabulary
 from search_app.results import QueryError, SearchRequest
 from search_app.service import SearchIndex
 from search_app.snippets import window_weight, word_pattern
+from search_app.spelling import Speller
 
 
 @pytest.fixture(scope="module")
@@ -224,3 +227,20 @@ def test_a_question_mark_ends_a_question_and_stands_for_a_letter_inside_a_word(i
     assert asked and asked == ids("what did we decide about Staying Put")
     assert ids("how many care leavers are in EET ?") == ids("how many care leavers are in EET")
     assert ids("leav?rs") and ids("leav?rs") != ids("leav")
+
+
+def test_a_word_of_english_gives_way_only_to_a_form_of_itself() -> None:
+    """The speller corrects from the papers' words: a misspelling to its nearest, a word of English the papers
+    lack only to a form of itself they use ("bullying" was searched as "building", "remanded detention" as
+    "reminded deletion")."""
+    papers = Vocabulary(Counter({"advocate": 4, "building": 9, "tax": 12, "fostering": 7, "reminded": 2}))
+    speller = Speller(papers)
+
+    def held(word: str) -> bool:
+        return word in papers.counts
+
+    assert speller.correct("fostring", held) == "fostering"
+    assert speller.correct("advocacy", held) == "advocate"
+    assert speller.correct("bullying", held) is None
+    assert speller.correct("taxi", held) is None
+    assert speller.correct("remanded", held) is None
