@@ -20,7 +20,7 @@ from search_app.evaluate import Matches, evaluate
 from search_app.expansion import meaning_text
 from search_app.facets import ItemColumns, copies_of, count_facets, filter_mask
 from search_app.postings import TermIndex
-from search_app.query import Phrase, QueryPlan, plan_query
+from search_app.query import Phrase, QueryPlan, plan_query, question_marks_dropped
 from search_app.ranking import (
     CLOSE_BONUS,
     CLOSE_CANDIDATES,
@@ -35,10 +35,10 @@ from search_app.ranking import (
 from search_app.results import SearchHit, SearchRequest, SearchResults
 from search_app.semantic import DocVectors, fuse, top
 from search_app.snippets import STEM_CHARS, find_passage, make_snippet, query_words, word_pattern
-from search_app.spelling import Speller, rescues, respells_capitals, suggest
+from search_app.spelling import Speller, rescues, suggest
 
 # What a typed word may carry that is not part of it: "LGBTQ+?" is missing as "LGBTQ+", "(LCWIP)" as "LCWIP".
-EDGE_PUNCTUATION = "?!.,;:\"'()[]"
+EDGE_PUNCTUATION = "?!.,;:\"'()[]“”‘’？¿¡«»"
 # What meaning-based matching needs: the item vectors by document number and the query encoder.
 MeaningSource = Callable[[], "tuple[DocVectors, Callable[[str], np.ndarray]] | None"] | None
 
@@ -127,7 +127,12 @@ def add_meaning(words: WordMatches, request: SearchRequest, columns: ItemColumns
     if held is None:
         return words.found
     vectors, encode = held
-    return fuse(words.found, vectors, encode(meaning_text(request.q, words.plan.expansions)), columns.live)
+    return fuse(
+        words.found,
+        vectors,
+        encode(meaning_text(question_marks_dropped(request.q), words.plan.expansions)),
+        columns.live,
+    )
 
 
 def add_specific_matches(found: Matches, plan: QueryPlan, index: TermIndex) -> Matches:
@@ -182,24 +187,36 @@ def close_coverage(index: TermIndex, stems: tuple[str, ...], docnums: np.ndarray
     return window_coverage(occurrences, weights, docnums)
 
 
-def missing_words(plan: QueryPlan, holders: Callable[[list[str]], dict[str, int]]) -> list[str]:
-    """Returns the words typed that no item holds, nor any glossary equivalent of them, as typed: "LCWIP" when
-    no paper names the plan, so the page can say that its results hold the other words or are near in meaning,
-    not the thing named. `holders` says how many items hold each stem. Plain words only: quotes and operators
+def missing_words(plan: QueryPlan, holders: Callable[[list[str]], dict[str, int]]) -> tuple[list[str], bool]:
+    """Returns the words typed that no item holds, nor any glossary equivalent of them, as typed ("LCWIP" when
+    no paper names the plan), and whether any other word typed is held: the page then says its results hold
+    the other words or are near in meaning, not the thing named. `holders` says how many items hold each stem;
+    the glossary's forms are asked about only for words no item holds. Plain words only: quotes and operators
     match strictly, so a word no item holds finds nothing there and the count says so."""
     if not plan.plain:
-        return []
+        return [], True
     typed = [(word.strip(EDGE_PUNCTUATION), stems) for word in plan.text.split() if (stems := stems_of(word))]
+    held = holders(sorted({stem for _, stems in typed for stem in stems})) if typed else {}
+    unheld = {stem for _, stems in typed for stem in stems if not held.get(stem)}
+    if not unheld:
+        return [], True
     forms = [(set(stems_of(e.term)), [stems_of(added) for added in e.added]) for e in plan.expansions]
-    wanted = {stem for _, stems in typed for stem in stems} | {s for _, found in forms for f in found for s in f}
-    held = holders(sorted(wanted)) if wanted else {}
+    forms = [(term, found) for term, found in forms if term & unheld]
+    asked = sorted({s for _, found in forms for f in found for s in f} - set(held))
+    held = {**held, **holders(asked)} if asked else held
 
     def covered(stem: str) -> bool:
         if held.get(stem):
             return True
         return any(stem in term and any(f and all(held.get(s) for s in f) for f in found) for term, found in forms)
 
-    return list(dict.fromkeys(word for word, stems in typed if not all(covered(stem) for stem in stems)))
+    missing = list(dict.fromkeys(word for word, stems in typed if not all(covered(stem) for stem in stems)))
+    return missing, any(all(covered(stem) for stem in stems) for _, stems in typed)
+
+
+def live_holders(index: TermIndex, stem: str) -> int:
+    """Returns how many live items hold a stem (an update's replaced items are left in Whoosh's postings)."""
+    return int(np.count_nonzero(index.columns.live[index.word_scores(stem).docnums]))
 
 
 def pair_holders(pair: tuple[str, str], index: TermIndex) -> np.ndarray:
@@ -247,10 +264,11 @@ def run_search(
     wanted = speller is not None and request.q.strip() and typed_total < 3
     known = {word.lower() for expansion in expansions for word in expansion.term.split()}
     suggestion = suggest(index, request.q, speller(), known) if wanted and speller else None
-    if suggestion and request.respell and not respells_capitals(request.q, suggestion):
+    if suggestion and request.respell:
         rescued = run_search(index, replace(request, q=suggestion, respell=False), meaning=meaning)
         if rescues(typed_total, rescued.total):
             return replace(rescued, request=request, suggestion=suggestion, showing_for=suggestion)
+    missing = missing_words(words.plan, lambda stems: {s: live_holders(index, s) for s in stems})
     return SearchResults(
         request=request,
         total=int(shown.size),
@@ -259,7 +277,8 @@ def run_search(
         suggestion=suggestion,
         expansions=expansions,
         meaning_used=fused is not words.found,
-        missing_words=missing_words(words.plan, lambda stems: {s: index.word_scores(s).docnums.size for s in stems}),
+        missing_words=missing[0],
+        words_held=missing[1],
     )
 
 

@@ -149,7 +149,7 @@ class QueryPlan:
 
 # A question mark that ends a word ("what did we decide about Staying Put?") closes a question: it is dropped,
 # where inside a word ("leav?rs") it stands for one letter. Typed as a wildcard, "put?" found "puts" alone.
-QUESTION_MARK = re.compile(r"(?<![*?~^])\?+(?=\s|$)")
+QUESTION_MARK = re.compile(r"(?<![*?~^])\?+(?=[\s)\],;]|$)")
 
 
 def question_marks_dropped(text: str) -> str:

@@ -93,6 +93,8 @@ class SearchResults:
     missing_words: list[str] = field(default_factory=list)
     """Words typed (plain words) that no item holds, nor a glossary equivalent: the results hold the others, or
     are near in meaning."""
+    words_held: bool = True
+    """Whether any word typed is held by an item (else every result was found by meaning)."""
 
     @property
     def pages(self) -> int:

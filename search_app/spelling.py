@@ -4,6 +4,7 @@ with the same letter and that the index holds, the most common among the nearest
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 from typing import Protocol
 
@@ -58,6 +59,21 @@ class Speller:
         return [(int(distance), choice) for choice, distance, _ in found if choice != word]
 
 
+# A word typed in capitals, perhaps with a plural "s" ("LCWIP", "SACREs"), where the query has lower-case words too
+# or the word is short: an acronym the papers lack is not a misspelling of "lewis" or "same". A query typed
+# with caps lock on ("FOSTRING") is still corrected.
+ACRONYM = re.compile(r"[A-Z][A-Z0-9&]+s?")
+ACRONYM_LETTERS = 6
+
+
+def is_acronym(word: str, text: str) -> bool:
+    """Returns whether a word typed in a query is an acronym, to be searched as typed."""
+    word = word.strip("?!.,;:\"'()[]")
+    if not ACRONYM.fullmatch(word):
+        return False
+    return len(word) <= ACRONYM_LETTERS or any(other.islower() for other in text.split())
+
+
 @functools.cache
 def english_words() -> frozenset[str]:
     """Returns the common words of English (pyspellchecker's list, American spellings): loaded once a process,
@@ -77,7 +93,7 @@ def suggest(index: TermHolder, text: str, vocabulary: Speller, known: set[str] |
     changed = False
     words = []
     for word in text.split():
-        if known and word.lower() in known:
+        if (known and word.lower() in known) or is_acronym(word, text):
             words.append(word)
             continue
         better = vocabulary.correct(word.lower(), lambda w: held_by_index(index, w))
@@ -97,13 +113,3 @@ def held_by_index(index: TermHolder, word: str) -> bool:
 def rescues(typed_total: int, corrected_total: int) -> bool:
     """Returns whether a corrected spelling's results should be shown instead of the typed words' few."""
     return corrected_total > 0 if typed_total == 0 else corrected_total >= RESCUE_FACTOR * typed_total
-
-
-def respells_capitals(typed: str, suggestion: str) -> bool:
-    """Returns whether a suggestion changes a word typed in capitals: "LCWIP" or "SACRE" is an acronym the
-    papers do not hold, not a misspelling of "lewis" or "same", so it is offered, never searched instead."""
-    words = question_marks_dropped(typed).split()
-    return any(
-        word.isupper() and len(word) > 1 and word.lower() != other.lower()
-        for word, other in zip(words, suggestion.split(), strict=False)
-    )

@@ -51,10 +51,10 @@ from indexer.xapian_backend import (
 from search_app.expansion import meaning_text
 from search_app.pipeline import hit_of, missing_words, page_at
 from search_app.postings import MAX_EXPANSIONS
-from search_app.query import Pattern, QueryPlan, plan_query
+from search_app.query import Pattern, QueryPlan, plan_query, question_marks_dropped
 from search_app.results import Comparison, CouncilRow, QueryError, SearchRequest, SearchResults
 from search_app.snippets import STEM_CHARS, find_passage, query_words, word_pattern
-from search_app.spelling import Speller, rescues, respells_capitals, suggest
+from search_app.spelling import Speller, rescues, suggest
 from search_app.xapian_engine import Expand, node_query, xapian_plan
 from search_app.xapian_fusion import POOL, PairRarity, ServedVectors, VectorSource, rank_pool, without_keys
 
@@ -139,7 +139,7 @@ class XapianIndex:
         suggestion = suggest(self, request.q, speller, known)
         if suggestion is None:
             return results
-        if request.respell and not respells_capitals(request.q, suggestion):
+        if request.respell:
             corrected = replace(request, q=suggestion)
             rescued = self.ranked(corrected, plan_query(suggestion, request.expand), restrict)
             if rescues(typed, rescued.total):
@@ -156,7 +156,7 @@ class XapianIndex:
             return xapian.Query(xapian.Query.OP_FILTER, filters(query), wanted)
 
         plan = plan_query(request.q, request.expand)
-        return self.whole(lambda: self.ranked(request, plan, restrict, filtering=True))
+        return self.whole(lambda: self.ranked(request, plan, restrict, filtering=True, counts_missing=False))
 
     def speller(self) -> Speller | None:
         """Returns the spelling suggester of the vocabulary the build counted (in --index), or None."""
@@ -201,21 +201,27 @@ class XapianIndex:
         plan: QueryPlan,
         restrict: Callable[[xapian.Query], xapian.Query],
         filtering: bool | None = None,
+        counts_missing: bool = True,
     ) -> SearchResults:
-        """Returns a page of results ranked as `search` says, the request's filters applied by `restrict`."""
+        """Returns a page of results ranked as `search` says, the request's filters applied by `restrict`;
+        with counts_missing, the words no item holds are named (results)."""
         if filtering is None:
             filtering = bool(request.filters or request.date_from or request.date_to or request.decisions_only)
         words = xapian_plan(plan, self.fuzzy_stems, self.engine.pairs_indexed())
         query = restrict(words)
         start = (request.page - 1) * request.per_page
         relevance = request.sort == "relevance"
-        meaning = self.meaning(meaning_text(request.q, plan.expansions)) if request.semantic and plan.plain else None
+        meaning = (
+            self.meaning(meaning_text(question_marks_dropped(request.q), plan.expansions))
+            if request.semantic and plan.plain
+            else None
+        )
         if not relevance:
-            return self.by_date(request, plan, words, query, restrict if filtering else None, meaning)
+            return self.by_date(request, plan, words, query, restrict if filtering else None, meaning, counts_missing)
         if not (plan.pairs or meaning or plan.close_words):
             found = self.engine.search_query(query, limit=request.per_page, offset=start, order=request.sort)
             page = list(zip(found.hits, found.records, strict=True))
-            return self.results(request, plan, found, page, meaning_used=False)
+            return self.results(request, plan, found, page, False, counts_missing)
         first = self.engine.search_query(query, limit=POOL)
         ranked = rank_pool(self.engine, words, restrict if filtering else None, plan, first, self.rarity, meaning)
         shown = ranked.ids[start : start + request.per_page]
@@ -233,9 +239,8 @@ class XapianIndex:
                 counts=False,
             )
             page += list(zip(deeper.hits, deeper.records, strict=True))
-        return self.results(
-            request, plan, self.with_meaning_counts(first, ranked.meaning_only), page, ranked.meaning_used
-        )
+        counted = self.with_meaning_counts(first, ranked.meaning_only)
+        return self.results(request, plan, counted, page, ranked.meaning_used, counts_missing)
 
     def by_date(
         self,
@@ -245,6 +250,7 @@ class XapianIndex:
         query: xapian.Query,
         restrict: Callable[[xapian.Query], xapian.Query] | None,
         meaning: tuple[ServedVectors, np.ndarray] | None,
+        counts_missing: bool = True,
     ) -> SearchResults:
         """Returns a page of results by meeting date: the items the words match and, as on Whoosh, those
         meaning alone brings in (the same as a search by relevance counts), sorted and counted together on
@@ -262,7 +268,7 @@ class XapianIndex:
         start = (request.page - 1) * request.per_page
         found = self.engine.search_query(query, limit=request.per_page, offset=start, order=request.sort)
         page = list(zip(found.hits, found.records, strict=True))
-        return self.results(request, plan, found, page, meaning_used=meaning_used)
+        return self.results(request, plan, found, page, meaning_used, counts_missing)
 
     def with_meaning_counts(self, counted: XapianHits, meaning_only: Sequence[str]) -> XapianHits:
         """Returns the shards' total and counts with the items meaning alone brought in counted too (the
@@ -285,6 +291,7 @@ class XapianIndex:
         counted: XapianHits,
         page: list[tuple[tuple[str, float], dict[str, Any]]],
         meaning_used: bool,
+        counts_missing: bool = True,
     ) -> SearchResults:
         """Returns a page of results: each record made a hit, with its snippet and its copies elsewhere; the
         total and counts are `counted`'s."""
@@ -296,6 +303,8 @@ class XapianIndex:
             hit_of(read_item(record), score, pattern, weights, copies.get(str(record["dup_key"]), []))
             for (_, score), record in page
         ]
+        # Not for an alert's new items (no page shows them): each word asked costs the shards a round trip.
+        missing = missing_words(plan, lambda stems: self.engine.term_counts(stems)[0]) if counts_missing else ([], True)
         return SearchResults(
             request=request,
             total=counted.total,
@@ -305,7 +314,8 @@ class XapianIndex:
             meaning_used=meaning_used,
             meaning_status=self.meaning_status(),
             estimated=not counted.exact,
-            missing_words=missing_words(plan, lambda stems: self.engine.term_counts(stems)[0]),
+            missing_words=missing[0],
+            words_held=missing[1],
         )
 
     def meaning(self, text: str) -> tuple[ServedVectors, np.ndarray] | None:

@@ -116,3 +116,6 @@ def test_the_page_names_the_words_no_item_holds(client: FlaskClient) -> None:
     assert notice and "No item contains <strong>LCWIP</strong>." in notice.group(1)
     assert "hold your other words" in notice.group(1)
     assert 'id="missing-words"' not in client.get("/?q=care+leavers").get_data(as_text=True)
+    # Every word missing: the results were all found by meaning, and the page does not speak of other words.
+    alone = re.search(r'id="missing-words">(.*?)</p>', client.get("/?q=LCWIP").get_data(as_text=True), re.S)
+    assert alone and "other words" not in alone.group(1)

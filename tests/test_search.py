@@ -204,9 +204,13 @@ def test_words_no_item_holds_are_named_and_a_word_in_capitals_is_never_searched_
     assert index.search(SearchRequest(q="care leavers")).missing_words == []
     alone = index.search(SearchRequest(q="LCWIP?"))
     assert alone.missing_words == ["LCWIP"] and alone.showing_for is None
-    # A misspelling in lower case is still searched as its correction, and then nothing is missing.
+    # A misspelling in lower case is still searched as its correction, beside an acronym kept as typed; a
+    # query typed with caps lock on is corrected too.
     rescued = index.search(SearchRequest(q="fostring"))
     assert rescued.showing_for == "fostering" and rescued.missing_words == []
+    beside = index.search(SearchRequest(q="LCWIPs fostring"))
+    assert beside.showing_for == "LCWIPs fostering" and beside.missing_words == ["LCWIPs"] and beside.total > 0
+    assert index.search(SearchRequest(q="FOSTRING")).showing_for == "fostering"
     # A word of English is not a misspelling of a word the papers hold: "taxi" is not "tax", nor "decide" "decade".
     taxi = index.search(SearchRequest(q="taxi licensing"))
     assert taxi.suggestion is None and taxi.showing_for is None and taxi.missing_words == ["taxi", "licensing"]
