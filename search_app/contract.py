@@ -143,8 +143,9 @@ class SearchBody(BaseModel):
     expansions: list[Expansion]
     missing_words: list[str] = Field(
         description="Words typed (plain words only) that no item holds, nor a glossary equivalent of them: the "
-        "results hold the other words, or are close in meaning. A word typed in capitals that no item holds "
-        "(an acronym) is offered a spelling in suggestion but never searched instead of it."
+        "results hold the other words, or are close in meaning. A word typed in capitals beside words that are not "
+        "(an acronym) is kept as typed in a suggestion; in a query all in capitals, a suggestion changing a short "
+        "word is offered but not searched instead."
     )
 
 

@@ -20,7 +20,7 @@ from search_app.evaluate import Matches, evaluate
 from search_app.expansion import meaning_text
 from search_app.facets import ItemColumns, copies_of, count_facets, filter_mask
 from search_app.postings import TermIndex
-from search_app.query import Phrase, QueryPlan, plan_query, question_marks_dropped
+from search_app.query import EDGE_PUNCTUATION, Phrase, QueryPlan, plan_query, question_marks_dropped
 from search_app.ranking import (
     CLOSE_BONUS,
     CLOSE_CANDIDATES,
@@ -35,10 +35,8 @@ from search_app.ranking import (
 from search_app.results import SearchHit, SearchRequest, SearchResults
 from search_app.semantic import DocVectors, fuse, top
 from search_app.snippets import STEM_CHARS, find_passage, make_snippet, query_words, word_pattern
-from search_app.spelling import Speller, rescues, suggest
+from search_app.spelling import Speller, offered_only, rescues, suggest
 
-# What a typed word may carry that is not part of it: "LGBTQ+?" is missing as "LGBTQ+", "(LCWIP)" as "LCWIP".
-EDGE_PUNCTUATION = "?!.,;:\"'()[]“”‘’？¿¡«»"
 # What meaning-based matching needs: the item vectors by document number and the query encoder.
 MeaningSource = Callable[[], "tuple[DocVectors, Callable[[str], np.ndarray]] | None"] | None
 
@@ -211,7 +209,7 @@ def missing_words(plan: QueryPlan, holders: Callable[[list[str]], dict[str, int]
         return any(stem in term and any(f and all(held.get(s) for s in f) for f in found) for term, found in forms)
 
     missing = list(dict.fromkeys(word for word, stems in typed if not all(covered(stem) for stem in stems)))
-    return missing, any(all(covered(stem) for stem in stems) for _, stems in typed)
+    return missing, any(covered(stem) for _, stems in typed for stem in stems)
 
 
 def live_holders(index: TermIndex, stem: str) -> int:
@@ -264,7 +262,7 @@ def run_search(
     wanted = speller is not None and request.q.strip() and typed_total < 3
     known = {word.lower() for expansion in expansions for word in expansion.term.split()}
     suggestion = suggest(index, request.q, speller(), known) if wanted and speller else None
-    if suggestion and request.respell:
+    if suggestion and request.respell and not offered_only(request.q, suggestion):
         rescued = run_search(index, replace(request, q=suggestion, respell=False), meaning=meaning)
         if rescues(typed_total, rescued.total):
             return replace(rescued, request=request, suggestion=suggestion, showing_for=suggestion)

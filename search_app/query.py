@@ -149,7 +149,9 @@ class QueryPlan:
 
 # A question mark that ends a word ("what did we decide about Staying Put?") closes a question: it is dropped,
 # where inside a word ("leav?rs") it stands for one letter. Typed as a wildcard, "put?" found "puts" alone.
-QUESTION_MARK = re.compile(r"(?<![*?~^])\?+(?=[\s)\],;]|$)")
+QUESTION_MARK = re.compile(r"(?<![*?~^])\?+(?![\w*?])")
+# What a typed word may carry that is not part of it: "LGBTQ+?" is missing as "LGBTQ+", "(LCWIP)" as "LCWIP".
+EDGE_PUNCTUATION = "?!.,;:\"'()[]\u201c\u201d\u2018\u2019\uff1f\u00bf\u00a1\u00ab\u00bb"
 
 
 def question_marks_dropped(text: str) -> str:

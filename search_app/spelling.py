@@ -10,11 +10,12 @@ from typing import Protocol
 
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
+from spellchecker import SpellChecker
 
 from indexer.analysis import stems_of
 from indexer.schema import SEARCH_FIELDS
 from indexer.store import Vocabulary
-from search_app.query import is_bare_words, question_marks_dropped
+from search_app.query import EDGE_PUNCTUATION, is_bare_words, question_marks_dropped
 
 MAX_DISTANCE = 2
 # One or two results for the typed words give way to a corrected spelling only if it finds ten times as many.
@@ -22,8 +23,18 @@ RESCUE_FACTOR = 10
 # A word of English seen at least this often in pyspellchecker's word list (47,267 words) is not a misspelling
 # when the papers lack it: "taxi" was searched as "tax", and on a small index "decide" as "decade".
 COMMON_AT = 100
-# ... unless the papers use a form of it that begins with the same letters: "advocacy" -> "advocate".
+# ... unless the papers use a form of it that begins with the same letters ("advocacy" -> "advocate") or its
+# British spelling ("center" -> "centres"). The list is American: a British word is English if its American
+# spelling is ("odour" was searched as "our", "mould" as "moved").
 VARIANT_PREFIX = 5
+AMERICAN: list[tuple[str, str]] = [
+    *((r"our", "or"), (r"re\b", "er"), (r"ise", "ize"), (r"yse", "yze"), (r"ogue\b", "og"), (r"ence\b", "ense")),
+    *((r"ould", "old"), (r"ae", "e"), (r"oe", "e"), (r"ll(?=ed\b|ing\b|er\b)", "l")),
+]
+BRITISH: list[tuple[str, str]] = [
+    *((r"or\b", "our"), (r"er\b", "re"), (r"ize", "ise"), (r"yze", "yse"), (r"og\b", "ogue"), (r"ense\b", "ence")),
+    (r"(?<=[aeiou])l(?=ed\b|ing\b|er\b)", "ll"),
+]
 
 
 class TermHolder(Protocol):
@@ -44,9 +55,11 @@ class Speller:
         misspelt: it gives way only to a form of itself the papers use ("advocacy" to "advocate")."""
         if len(word) < 3 or not word.isalpha() or word in self.counts or held(word):
             return None
-        english = word in english_words()
-        for _, _, found in sorted((distance, -self.counts[found], found) for distance, found in self.candidates(word)):
-            if english and not found.startswith(word[:VARIANT_PREFIX]):
+        candidates = self.candidates(word)
+        forms = spellings(word) if candidates else []
+        english = any(form in english_words() for form in forms)
+        for _, _, found in sorted((distance, -self.counts[found], found) for distance, found in candidates):
+            if english and not any(found.startswith(form[:VARIANT_PREFIX]) for form in forms):
                 continue
             if held(found):
                 return found
@@ -59,27 +72,44 @@ class Speller:
         return [(int(distance), choice) for choice, distance, _ in found if choice != word]
 
 
-# A word typed in capitals, perhaps with a plural "s" ("LCWIP", "SACREs"), where the query has lower-case words too
-# or the word is short: an acronym the papers lack is not a misspelling of "lewis" or "same". A query typed
-# with caps lock on ("FOSTRING") is still corrected.
+def spellings(word: str) -> list[str]:
+    """Returns a word with its American spellings (the word list's: "odour", "odor") and its British ones (the
+    papers': "center", "centre")."""
+    forms = [word]
+    for pattern, replacement in (*AMERICAN, *BRITISH):
+        forms += [re.sub(pattern, replacement, form) for form in forms if re.search(pattern, form)]
+    return list(dict.fromkeys(forms))
+
+
+# A word typed in capitals, perhaps with a plural "s" ("LCWIP", "SACREs"), in a query with words not in capitals:
+# an acronym the papers lack, not a misspelling of "lewis" or "same", kept as typed in a suggestion.
 ACRONYM = re.compile(r"[A-Z][A-Z0-9&]+s?")
+# In a query all in capitals (caps lock on, or one acronym) a short word may be either: its correction is
+# offered, never searched instead ("SCHOL TRANSPORT": "school transport"?; "LCWIP": "lewis"?).
 ACRONYM_LETTERS = 6
 
 
 def is_acronym(word: str, text: str) -> bool:
-    """Returns whether a word typed in a query is an acronym, to be searched as typed."""
-    word = word.strip("?!.,;:\"'()[]")
-    if not ACRONYM.fullmatch(word):
+    """Returns whether a word typed in a mixed-case query is an acronym, to be kept as typed."""
+    return bool(ACRONYM.fullmatch(word.strip(EDGE_PUNCTUATION))) and any(not other.isupper() for other in text.split())
+
+
+def offered_only(typed: str, suggestion: str) -> bool:
+    """Returns whether a suggestion changes a short word of a query typed all in capitals: it may be an
+    acronym, so the suggestion is offered but not searched instead."""
+    words = question_marks_dropped(typed).split()
+    if any(not word.isupper() for word in words):
         return False
-    return len(word) <= ACRONYM_LETTERS or any(other.islower() for other in text.split())
+    return any(
+        len(word.strip(EDGE_PUNCTUATION)) <= ACRONYM_LETTERS and word.lower() != other.lower()
+        for word, other in zip(words, suggestion.split(), strict=False)
+    )
 
 
 @functools.cache
 def english_words() -> frozenset[str]:
     """Returns the common words of English (pyspellchecker's list, American spellings): loaded once a process,
-    the first time a query's words look misspelt (about 0.2 s and 4 MB), never for the others."""
-    from spellchecker import SpellChecker
-
+    the first time a word the papers lack has a near spelling they hold (about 0.2 s and 4 MB)."""
     counts = SpellChecker(language="en", distance=1).word_frequency.dictionary
     return frozenset(word for word, count in counts.items() if count >= COMMON_AT)
 

@@ -54,7 +54,7 @@ from search_app.postings import MAX_EXPANSIONS
 from search_app.query import Pattern, QueryPlan, plan_query, question_marks_dropped
 from search_app.results import Comparison, CouncilRow, QueryError, SearchRequest, SearchResults
 from search_app.snippets import STEM_CHARS, find_passage, query_words, word_pattern
-from search_app.spelling import Speller, rescues, suggest
+from search_app.spelling import Speller, offered_only, rescues, suggest
 from search_app.xapian_engine import Expand, node_query, xapian_plan
 from search_app.xapian_fusion import POOL, PairRarity, ServedVectors, VectorSource, rank_pool, without_keys
 
@@ -139,7 +139,7 @@ class XapianIndex:
         suggestion = suggest(self, request.q, speller, known)
         if suggestion is None:
             return results
-        if request.respell:
+        if request.respell and not offered_only(request.q, suggestion):
             corrected = replace(request, q=suggestion)
             rescued = self.ranked(corrected, plan_query(suggestion, request.expand), restrict)
             if rescues(typed, rescued.total):

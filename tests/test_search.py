@@ -14,7 +14,7 @@ from indexer.store import Vocabulary
 from search_app.results import QueryError, SearchRequest
 from search_app.service import SearchIndex
 from search_app.snippets import window_weight, word_pattern
-from search_app.spelling import Speller
+from search_app.spelling import Speller, offered_only
 
 
 @pytest.fixture(scope="module")
@@ -238,6 +238,7 @@ def test_a_word_of_english_gives_way_only_to_a_form_of_itself() -> None:
     lack only to a form of itself they use ("bullying" was searched as "building", "remanded detention" as
     "reminded deletion")."""
     papers = Vocabulary(Counter({"advocate": 4, "building": 9, "tax": 12, "fostering": 7, "reminded": 2}))
+    papers.counts.update({"centres": 3, "favour": 2, "our": 40, "moved": 6, "five": 8})
     speller = Speller(papers)
 
     def held(word: str) -> bool:
@@ -248,3 +249,14 @@ def test_a_word_of_english_gives_way_only_to_a_form_of_itself() -> None:
     assert speller.correct("bullying", held) is None
     assert speller.correct("taxi", held) is None
     assert speller.correct("remanded", held) is None
+    # The word list is American: an American spelling gives way to the papers' British one, and a British word
+    # the papers lack is English too ("odour" was searched as "our", "mould" as "moved", "fiber" as "five").
+    assert speller.correct("center", held) == "centres" and speller.correct("favor", held) == "favour"
+    assert speller.correct("odour", held) is None and speller.correct("mould", held) is None
+    assert speller.correct("fiber", held) is None
+
+
+def test_a_query_in_capitals_is_corrected_but_a_short_word_in_it_only_offered() -> None:
+    assert offered_only("LCWIP", "lewis") and offered_only("SCHOL TRANSPORT", "school TRANSPORT")
+    assert not offered_only("FOSTRING", "fostering")  # caps lock on: searched as corrected
+    assert not offered_only("LCWIP fostring", "LCWIP fostering")  # the acronym was kept as typed
