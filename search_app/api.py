@@ -49,6 +49,7 @@ def results_json(results: SearchResults) -> dict[str, Any]:
         "meaning": meaning_json(results),
         "expansions": [{"term": e.term, "added": list(e.added)} for e in results.expansions],
         "missing_words": results.missing_words,
+        "councils_named": results.councils_named,
     }
 
 

@@ -147,6 +147,10 @@ class SearchBody(BaseModel):
         "(an acronym) is kept as typed in a suggestion; in a query all in capitals, a suggestion changing a short "
         "word is offered but not searched instead."
     )
+    councils_named: list[str] = Field(
+        description="Councils (slugs) whose place name the query types, not already chosen in the council filter: "
+        "their items may never name them, so a client can offer the filter (council=<slug>)."
+    )
 
 
 class ItemBody(ItemFields):

@@ -7,7 +7,7 @@ them by the one rule of search_app/ranking.py; the other stages are array arithm
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -210,6 +210,23 @@ def missing_words(plan: QueryPlan, holders: Callable[[list[str]], dict[str, int]
 
     missing = list(dict.fromkeys(word for word, stems in typed if not all(covered(stem) for stem in stems)))
     return missing, any(covered(stem) for _, stems in typed for stem in stems)
+
+
+def councils_named(results: SearchResults, councils: Mapping[str, str]) -> SearchResults:
+    """Returns the results with the councils whose place name the query types ("Barnsley", "Neath Port
+    Talbot": the words of the council's slug) named, unless already filtered to, and those words no longer
+    called missing: the items are that council's though their text may never name it."""
+    typed = [word.strip(EDGE_PUNCTUATION).lower().replace("&", "and") for word in results.request.q.split()]
+    text = f" {' '.join(typed)} "
+    chosen = set(results.request.filters.get("council", []))
+    named = [
+        slug
+        for slug in councils
+        if slug != "unattributed" and slug not in chosen and f" {slug.replace('-', ' ')} " in text
+    ]
+    words = {word for slug in councils if f" {slug.replace('-', ' ')} " in text for word in slug.split("-")}
+    missing = [word for word in results.missing_words if word.lower().replace("&", "and") not in words]
+    return replace(results, councils_named=named, missing_words=missing)
 
 
 def live_holders(index: TermIndex, stem: str) -> int:

@@ -95,6 +95,8 @@ class SearchResults:
     are near in meaning."""
     words_held: bool = True
     """Whether any word typed is held by an item (else every result was found by meaning)."""
+    councils_named: list[str] = field(default_factory=list)
+    """Councils (slugs) whose place name the query types, not already filtered to: the page offers the filter."""
 
     @property
     def pages(self) -> int:

@@ -49,7 +49,7 @@ from indexer.xapian_backend import (
     record_of,
 )
 from search_app.expansion import meaning_text
-from search_app.pipeline import hit_of, missing_words, page_at
+from search_app.pipeline import councils_named, hit_of, missing_words, page_at
 from search_app.postings import MAX_EXPANSIONS
 from search_app.query import Pattern, QueryPlan, plan_query, question_marks_dropped
 from search_app.results import Comparison, CouncilRow, QueryError, SearchRequest, SearchResults
@@ -104,7 +104,7 @@ class XapianIndex:
         shards' words, then (plain words by relevance) fused with meaning and the pair rule at the web
         server over the shards' best matches (search_app/xapian_fusion.py); with a spelling suggestion
         when the words typed find almost nothing, and the suggestion's results where they find more."""
-        return self.whole(lambda: self.answer(request))
+        return councils_named(self.whole(lambda: self.answer(request)), self.display_names()["council"])
 
     def whole(self, work: Callable[[], T]) -> T:
         """Returns work that makes several requests of the shards, done again from the start once if a sync

@@ -119,3 +119,14 @@ def test_the_page_names_the_words_no_item_holds(client: FlaskClient) -> None:
     # Every word missing: the results were all found by meaning, and the page does not speak of other words.
     alone = re.search(r'id="missing-words">(.*?)</p>', client.get("/?q=LCWIP").get_data(as_text=True), re.S)
     assert alone and "other words" not in alone.group(1)
+
+
+def test_a_council_named_in_the_words_is_offered_as_a_filter(client: FlaskClient) -> None:
+    """Papers seldom name their own council, so "Croydon staying put" offers Croydon's items, not a word search."""
+    html = client.get("/?q=Croydon+staying+put").get_data(as_text=True)
+    offer = re.search(r'id="council-named">(.*?)</p>', html, re.S)
+    assert offer and "council=croydon" in offer.group(1)
+    answer = client.get("/api/search?q=Croydon staying put").get_json()
+    assert answer["councils_named"] == ["croydon"] and "Croydon" not in answer["missing_words"]
+    assert 'id="council-named"' not in client.get("/?q=Croydon+staying+put&council=croydon").get_data(as_text=True)
+    assert client.get("/api/search?q=staying put").get_json()["councils_named"] == []

@@ -319,6 +319,7 @@ def test_words_no_item_holds_are_named_and_questions_read_as_on_whoosh(xapian_ap
         "taxi licensing",
         "SACRE fostring",
         "FOSTRING",
+        "Croydon staying put",
     ):
         ours, theirs = (
             client.get("/api/search", query_string={"q": query}).json,
@@ -327,6 +328,7 @@ def test_words_no_item_holds_are_named_and_questions_read_as_on_whoosh(xapian_ap
         assert ours["missing_words"] == theirs["missing_words"], query
         assert ours["suggestion"] == theirs["suggestion"], query
         assert ours["showing_results_for"] == theirs["showing_results_for"], query
+        assert ours["councils_named"] == theirs["councils_named"], query
     assert client.get("/api/search?q=LCWIP care leavers").json["missing_words"] == ["LCWIP"]
     # An acronym is kept as typed while the misspelling beside it is corrected ("SACRE" was searched as "safe").
     beside = client.get("/api/search?q=SACRE fostring").json
