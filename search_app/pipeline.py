@@ -20,7 +20,7 @@ from search_app.evaluate import Matches, evaluate
 from search_app.expansion import meaning_text
 from search_app.facets import ItemColumns, copies_of, count_facets, filter_mask
 from search_app.postings import TermIndex
-from search_app.query import EDGE_PUNCTUATION, Phrase, QueryPlan, plan_query, question_marks_dropped
+from search_app.query import EDGE_PUNCTUATION, Phrase, QueryPlan, plan_query
 from search_app.ranking import (
     CLOSE_BONUS,
     CLOSE_CANDIDATES,
@@ -125,12 +125,7 @@ def add_meaning(words: WordMatches, request: SearchRequest, columns: ItemColumns
     if held is None:
         return words.found
     vectors, encode = held
-    return fuse(
-        words.found,
-        vectors,
-        encode(meaning_text(question_marks_dropped(request.q), words.plan.expansions)),
-        columns.live,
-    )
+    return fuse(words.found, vectors, encode(meaning_text(words.plan.typed, words.plan.expansions)), columns.live)
 
 
 def add_specific_matches(found: Matches, plan: QueryPlan, index: TermIndex) -> Matches:
@@ -218,13 +213,10 @@ def councils_named(results: SearchResults, councils: Mapping[str, str]) -> Searc
     called missing: the items are that council's though their text may never name it."""
     typed = [word.strip(EDGE_PUNCTUATION).lower().replace("&", "and") for word in results.request.q.split()]
     text = f" {' '.join(typed)} "
+    found = [slug for slug in councils if slug != "unattributed" and f" {slug.replace('-', ' ')} " in text]
     chosen = set(results.request.filters.get("council", []))
-    named = [
-        slug
-        for slug in councils
-        if slug != "unattributed" and slug not in chosen and f" {slug.replace('-', ' ')} " in text
-    ]
-    words = {word for slug in councils if f" {slug.replace('-', ' ')} " in text for word in slug.split("-")}
+    named = [slug for slug in found if slug not in chosen]
+    words = {word for slug in found for word in slug.split("-")}
     missing = [word for word in results.missing_words if word.lower().replace("&", "and") not in words]
     return replace(results, councils_named=named, missing_words=missing)
 

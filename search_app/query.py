@@ -138,6 +138,8 @@ class QueryPlan:
     variants: tuple[Variant, ...] = field(default=())
     pairs: tuple[tuple[str, str], ...] = ()
     """Plain words only: the pairs of stems typed side by side, for the specific-match rule (ranking.py)."""
+    typed: str = ""
+    """The text as typed, question marks that end a question dropped: what meaning encodes."""
 
     @property
     def close_words(self) -> tuple[str, ...]:
@@ -178,7 +180,7 @@ def plan_query(typed: str, expand: bool = True) -> QueryPlan:
     text = question_words_removed(typed)
     expansions = tuple(find_expansions(text)) if expand else ()
     if not text.strip():
-        return QueryPlan(text, Every(), False, ())
+        return QueryPlan(text, Every(), False, (), typed=typed)
     if is_bare_words(text):
         stems = tuple(dict.fromkeys(stems_of(text)))
         root: Node = Or(tuple(Term(stem) for stem in stems))
@@ -187,7 +189,7 @@ def plan_query(typed: str, expand: bool = True) -> QueryPlan:
         root = parse(text)
         check_limits(root)
         plan = QueryPlan(text, root, False, tuple(positive_words(root)), expansions)
-    return replace(plan, variants=tuple(glossary_variants(plan)))
+    return replace(plan, variants=tuple(glossary_variants(plan)), typed=typed)
 
 
 def glossary_variants(plan: QueryPlan) -> list[Variant]:

@@ -51,7 +51,7 @@ from indexer.xapian_backend import (
 from search_app.expansion import meaning_text
 from search_app.pipeline import councils_named, hit_of, missing_words, page_at
 from search_app.postings import MAX_EXPANSIONS
-from search_app.query import Pattern, QueryPlan, plan_query, question_marks_dropped
+from search_app.query import Pattern, QueryPlan, plan_query
 from search_app.results import Comparison, CouncilRow, QueryError, SearchRequest, SearchResults
 from search_app.snippets import STEM_CHARS, find_passage, query_words, word_pattern
 from search_app.spelling import Speller, offered_only, rescues, suggest
@@ -123,28 +123,36 @@ class XapianIndex:
         raise AssertionError("unreachable")
 
     def answer(self, request: SearchRequest) -> SearchResults:
-        """Returns what search returns, in one attempt."""
+        """Returns what search returns, in one attempt, with the words no item holds named for the plan whose
+        results are shown (asked of the shards once, and not for an alert's new items: search_among)."""
+        results, plan = self.respelt(request)
+        missing, held = missing_words(plan, lambda stems: self.engine.term_counts(stems)[0])
+        return replace(results, missing_words=missing, words_held=held)
+
+    def respelt(self, request: SearchRequest) -> tuple[SearchResults, QueryPlan]:
+        """Returns the results of a request, or of its corrected spelling where the words typed find almost
+        nothing and it finds more, with the plan they are the results of."""
         plan = plan_query(request.q, request.expand)
         restrict = restriction(request)
         results = self.ranked(request, plan, restrict)
         speller = self.speller()
         if speller is None or not request.q.strip():
-            return results
+            return results, plan
         # As on Whoosh: judged by the items holding every word typed, or a glossary equivalent.
         every = every_word(plan, self.fuzzy_stems, self.engine.pairs_indexed())
         typed = self.engine.count(restrict(every), RESPELL_BELOW)
         if typed >= RESPELL_BELOW:
-            return results
+            return results, plan
         known = {word.lower() for expansion in plan.expansions for word in expansion.term.split()}
         suggestion = suggest(self, request.q, speller, known)
         if suggestion is None:
-            return results
+            return results, plan
         if request.respell and not offered_only(request.q, suggestion):
-            corrected = replace(request, q=suggestion)
-            rescued = self.ranked(corrected, plan_query(suggestion, request.expand), restrict)
+            corrected_plan = plan_query(suggestion, request.expand)
+            rescued = self.ranked(replace(request, q=suggestion), corrected_plan, restrict)
             if rescues(typed, rescued.total):
-                return replace(rescued, request=request, suggestion=suggestion, showing_for=suggestion)
-        return replace(results, suggestion=suggestion)
+                return replace(rescued, request=request, suggestion=suggestion, showing_for=suggestion), corrected_plan
+        return replace(results, suggestion=suggestion), plan
 
     def search_among(self, request: SearchRequest, item_ids: list[str]) -> SearchResults:
         """Returns the results of a request among these items only (an alert's new items), by their words."""
@@ -156,7 +164,7 @@ class XapianIndex:
             return xapian.Query(xapian.Query.OP_FILTER, filters(query), wanted)
 
         plan = plan_query(request.q, request.expand)
-        return self.whole(lambda: self.ranked(request, plan, restrict, filtering=True, counts_missing=False))
+        return self.whole(lambda: self.ranked(request, plan, restrict, filtering=True))
 
     def speller(self) -> Speller | None:
         """Returns the spelling suggester of the vocabulary the build counted (in --index), or None."""
@@ -201,27 +209,21 @@ class XapianIndex:
         plan: QueryPlan,
         restrict: Callable[[xapian.Query], xapian.Query],
         filtering: bool | None = None,
-        counts_missing: bool = True,
     ) -> SearchResults:
-        """Returns a page of results ranked as `search` says, the request's filters applied by `restrict`;
-        with counts_missing, the words no item holds are named (results)."""
+        """Returns a page of results ranked as `search` says, the request's filters applied by `restrict`."""
         if filtering is None:
             filtering = bool(request.filters or request.date_from or request.date_to or request.decisions_only)
         words = xapian_plan(plan, self.fuzzy_stems, self.engine.pairs_indexed())
         query = restrict(words)
         start = (request.page - 1) * request.per_page
         relevance = request.sort == "relevance"
-        meaning = (
-            self.meaning(meaning_text(question_marks_dropped(request.q), plan.expansions))
-            if request.semantic and plan.plain
-            else None
-        )
+        meaning = self.meaning(meaning_text(plan.typed, plan.expansions)) if request.semantic and plan.plain else None
         if not relevance:
-            return self.by_date(request, plan, words, query, restrict if filtering else None, meaning, counts_missing)
+            return self.by_date(request, plan, words, query, restrict if filtering else None, meaning)
         if not (plan.pairs or meaning or plan.close_words):
             found = self.engine.search_query(query, limit=request.per_page, offset=start, order=request.sort)
             page = list(zip(found.hits, found.records, strict=True))
-            return self.results(request, plan, found, page, False, counts_missing)
+            return self.results(request, plan, found, page, meaning_used=False)
         first = self.engine.search_query(query, limit=POOL)
         ranked = rank_pool(self.engine, words, restrict if filtering else None, plan, first, self.rarity, meaning)
         shown = ranked.ids[start : start + request.per_page]
@@ -240,7 +242,7 @@ class XapianIndex:
             )
             page += list(zip(deeper.hits, deeper.records, strict=True))
         counted = self.with_meaning_counts(first, ranked.meaning_only)
-        return self.results(request, plan, counted, page, ranked.meaning_used, counts_missing)
+        return self.results(request, plan, counted, page, ranked.meaning_used)
 
     def by_date(
         self,
@@ -250,7 +252,6 @@ class XapianIndex:
         query: xapian.Query,
         restrict: Callable[[xapian.Query], xapian.Query] | None,
         meaning: tuple[ServedVectors, np.ndarray] | None,
-        counts_missing: bool = True,
     ) -> SearchResults:
         """Returns a page of results by meeting date: the items the words match and, as on Whoosh, those
         meaning alone brings in (the same as a search by relevance counts), sorted and counted together on
@@ -268,7 +269,7 @@ class XapianIndex:
         start = (request.page - 1) * request.per_page
         found = self.engine.search_query(query, limit=request.per_page, offset=start, order=request.sort)
         page = list(zip(found.hits, found.records, strict=True))
-        return self.results(request, plan, found, page, meaning_used, counts_missing)
+        return self.results(request, plan, found, page, meaning_used=meaning_used)
 
     def with_meaning_counts(self, counted: XapianHits, meaning_only: Sequence[str]) -> XapianHits:
         """Returns the shards' total and counts with the items meaning alone brought in counted too (the
@@ -291,7 +292,6 @@ class XapianIndex:
         counted: XapianHits,
         page: list[tuple[tuple[str, float], dict[str, Any]]],
         meaning_used: bool,
-        counts_missing: bool = True,
     ) -> SearchResults:
         """Returns a page of results: each record made a hit, with its snippet and its copies elsewhere; the
         total and counts are `counted`'s."""
@@ -303,8 +303,6 @@ class XapianIndex:
             hit_of(read_item(record), score, pattern, weights, copies.get(str(record["dup_key"]), []))
             for (_, score), record in page
         ]
-        # Not for an alert's new items (no page shows them): each word asked costs the shards a round trip.
-        missing = missing_words(plan, lambda stems: self.engine.term_counts(stems)[0]) if counts_missing else ([], True)
         return SearchResults(
             request=request,
             total=counted.total,
@@ -314,8 +312,6 @@ class XapianIndex:
             meaning_used=meaning_used,
             meaning_status=self.meaning_status(),
             estimated=not counted.exact,
-            missing_words=missing[0],
-            words_held=missing[1],
         )
 
     def meaning(self, text: str) -> tuple[ServedVectors, np.ndarray] | None:
