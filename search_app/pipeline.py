@@ -7,7 +7,7 @@ them by the one rule of search_app/ranking.py; the other stages are array arithm
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -24,6 +24,7 @@ from search_app.query import EDGE_PUNCTUATION, Phrase, QueryPlan, plan_query
 from search_app.ranking import (
     CLOSE_BONUS,
     CLOSE_CANDIDATES,
+    COUNCIL_LIFT,
     PAIR_BONUS,
     PHRASE_BONUS,
     date_keys,
@@ -150,6 +151,20 @@ def add_specific_matches(found: Matches, plan: QueryPlan, index: TermIndex) -> M
     return Matches(found.mask, found.scores + PAIR_BONUS * best * gains * found.mask)
 
 
+def lift_councils(found: Matches, councils: tuple[str, ...], columns: ItemColumns) -> Matches:
+    """Returns the matches with the items of the councils the query names raised by COUNCIL_LIFT of the best
+    score: "Barnsley corporate parenting" puts Barnsley's corporate parenting papers first, though they seldom
+    write "Barnsley", and other councils' after them. Nothing changes where every match is theirs (the
+    filters applied: a search filtered to Barnsley is not changed by typing it)."""
+    if not councils or not found.mask.any():
+        return found
+    named = columns.facets["council"].mask(list(councils)) & found.mask
+    if not named.any() or np.array_equal(named, found.mask):
+        return found
+    best = float(found.scores[found.mask].max())
+    return Matches(found.mask, found.scores + COUNCIL_LIFT * best * named)
+
+
 def add_close_matches(found: Matches, plan: QueryPlan, index: TermIndex) -> Matches:
     """Returns the matches with the CLOSE_CANDIDATES best raised by up to CLOSE_BONUS of the best score, by the
     share of the query's idf their text holds in one passage (ranking.window_coverage): "EHCP assessments within
@@ -207,13 +222,20 @@ def missing_words(plan: QueryPlan, holders: Callable[[list[str]], dict[str, int]
     return missing, any(covered(stem) for _, stems in typed for stem in stems)
 
 
-def councils_named(results: SearchResults, councils: Mapping[str, str]) -> SearchResults:
-    """Returns the results with the councils whose place name the query types ("Barnsley", "Neath Port
-    Talbot": the words of the council's slug) named, unless already filtered to, and those words no longer
-    called missing: the items are that council's though their text may never name it."""
-    typed = [word.strip(EDGE_PUNCTUATION).lower().replace("&", "and") for word in results.request.q.split()]
+def councils_typed(request: SearchRequest, councils: Iterable[str]) -> SearchRequest:
+    """Returns the request with the councils whose place name its words type ("Barnsley", "Neath Port Talbot":
+    the words of the council's slug) in `councils_typed`, for the ranking to lift their items."""
+    typed = [word.strip(EDGE_PUNCTUATION).lower().replace("&", "and") for word in request.q.split()]
     text = f" {' '.join(typed)} "
-    found = [slug for slug in councils if slug != "unattributed" and f" {slug.replace('-', ' ')} " in text]
+    found = tuple(slug for slug in councils if slug != "unattributed" and f" {slug.replace('-', ' ')} " in text)
+    return replace(request, councils_typed=found)
+
+
+def councils_named(results: SearchResults) -> SearchResults:
+    """Returns the results with the councils the query types (`councils_typed`) named, unless already filtered
+    to, and those words no longer called missing: the items are that council's though their text may never
+    name it."""
+    found = results.request.councils_typed
     chosen = set(results.request.filters.get("council", []))
     named = [slug for slug in found if slug not in chosen]
     words = {word for slug in found for word in slug.split("-")}
@@ -249,6 +271,7 @@ def run_search(
     fused = add_meaning(words, request, columns, meaning)
     found = add_specific_matches(fused, words.plan, index)
     found.mask &= words.allowed
+    found = lift_councils(found, request.councils_typed, columns)
     if among is not None:
         found.mask &= among
     if request.sort in ("date", "oldest"):

@@ -38,6 +38,9 @@ class SearchRequest:
     """Also rank in the items nearest the query in meaning (sentence embeddings), fused with the word ranking."""
     respell: bool = True
     """When the words typed find (almost) nothing and a corrected spelling finds more, show its results."""
+    councils_typed: tuple[str, ...] = ()
+    """Councils (slugs) whose place name `q` types, found by the service from the index's councils: their
+    items are lifted above close matches from elsewhere (ranking.COUNCIL_LIFT)."""
 
 
 @dataclass

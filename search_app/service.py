@@ -22,7 +22,7 @@ from indexer.store import Vocabulary, current_generation, open_index
 from indexer.vectors import ALIGN_PREFIX, VECTORS, ItemVectors
 from search_app.compare import run_comparison
 from search_app.facets import ItemColumns, copies_of, count_facets
-from search_app.pipeline import councils_named, passage_page, run_search, summed_word_scores
+from search_app.pipeline import councils_named, councils_typed, passage_page, run_search, summed_word_scores
 from search_app.postings import GenerationArrays, TermIndex
 from search_app.ranking import fold_and_rank
 from search_app.results import Comparison, SearchRequest, SearchResults
@@ -83,8 +83,8 @@ class SearchIndex:
 
     def search(self, request: SearchRequest) -> SearchResults:
         """Returns the results of a request, saying how far meaning-based matching has got."""
-        results = run_search(self.terms(), request, self.speller, self.meaning)
-        results = councils_named(results, self.display_names()["council"])
+        request = councils_typed(request, self.display_names()["council"])
+        results = councils_named(run_search(self.terms(), request, self.speller, self.meaning))
         return replace(results, meaning_status=self.meaning_status())
 
     def search_among(self, request: SearchRequest, item_ids: list[str]) -> SearchResults:

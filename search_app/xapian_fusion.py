@@ -31,13 +31,23 @@ import xapian
 from indexer.embeddings import EmbeddingsUnavailable, shared_encoder
 from indexer.store import current_generation
 from indexer.vectors import ALIGN_PREFIX, ItemVectors, save_array
-from indexer.xapian_backend import FIELD_PREFIXES, ID_PREFIX, XapianHits, XapianSearch, copy_term, record_of
+from indexer.xapian_backend import (
+    FIELD_PREFIXES,
+    FILTER_PREFIXES,
+    ID_PREFIX,
+    XapianHits,
+    XapianSearch,
+    copy_term,
+    filtered,
+    record_of,
+)
 from search_app.evaluate import Matches
 from search_app.query import Phrase, QueryPlan
 from search_app.ranking import (
     CLOSE_BONUS,
     CLOSE_CANDIDATES,
     CLOSE_WINDOW,
+    COUNCIL_LIFT,
     PAIR_BONUS,
     PAIR_COMMON,
     inverse_frequency,
@@ -220,6 +230,7 @@ def rank_pool(
     rarity: PairRarity,
     meaning: tuple[ServedVectors, np.ndarray] | None,
     close: bool = True,
+    councils: Sequence[str] = (),
 ) -> Ranked:
     """Returns the pool ranked: the shards' first word matches (`first`, the request's filters applied),
     the best holders of each rare pair typed, and (with `meaning`: the vectors and the query's vector) the
@@ -228,12 +239,16 @@ def rank_pool(
     As on Whoosh, the ranking is worked out over every item and then filtered (`restrict` applies the
     request's filters; None for none), so a facet's count is what choosing it shows: with filters, the
     best word matches of the whole index join the pool too. Without `close`, the close-words gain is left
-    out (a search by date needs no scores)."""
+    out (a search by date needs no scores). `councils` (those the query names) join the pool with their best
+    word matches and are lifted as pipeline.lift_councils does."""
     pool = Pool()
     pool.add(first)
     first_ids = set(pool.words)
     if restrict is not None:
         pool.add(engine.search_query(words, limit=POOL, counts=False))
+    if councils:
+        theirs = filtered(words, {"council": councils})
+        pool.add(engine.search_query(restrict(theirs) if restrict else theirs, limit=POOL, counts=False))
     size = engine.size()
     for pair in plan.pairs:
         gain = rarity(pair, size)
@@ -255,12 +270,30 @@ def rank_pool(
             if item_id in scores:
                 scores[item_id] += PAIR_BONUS * best * gain
     verify_rest(engine, words, restrict, pool, scores, first_ids)
+    lift_councils(engine, councils, scores)
     for item_id, gain in (close_gains(engine, plan, scores) if close else {}).items():
         scores[item_id] += gain
     ids = fold(sorted(scores, key=lambda i: (-scores[i], i)), pool.keys)
     extra_keys = sorted({pool.keys[i] for i in ids if i not in first_ids})
     meaning_only = [i for i in ids if i in pool.meaning_only]
     return Ranked(ids, scores, pool, extra_keys, meaning_only, meaning_used)
+
+
+def lift_councils(engine: XapianSearch, councils: Sequence[str], scores: dict[str, float]) -> None:
+    """Raises the scored items of the councils the query names by COUNCIL_LIFT of the best score, as the
+    Whoosh pipeline does (pipeline.lift_councils); the shards say which they are, in one request."""
+    if not councils or not scores:
+        return
+    ids = xapian.Query(xapian.Query.OP_OR, [xapian.Query(ID_PREFIX + i) for i in scores])
+    theirs = xapian.Query(xapian.Query.OP_OR, [xapian.Query(FILTER_PREFIXES["council"] + c) for c in councils])
+    named = engine.search_query(
+        xapian.Query(xapian.Query.OP_FILTER, ids, theirs), limit=len(scores), fold=False, counts=False
+    )
+    if not named.hits or len(named.hits) == len(scores):
+        return
+    best = max(scores.values())
+    for item_id, _ in named.hits:
+        scores[item_id] += COUNCIL_LIFT * best
 
 
 def close_gains(engine: XapianSearch, plan: QueryPlan, scores: Mapping[str, float]) -> dict[str, float]:

@@ -49,7 +49,7 @@ from indexer.xapian_backend import (
     record_of,
 )
 from search_app.expansion import meaning_text
-from search_app.pipeline import councils_named, hit_of, missing_words, page_at
+from search_app.pipeline import councils_named, councils_typed, hit_of, missing_words, page_at
 from search_app.postings import MAX_EXPANSIONS
 from search_app.query import Pattern, QueryPlan, plan_query
 from search_app.results import Comparison, CouncilRow, QueryError, SearchRequest, SearchResults
@@ -104,7 +104,8 @@ class XapianIndex:
         shards' words, then (plain words by relevance) fused with meaning and the pair rule at the web
         server over the shards' best matches (search_app/xapian_fusion.py); with a spelling suggestion
         when the words typed find almost nothing, and the suggestion's results where they find more."""
-        return councils_named(self.whole(lambda: self.answer(request)), self.display_names()["council"])
+        request = councils_typed(request, self.display_names()["council"])
+        return councils_named(self.whole(lambda: self.answer(request)))
 
     def whole(self, work: Callable[[], T]) -> T:
         """Returns work that makes several requests of the shards, done again from the start once if a sync
@@ -220,12 +221,21 @@ class XapianIndex:
         meaning = self.meaning(meaning_text(plan.typed, plan.expansions)) if request.semantic and plan.plain else None
         if not relevance:
             return self.by_date(request, plan, words, query, restrict if filtering else None, meaning)
-        if not (plan.pairs or meaning or plan.close_words):
+        if not (plan.pairs or meaning or plan.close_words or request.councils_typed):
             found = self.engine.search_query(query, limit=request.per_page, offset=start, order=request.sort)
             page = list(zip(found.hits, found.records, strict=True))
             return self.results(request, plan, found, page, meaning_used=False)
         first = self.engine.search_query(query, limit=POOL)
-        ranked = rank_pool(self.engine, words, restrict if filtering else None, plan, first, self.rarity, meaning)
+        ranked = rank_pool(
+            self.engine,
+            words,
+            restrict if filtering else None,
+            plan,
+            first,
+            self.rarity,
+            meaning,
+            councils=request.councils_typed,
+        )
         shown = ranked.ids[start : start + request.per_page]
         page = [((i, ranked.scores[i]), ranked.pool.record(i)) for i in shown]
         wanted = start + request.per_page - len(ranked.ids)

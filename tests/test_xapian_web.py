@@ -338,6 +338,26 @@ def test_words_no_item_holds_are_named_and_questions_read_as_on_whoosh(xapian_ap
     assert asked["total"] == plain["total"] > 1 and asked["results"] == plain["results"]
 
 
+@pytest.mark.parametrize(
+    ("query", "named", "unnamed"),
+    [
+        ("Croydon staying put", "croydon", "staying put"),
+        ("Kent care leavers EET&semantic=0", "kent", None),
+        ("croydon&semantic=0", "croydon", None),
+    ],
+)
+def test_a_council_named_in_the_words_has_its_items_first_as_on_whoosh(
+    xapian_app: Flask, whoosh: FlaskClient, query: str, named: str, unnamed: str | None
+) -> None:
+    client = xapian_app.test_client()
+    ours, theirs = (c.get(f"/api/search?q={query}&per_page=10").json["results"] for c in (client, whoosh))
+    assert [hit["council"] for hit in ours[:2]] == [named] * 2
+    # Word weights differ a little (Xapian's idf), so as many of the council's items, not the same order.
+    assert sorted(hit["council"] for hit in ours) == sorted(hit["council"] for hit in theirs)
+    if unnamed:
+        assert client.get(f"/api/search?q={unnamed}").json["results"][0]["council"] != named
+
+
 def test_an_alert_searches_only_its_new_items_on_the_shards(xapian_app: Flask) -> None:
     from search_app.results import SearchRequest
 
