@@ -20,7 +20,15 @@ from search_app.evaluate import Matches, evaluate
 from search_app.expansion import meaning_text
 from search_app.facets import ItemColumns, copies_of, count_facets, filter_mask
 from search_app.postings import TermIndex
-from search_app.query import EDGE_PUNCTUATION, Phrase, QueryPlan, plan_query
+from search_app.query import (
+    EDGE_PUNCTUATION,
+    Phrase,
+    QueryPlan,
+    is_bare_words,
+    plan_query,
+    question_marks_dropped,
+    question_words_removed,
+)
 from search_app.ranking import (
     CLOSE_BONUS,
     CLOSE_CANDIDATES,
@@ -154,13 +162,11 @@ def add_specific_matches(found: Matches, plan: QueryPlan, index: TermIndex) -> M
 def lift_councils(found: Matches, councils: tuple[str, ...], columns: ItemColumns) -> Matches:
     """Returns the matches with the items of the councils the query names raised by COUNCIL_LIFT of the best
     score: "Barnsley corporate parenting" puts Barnsley's corporate parenting papers first, though they seldom
-    write "Barnsley", and other councils' after them. Nothing changes where every match is theirs (the
-    filters applied: a search filtered to Barnsley is not changed by typing it)."""
+    write "Barnsley", and other councils' after them unless they score twice as well. The last step of the
+    ranking, so a search whose every match is the council's keeps its order."""
     if not councils or not found.mask.any():
         return found
     named = columns.facets["council"].mask(list(councils)) & found.mask
-    if not named.any() or np.array_equal(named, found.mask):
-        return found
     best = float(found.scores[found.mask].max())
     return Matches(found.mask, found.scores + COUNCIL_LIFT * best * named)
 
@@ -224,11 +230,20 @@ def missing_words(plan: QueryPlan, holders: Callable[[list[str]], dict[str, int]
 
 def councils_typed(request: SearchRequest, councils: Iterable[str]) -> SearchRequest:
     """Returns the request with the councils whose place name its words type ("Barnsley", "Neath Port Talbot":
-    the words of the council's slug) in `councils_typed`, for the ranking to lift their items."""
+    the words of the council's slug) in `councils_typed`, for the ranking to lift their items. The longest
+    name is taken first: "North Lincolnshire" names North Lincolnshire, not Lincolnshire as well. Plain words
+    only: "staying put NOT Croydon" names no council to lift."""
+    if not is_bare_words(question_words_removed(question_marks_dropped(request.q))):
+        return replace(request, councils_typed=())
     typed = [word.strip(EDGE_PUNCTUATION).lower().replace("&", "and") for word in request.q.split()]
     text = f" {' '.join(typed)} "
-    found = tuple(slug for slug in councils if slug != "unattributed" and f" {slug.replace('-', ' ')} " in text)
-    return replace(request, councils_typed=found)
+    found = []
+    for slug in sorted(councils, key=lambda slug: (-len(slug), slug)):
+        name = f" {slug.replace('-', ' ')} "
+        if slug != "unattributed" and name in text:
+            found.append(slug)
+            text = text.replace(name, " | ")
+    return replace(request, councils_typed=tuple(found))
 
 
 def councils_named(results: SearchResults) -> SearchResults:
@@ -271,7 +286,6 @@ def run_search(
     fused = add_meaning(words, request, columns, meaning)
     found = add_specific_matches(fused, words.plan, index)
     found.mask &= words.allowed
-    found = lift_councils(found, request.councils_typed, columns)
     if among is not None:
         found.mask &= among
     if request.sort in ("date", "oldest"):
@@ -279,6 +293,7 @@ def run_search(
         keys = date_keys(columns.days[docnums], newest_first=request.sort == "date")
     else:
         found = add_close_matches(found, words.plan, index)
+        found = lift_councils(found, request.councils_typed, columns)
         docnums = np.flatnonzero(found.mask)
         keys = -found.scores[docnums]
     start = (request.page - 1) * request.per_page

@@ -270,9 +270,9 @@ def rank_pool(
             if item_id in scores:
                 scores[item_id] += PAIR_BONUS * best * gain
     verify_rest(engine, words, restrict, pool, scores, first_ids)
-    lift_councils(engine, councils, scores)
     for item_id, gain in (close_gains(engine, plan, scores) if close else {}).items():
         scores[item_id] += gain
+    lift_councils(engine, councils, scores)
     ids = fold(sorted(scores, key=lambda i: (-scores[i], i)), pool.keys)
     extra_keys = sorted({pool.keys[i] for i in ids if i not in first_ids})
     meaning_only = [i for i in ids if i in pool.meaning_only]
@@ -280,8 +280,9 @@ def rank_pool(
 
 
 def lift_councils(engine: XapianSearch, councils: Sequence[str], scores: dict[str, float]) -> None:
-    """Raises the scored items of the councils the query names by COUNCIL_LIFT of the best score, as the
-    Whoosh pipeline does (pipeline.lift_councils); the shards say which they are, in one request."""
+    """Raises the scored items of the councils the query names by COUNCIL_LIFT of the best score, the last step
+    as in the Whoosh pipeline (pipeline.lift_councils); the shards say which they are, in one request. Items
+    past the pool keep the shards' order: the pool holds the council's POOL best word matches."""
     if not councils or not scores:
         return
     ids = xapian.Query(xapian.Query.OP_OR, [xapian.Query(ID_PREFIX + i) for i in scores])
@@ -289,8 +290,6 @@ def lift_councils(engine: XapianSearch, councils: Sequence[str], scores: dict[st
     named = engine.search_query(
         xapian.Query(xapian.Query.OP_FILTER, ids, theirs), limit=len(scores), fold=False, counts=False
     )
-    if not named.hits or len(named.hits) == len(scores):
-        return
     best = max(scores.values())
     for item_id, _ in named.hits:
         scores[item_id] += COUNCIL_LIFT * best

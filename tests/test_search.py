@@ -11,6 +11,7 @@ import pytest
 
 from indexer.build import build_index
 from indexer.store import Vocabulary
+from search_app.pipeline import councils_typed
 from search_app.results import QueryError, SearchRequest
 from search_app.service import SearchIndex
 from search_app.snippets import window_weight, word_pattern
@@ -260,3 +261,19 @@ def test_a_query_in_capitals_is_corrected_but_a_short_word_in_it_only_offered() 
     assert offered_only("LCWIP", "lewis") and offered_only("SCHOL TRANSPORT", "school TRANSPORT")
     assert not offered_only("FOSTRING", "fostering")  # caps lock on: searched as corrected
     assert not offered_only("LCWIP fostring", "LCWIP fostering")  # the acronym was kept as typed
+
+
+@pytest.mark.parametrize(
+    ("typed", "named"),
+    [
+        ("North Lincolnshire fostering", ("north-lincolnshire",)),
+        ("Lincolnshire and North Lincolnshire care leavers", ("north-lincolnshire", "lincolnshire")),
+        ("what did Barking & Dagenham decide about staying put?", ("barking-and-dagenham",)),
+        ("Croydonian staying put", ()),
+        ("staying put NOT Croydon", ()),
+        ('"Croydon" staying put', ()),
+    ],
+)
+def test_the_councils_a_query_names_are_its_place_names_longest_first(typed: str, named: tuple[str, ...]) -> None:
+    councils = ["lincolnshire", "north-lincolnshire", "barking-and-dagenham", "croydon", "unattributed"]
+    assert councils_typed(SearchRequest(q=typed), councils).councils_typed == named
