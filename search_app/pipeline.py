@@ -235,7 +235,7 @@ def councils_typed(request: SearchRequest, councils: Iterable[str]) -> SearchReq
     only: "staying put NOT Croydon" names no council to lift."""
     if not is_bare_words(question_words_removed(question_marks_dropped(request.q))):
         return replace(request, councils_typed=())
-    typed = [word.strip(EDGE_PUNCTUATION).lower().replace("&", "and") for word in request.q.split()]
+    typed = [possessive_dropped(word.strip(EDGE_PUNCTUATION).lower()).replace("&", "and") for word in request.q.split()]
     text = f" {' '.join(typed)} "
     found = []
     for slug in sorted(councils, key=lambda slug: (-len(slug), slug)):
@@ -244,6 +244,11 @@ def councils_typed(request: SearchRequest, councils: Iterable[str]) -> SearchReq
             found.append(slug)
             text = text.replace(name, " | ")
     return replace(request, councils_typed=tuple(found))
+
+
+def possessive_dropped(word: str) -> str:
+    """Returns a word without a possessive ending: "Kent's" and "Kent’s" name Kent."""
+    return re.sub(r"['’]s$", "", word)
 
 
 def councils_named(results: SearchResults) -> SearchResults:
