@@ -7,9 +7,11 @@ from typing import Any
 
 import numpy as np
 
+from search_app.evaluate import evaluate
 from search_app.facets import ItemColumns
-from search_app.pipeline import find_matches
+from search_app.pipeline import WordMatches, find_matches
 from search_app.postings import TermIndex
+from search_app.query import glossary_phrases
 from search_app.ranking import UNDATED
 from search_app.results import Comparison, CouncilRow, SearchRequest
 
@@ -18,9 +20,7 @@ def run_comparison(index: TermIndex, request: SearchRequest) -> Comparison:
     """Returns a council-by-year grid of a request's matching items with first, latest and latest decision."""
     columns = index.columns
     words = find_matches(index, request)
-    # Counted over the items holding every word typed (or a glossary equivalent), not every item holding
-    # any of them: a count per council and year is only worth reading if each item counted is about it.
-    matching = np.flatnonzero(words.counted & words.allowed)
+    matching = np.flatnonzero(compared(words, index))
     councils, years = columns.facets["council"], columns.facets["year"]
     council_codes, year_codes = councils.item_codes(), years.item_codes()
     rows = []
@@ -49,6 +49,21 @@ def run_comparison(index: TermIndex, request: SearchRequest) -> Comparison:
     rows.sort(key=lambda r: (-r.total, r.council_name))
     years_shown = sorted({y for row in rows for y in row.counts}, key=lambda y: (y == "undated", y))
     return Comparison(request=request, years=years_shown, rows=rows, total=sum(r.total for r in rows))
+
+
+def compared(words: WordMatches, index: TermIndex) -> np.ndarray:
+    """Returns the items a comparison counts: those holding every word typed, each glossary term typed as a
+    phrase ("staying put", not "staying" and "put" apart: Kent's count was 10 items, 2 of them on it), or a
+    glossary equivalent of the query; not every item holding any word. A count per council and year is
+    only worth reading if each item counted is about the thing."""
+    held = words.counted.copy()
+    phrases = glossary_phrases(words.plan)
+    if phrases:
+        typed = words.every_word.copy()
+        for phrase in phrases:
+            typed &= evaluate(phrase, index).mask
+        held = typed | words.equivalent
+    return held & words.allowed
 
 
 def latest_decision(index: TermIndex, decided: np.ndarray, columns: ItemColumns) -> dict[str, Any] | None:

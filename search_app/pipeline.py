@@ -58,6 +58,8 @@ class WordMatches:
 
     found: Matches
     every_word: np.ndarray
+    equivalent: np.ndarray
+    """Items matching a glossary variant of the query."""
     counted: np.ndarray
     plan: QueryPlan
     allowed: np.ndarray
@@ -88,7 +90,7 @@ def find_matches(index: TermIndex, request: SearchRequest) -> WordMatches:
         found.scores[together] *= 1 + PHRASE_BONUS
     found, equivalent = add_variants(found, plan, index)
     counted = every_word | equivalent if plan.plain else found.mask
-    return WordMatches(found, every_word, counted, plan, allowed)
+    return WordMatches(found, every_word, equivalent, counted, plan, allowed)
 
 
 def add_variants(found: Matches, plan: QueryPlan, index: TermIndex) -> tuple[Matches, np.ndarray]:

@@ -192,6 +192,16 @@ def plan_query(typed: str, expand: bool = True) -> QueryPlan:
     return replace(plan, variants=tuple(glossary_variants(plan)), typed=typed)
 
 
+def glossary_phrases(plan: QueryPlan) -> tuple[Phrase, ...]:
+    """Returns the glossary's terms of two or more words typed in plain words ("staying put"), each as the
+    phrase quotes would make of it, whether or not equivalents are searched: a count of the items on a thing
+    (the council comparison) asks for the term, not its words apart anywhere in a 20,000-word budget report."""
+    if not plan.plain:
+        return ()
+    phrases = (tuple(stems_of(expansion.term)) for expansion in find_expansions(plan.text))
+    return tuple(Phrase(words) for words in phrases if len(words) > 1)
+
+
 def glossary_variants(plan: QueryPlan) -> list[Variant]:
     """Returns the query once per glossary equivalent of each form typed ("looked after children" for "LAC").
 

@@ -51,11 +51,11 @@ from indexer.xapian_backend import (
 from search_app.expansion import meaning_text
 from search_app.pipeline import councils_named, councils_typed, hit_of, missing_words, page_at
 from search_app.postings import MAX_EXPANSIONS
-from search_app.query import Pattern, QueryPlan, plan_query
+from search_app.query import Pattern, QueryPlan, glossary_phrases, plan_query
 from search_app.results import Comparison, CouncilRow, QueryError, SearchRequest, SearchResults
 from search_app.snippets import STEM_CHARS, find_passage, query_words, word_pattern
 from search_app.spelling import Speller, offered_only, rescues, suggest
-from search_app.xapian_engine import Expand, node_query, xapian_plan
+from search_app.xapian_engine import Expand, node_query, phrase_query, xapian_plan
 from search_app.xapian_fusion import POOL, PairRarity, ServedVectors, VectorSource, rank_pool, without_keys
 
 MAX_COPIES = 50
@@ -477,7 +477,8 @@ class XapianIndex:
 
     def comparison(self, request: SearchRequest) -> Comparison:
         """Returns what compare returns, in one attempt."""
-        query = restriction(request)(every_word(plan_query(request.q, request.expand), self.fuzzy_stems))
+        plan = plan_query(request.q, request.expand)
+        query = restriction(request)(every_word(plan, self.fuzzy_stems, self.engine.pairs_indexed(), terms=True))
         by_council: dict[str, dict[str, int]] = {}
         for joined, count in self.engine.council_days(query).items():
             council, day = joined.split("\t")
@@ -520,12 +521,14 @@ def restriction(request: SearchRequest) -> Callable[[xapian.Query], xapian.Query
     return restrict
 
 
-def every_word(plan: QueryPlan, expand: Expand, pairs: bool = False) -> xapian.Query:
+def every_word(plan: QueryPlan, expand: Expand, pairs: bool = False, terms: bool = False) -> xapian.Query:
     """Returns the items a count for spelling counts: holding every word typed or a glossary equivalent of
-    the query (plain words), else those the query matches."""
+    the query (plain words), else those the query matches. With `terms`, as the council comparison counts
+    (compare.compared): each glossary term typed as a phrase."""
     if not plan.plain or not plan.words:
         return xapian_plan(plan, expand, pairs)
-    together = xapian.Query(xapian.Query.OP_AND, list(dict.fromkeys(plan.words)))
+    phrases = [phrase_query(phrase, pairs) for phrase in glossary_phrases(plan)] if terms else []
+    together = xapian.Query(xapian.Query.OP_AND, [*(xapian.Query(w) for w in dict.fromkeys(plan.words)), *phrases])
     variants = [node_query(variant.root, expand, pairs) for variant in plan.variants]
     return xapian.Query(xapian.Query.OP_OR, [together, *variants])
 

@@ -51,6 +51,14 @@ def test_compare_grid_counts_items_holding_every_word(client: FlaskClient) -> No
     assert 'id="mentions-chart"' in html and "/?q=care+leavers&amp;council=croydon&amp;year=2021" in html
 
 
+def test_compare_counts_a_glossary_term_typed_as_the_term(client: FlaskClient) -> None:
+    """ "staying put" counts the items on Staying Put, not every paper holding "staying" and "put" apart."""
+    rows = list(csv.DictReader(io.StringIO(client.get("/compare.csv?q=staying+put&expand=0").get_data(as_text=True))))
+    phrase = client.get('/api/search?q="staying put"&expand=0').get_json()["facets"]["council"]
+    apart = client.get("/api/search?q=staying AND put&expand=0").get_json()["facets"]["council"]
+    assert {row["council"]: int(row["total"]) for row in rows} == phrase != apart
+
+
 def test_paper_page_lists_items_in_order(client: FlaskClient) -> None:
     html = client.get("/papers/kent/full_council_2025-03-13_CPP_Minutes_10.12.24.pdf").get_data(as_text=True)
     assert html.index("Apologies and Substitutes") < html.index("Challenge Cards Update") < html.index("Work programme")

@@ -271,7 +271,10 @@ def test_cpsearch_serve_serves_the_shards(served: dict[str, Any], index_dir: Pat
         server.wait(timeout=30)
 
 
-@pytest.mark.parametrize("query", ["q=fostering", "q=staying put&council=croydon", "q=LAC", "q=budget&from=2022-01-01"])
+@pytest.mark.parametrize(
+    "query",
+    ["q=fostering", "q=staying put&council=croydon", "q=staying put", "q=LAC", "q=budget&from=2022-01-01"],
+)
 def test_councils_compare_as_on_whoosh(xapian_app: Flask, whoosh: FlaskClient, query: str) -> None:
     ours = xapian_app.test_client().get(f"/compare.csv?{query}")
     theirs = whoosh.get(f"/compare.csv?{query}")
