@@ -40,6 +40,8 @@ BLIND_QUERIES = ROOT / "tests" / "data" / "blind_queries.json"
 BLIND_JUDGMENTS = ROOT / "tests" / "data" / "blind_judgments.json"
 BY_USER = ("all", "officer", "researcher", "councillor")
 BY_KIND = ("all", "specific", "general")
+# Queries typing a council's place name ("Croydon placement sufficiency strategy"), marked names_council.
+COUNCIL_NAMED = "names a council"
 
 
 def judged_set(option: str, heading: str, groups: tuple[str, ...]) -> tuple[str, str, Path, Path, tuple[str, ...]]:
@@ -65,7 +67,8 @@ JUDGED_SETS = (
     judged_set("heldout12", "twelfth held-out set (issue 22)", BY_KIND),
     judged_set("heldout13", "thirteenth held-out set (issue 22)", BY_KIND),
     judged_set("heldout14", "fourteenth held-out set (issue 22)", BY_KIND),
-    judged_set("heldout15", "fifteenth held-out set (issue 22, the test set)", BY_KIND),
+    judged_set("heldout15", "fifteenth held-out set (issue 22)", BY_KIND),
+    judged_set("heldout16", "sixteenth held-out set (issue 22, the test set)", (*BY_KIND, COUNCIL_NAMED)),
 )
 METRICS = ("ndcg@10", "mrr", "p@1", "recall@20")
 # A ranked list of items, each as its item id followed by the ids of its copies in other papers.
@@ -340,6 +343,7 @@ def evaluate_blind(
                 continue
             scores = score_ids(ranker(entry["q"]), judged[entry["id"]], groups)
             kind = ["specific"] if entry.get("specific") else ["general"] if "specific" in entry else []
+            kind += [COUNCIL_NAMED] if entry.get("names_council") else []
             for group in ("all", entry["user"], *kind, entry["id"]):
                 per_group.setdefault(group, []).append(scores)
         out[name] = {
