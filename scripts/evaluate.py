@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 from indexer.build import build_index  # noqa: E402
 from indexer.records import duplicate_key  # noqa: E402
 from indexer.store import current_generation, open_index  # noqa: E402
+from search_app.pipeline import run_search  # noqa: E402
 from search_app.results import SearchRequest  # noqa: E402
 from search_app.service import SearchIndex  # noqa: E402
 
@@ -134,6 +135,19 @@ def ids_of(index: SearchIndex | XapianIndex, semantic: bool = True) -> IdRanker:
 
     def rank(query: str) -> list[list[str]]:
         hits = index.search(SearchRequest(q=query, per_page=DEPTH, semantic=semantic)).hits
+        return [[h.id, *(o["id"] for o in h.other_sources)] for h in hits]
+
+    return rank
+
+
+def without_council_lift_ids(index_dir: Path) -> IdRanker:
+    """Returns the product's search with no council lift (SearchIndex.search less its councils_typed step): the
+    sixteenth set was pooled from it, and its twelve queries naming a council measure the lift against it."""
+    index = SearchIndex(index_dir)
+
+    def rank(query: str) -> list[list[str]]:
+        request = SearchRequest(q=query, per_page=DEPTH)
+        hits = run_search(index.terms(), request, index.speller, index.meaning).hits
         return [[h.id, *(o["id"] for o in h.other_sources)] for h in hits]
 
     return rank
@@ -279,6 +293,7 @@ def systems_for_blind(index_dir: Path) -> dict[str, IdRanker]:
     return {
         "Council Papers Search": product_ids(index_dir),
         "  without meaning matching": product_ids(index_dir, semantic=False),
+        "  without the council lift": without_council_lift_ids(index_dir),
         "BM25 baseline (FTS5, words ORed)": baseline_or_ids(index_dir),
         "BM25 over 250-word windows": baseline_window_ids(index_dir),
         "Embedding ranking alone": embedding_ids(index_dir),

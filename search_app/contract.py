@@ -149,7 +149,8 @@ class SearchBody(BaseModel):
     )
     councils_named: list[str] = Field(
         description="Councils (slugs) whose place name the query types, not already chosen in the council filter: "
-        "their items may never name them, so their matches are ranked first (raised by half the best score) and "
+        "their items may never name them, so their matches are raised by half the best score, above close matches "
+        "from other councils, and "
         "a client can offer the filter (council=<slug>)."
     )
 

@@ -164,7 +164,7 @@ def add_specific_matches(found: Matches, plan: QueryPlan, index: TermIndex) -> M
 def lift_councils(found: Matches, councils: tuple[str, ...], columns: ItemColumns) -> Matches:
     """Returns the matches with the items of the councils the query names raised by COUNCIL_LIFT of the best
     score: "Barnsley corporate parenting" puts Barnsley's corporate parenting papers first, though they seldom
-    write "Barnsley", and other councils' after them unless they score twice as well. The last step of the
+    write "Barnsley": one scoring at least half the best comes above every other council's item. The last step of the
     ranking, so a search whose every match is the council's keeps its order."""
     if not councils or not found.mask.any():
         return found
@@ -237,7 +237,8 @@ def councils_typed(request: SearchRequest, councils: Iterable[str]) -> SearchReq
     only: "staying put NOT Croydon" names no council to lift."""
     if not is_bare_words(question_words_removed(question_marks_dropped(request.q))):
         return replace(request, councils_typed=())
-    typed = [possessive_dropped(word.strip(EDGE_PUNCTUATION).lower()).replace("&", "and") for word in request.q.split()]
+    words = request.q.replace("-", " ").split()
+    typed = [possessive_dropped(word.strip(EDGE_PUNCTUATION).lower()).replace("&", "and") for word in words]
     text = f" {' '.join(typed)} "
     found = []
     for slug in sorted(councils, key=lambda slug: (-len(slug), slug)):

@@ -43,7 +43,7 @@ CLOSE_BONUS = 0.1
 CLOSE_WINDOW = 25
 CLOSE_CANDIDATES = 100
 # A council's place name typed ("Barnsley corporate parenting"): its items matched gain COUNCIL_LIFT of the best
-# score, so they come first unless an item from elsewhere matches twice as well. Papers seldom name their own
+# score, so one scoring at least half the best comes above every other council's item. Papers seldom name their own
 # council, so the words alone seldom find them.
 COUNCIL_LIFT = 0.5
 UNDATED = np.iinfo(np.int64).max

@@ -270,11 +270,20 @@ def test_a_query_in_capitals_is_corrected_but_a_short_word_in_it_only_offered() 
         ("Lincolnshire and North Lincolnshire care leavers", ("north-lincolnshire", "lincolnshire")),
         ("what did Barking & Dagenham decide about staying put?", ("barking-and-dagenham",)),
         ("Kent's fostering and Croydon’s", ("croydon", "kent")),
+        ("Stockton-on-Tees fostering", ("stockton-on-tees",)),
         ("Croydonian staying put", ()),
         ("staying put NOT Croydon", ()),
         ('"Croydon" staying put', ()),
     ],
 )
 def test_the_councils_a_query_names_are_its_place_names_longest_first(typed: str, named: tuple[str, ...]) -> None:
-    councils = ["lincolnshire", "north-lincolnshire", "barking-and-dagenham", "croydon", "kent", "unattributed"]
+    councils = [
+        "lincolnshire",
+        "north-lincolnshire",
+        "barking-and-dagenham",
+        "croydon",
+        "kent",
+        "stockton-on-tees",
+        "unattributed",
+    ]
     assert councils_typed(SearchRequest(q=typed), councils).councils_typed == named

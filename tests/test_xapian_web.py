@@ -347,6 +347,8 @@ def test_words_no_item_holds_are_named_and_questions_read_as_on_whoosh(xapian_ap
         ("Croydon staying put", "croydon", "staying put"),
         ("Kent care leavers EET&semantic=0", "kent", None),
         ("croydon&semantic=0", "croydon", None),
+        # Filtered to two councils: the pool takes in the named one's best matches within the filters.
+        ("Croydon staying put&council=kent&council=croydon", "croydon", None),
     ],
 )
 def test_a_council_named_in_the_words_has_its_items_first_as_on_whoosh(
