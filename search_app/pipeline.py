@@ -318,9 +318,12 @@ def run_search(
     known = {word.lower() for expansion in expansions for word in expansion.term.split()}
     suggestion = suggest(index, request.q, speller(), known) if wanted and speller else None
     if suggestion and request.respell and not offered_only(request.q, suggestion):
-        rescued = run_search(index, replace(request, q=suggestion, respell=False), meaning=meaning)
+        # The councils the corrected words name ("Croydn staying put" shown as "croydon staying put") are lifted.
+        corrected = councils_typed(replace(request, q=suggestion, respell=False), columns.facets["council"].values)
+        rescued = run_search(index, corrected, meaning=meaning)
         if rescues(typed_total, rescued.total):
-            return replace(rescued, request=request, suggestion=suggestion, showing_for=suggestion)
+            asked = replace(request, councils_typed=corrected.councils_typed)
+            return replace(rescued, request=asked, suggestion=suggestion, showing_for=suggestion)
     missing = missing_words(words.plan, lambda stems: {s: live_holders(index, s) for s in stems})
     return SearchResults(
         request=request,

@@ -150,9 +150,12 @@ class XapianIndex:
             return results, plan
         if request.respell and not offered_only(request.q, suggestion):
             corrected_plan = plan_query(suggestion, request.expand)
-            rescued = self.ranked(replace(request, q=suggestion), corrected_plan, restrict)
+            # As on Whoosh: the councils the corrected words name are lifted.
+            corrected = councils_typed(replace(request, q=suggestion), self.display_names()["council"])
+            rescued = self.ranked(corrected, corrected_plan, restrict)
             if rescues(typed, rescued.total):
-                return replace(rescued, request=request, suggestion=suggestion, showing_for=suggestion), corrected_plan
+                shown = replace(request, councils_typed=corrected.councils_typed)
+                return replace(rescued, request=shown, suggestion=suggestion, showing_for=suggestion), corrected_plan
         return replace(results, suggestion=suggestion), plan
 
     def search_among(self, request: SearchRequest, item_ids: list[str]) -> SearchResults:

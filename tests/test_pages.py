@@ -142,6 +142,10 @@ def test_a_council_named_in_the_words_has_its_items_first(client: FlaskClient) -
     named = client.get("/api/search?q=Croydon staying put&per_page=50").get_json()["results"]
     assert [hit["council"] for hit in named[:2]] == ["croydon"] * 2
     assert {hit["council"] for hit in named} > {"croydon"}
+    # A misspelt council name is read as the correction shown.
+    corrected = client.get("/api/search?q=Croydn staying put&per_page=5").get_json()
+    assert corrected["showing_results_for"] == "croydon staying put" and corrected["councils_named"] == ["croydon"]
+    assert [hit["council"] for hit in corrected["results"][:2]] == ["croydon"] * 2
     # An operator query names no council to lift.
     excluded = client.get("/api/search?q=staying put NOT Croydon&per_page=50").get_json()
     assert excluded["councils_named"] == [] and excluded["results"][0]["council"] != "croydon"

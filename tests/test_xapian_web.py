@@ -349,6 +349,8 @@ def test_words_no_item_holds_are_named_and_questions_read_as_on_whoosh(xapian_ap
         ("croydon&semantic=0", "croydon", None),
         # Filtered to two councils: the pool takes in the named one's best matches within the filters.
         ("Croydon staying put&council=kent&council=croydon", "croydon", None),
+        # Misspelt: the corrected words' council is lifted, as on Whoosh.
+        ("Croydn staying put", "croydon", None),
     ],
 )
 def test_a_council_named_in_the_words_has_its_items_first_as_on_whoosh(
