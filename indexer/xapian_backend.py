@@ -24,7 +24,7 @@ import threading
 import time
 import zlib
 from collections import Counter, defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -372,6 +372,11 @@ def filtered(
         days = xapian.Query(xapian.Query.OP_VALUE_RANGE, SLOTS["date"], low, high)
         query = xapian.Query(xapian.Query.OP_FILTER, query, days)
     return query
+
+
+def items_query(item_ids: Iterable[str]) -> xapian.Query:
+    """Returns the query matching these items, by their id terms."""
+    return xapian.Query(xapian.Query.OP_OR, [xapian.Query(ID_PREFIX + item_id) for item_id in item_ids])
 
 
 def record_of(document: xapian.Document) -> dict[str, Any]:

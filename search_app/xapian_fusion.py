@@ -33,12 +33,11 @@ from indexer.store import current_generation
 from indexer.vectors import ALIGN_PREFIX, ItemVectors, save_array
 from indexer.xapian_backend import (
     FIELD_PREFIXES,
-    FILTER_PREFIXES,
-    ID_PREFIX,
     XapianHits,
     XapianSearch,
     copy_term,
     filtered,
+    items_query,
     record_of,
 )
 from search_app.evaluate import Matches
@@ -285,11 +284,8 @@ def lift_councils(engine: XapianSearch, councils: Sequence[str], scores: dict[st
     past the pool keep the shards' order: the pool holds the council's POOL best word matches."""
     if not councils or not scores:
         return
-    ids = xapian.Query(xapian.Query.OP_OR, [xapian.Query(ID_PREFIX + i) for i in scores])
-    theirs = xapian.Query(xapian.Query.OP_OR, [xapian.Query(FILTER_PREFIXES["council"] + c) for c in councils])
-    named = engine.search_query(
-        xapian.Query(xapian.Query.OP_FILTER, ids, theirs), limit=len(scores), fold=False, counts=False
-    )
+    theirs = filtered(items_query(scores), {"council": councils})
+    named = engine.search_query(theirs, limit=len(scores), fold=False, counts=False)
     best = max(scores.values())
     for item_id, _ in named.hits:
         scores[item_id] += COUNCIL_LIFT * best
@@ -333,7 +329,7 @@ def close_gains(engine: XapianSearch, plan: QueryPlan, scores: Mapping[str, floa
         )
         for chosen, source in zip(sets, sources, strict=True)
     ]
-    among = xapian.Query(xapian.Query.OP_OR, [xapian.Query(ID_PREFIX + i) for i in candidates])
+    among = items_query(candidates)
     query = xapian.Query(xapian.Query.OP_FILTER, xapian.Query(xapian.Query.OP_MAX, parts), among)
     holding = engine.search_query(query, limit=len(candidates), fold=False, counts=False)
     best = scores[candidates[0]]
@@ -360,7 +356,7 @@ def verify_rest(
     rest = [i for i in scores if i not in first_ids]
     if not rest:
         return
-    terms = xapian.Query(xapian.Query.OP_OR, [xapian.Query(ID_PREFIX + i) for i in rest])
+    terms = items_query(rest)
     query = xapian.Query(xapian.Query.OP_AND_MAYBE, terms, words)
     allowed = engine.search_query(restrict(query) if restrict else query, limit=len(rest), fold=False, counts=False)
     pool.add(allowed, scored=False)

@@ -45,6 +45,7 @@ from indexer.xapian_backend import (
     XapianSearch,
     copy_term,
     filtered,
+    items_query,
     paper_term,
     record_of,
 )
@@ -161,7 +162,7 @@ class XapianIndex:
     def search_among(self, request: SearchRequest, item_ids: list[str]) -> SearchResults:
         """Returns the results of a request among these items only (an alert's new items), by their words."""
         request = replace(request, semantic=False, respell=False)
-        wanted = xapian.Query(xapian.Query.OP_OR, [xapian.Query(ID_PREFIX + i) for i in item_ids])
+        wanted = items_query(item_ids)
         filters = restriction(request)
 
         def restrict(query: xapian.Query) -> xapian.Query:
@@ -275,7 +276,7 @@ class XapianIndex:
             ranked = rank_pool(self.engine, words, restrict, plan, first, self.rarity, meaning, close=False)
             meaning_used = ranked.meaning_used
             if ranked.meaning_only:
-                brought = xapian.Query(xapian.Query.OP_OR, [xapian.Query(ID_PREFIX + i) for i in ranked.meaning_only])
+                brought = items_query(ranked.meaning_only)
                 query = xapian.Query(
                     xapian.Query.OP_OR, [query, xapian.Query(xapian.Query.OP_SCALE_WEIGHT, brought, 0.0)]
                 )
@@ -289,7 +290,7 @@ class XapianIndex:
         shards counted the word matches only), their counts from the shards' spies in one more request."""
         if not meaning_only:
             return counted
-        ids = xapian.Query(xapian.Query.OP_OR, [xapian.Query(ID_PREFIX + i) for i in meaning_only])
+        ids = items_query(meaning_only)
         facets = self.engine.search_query(ids, limit=0, fold=False, exact=True).facets  # a few items: all counted
         summed = {
             facet: dict(Counter(counted.facets.get(facet, {})) + Counter(facets.get(facet, {})))
