@@ -149,9 +149,9 @@ class SearchBody(BaseModel):
     )
     councils_named: list[str] = Field(
         description="Councils (slugs) whose place name the query types, not already chosen in the council filter: "
-        "their items may never name them, so their matches are raised by half the best score, above close matches "
-        "from other councils, and "
-        "a client can offer the filter (council=<slug>)."
+        "their items may never name them, so the query is scored by its other words and their matches are raised "
+        "by their own score, up to half the best (one matching the other words half as well as the best comes "
+        "above every other council's item), and a client can offer the filter (council=<slug>)."
     )
 
 

@@ -32,9 +32,9 @@ from search_app.query import (
 from search_app.ranking import (
     CLOSE_BONUS,
     CLOSE_CANDIDATES,
-    COUNCIL_LIFT,
     PAIR_BONUS,
     PHRASE_BONUS,
+    council_gains,
     date_keys,
     fold_and_rank,
     inverse_frequency,
@@ -162,15 +162,14 @@ def add_specific_matches(found: Matches, plan: QueryPlan, index: TermIndex) -> M
 
 
 def lift_councils(found: Matches, councils: tuple[str, ...], columns: ItemColumns) -> Matches:
-    """Returns the matches with the items of the councils the query names raised by COUNCIL_LIFT of the best
-    score: "Barnsley corporate parenting" puts Barnsley's corporate parenting papers first, though they seldom
-    write "Barnsley": one scoring at least half the best comes above every other council's item. The last step of the
-    ranking, so a search whose every match is the council's keeps its order."""
+    """Returns the matches with the items of the councils the query names raised by up to half the best score, by
+    how well they match the other words (ranking.council_gains): "Barnsley corporate parenting" puts Barnsley's
+    corporate parenting papers first, though they seldom write "Barnsley". The last step of the ranking."""
     if not councils or not found.mask.any():
         return found
     named = columns.facets["council"].mask(list(councils)) & found.mask
     best = float(found.scores[found.mask].max())
-    return Matches(found.mask, found.scores + COUNCIL_LIFT * best * named)
+    return Matches(found.mask, found.scores + council_gains(found.scores, best) * named)
 
 
 def add_close_matches(found: Matches, plan: QueryPlan, index: TermIndex) -> Matches:
@@ -237,16 +236,40 @@ def councils_typed(request: SearchRequest, councils: Iterable[str]) -> SearchReq
     only: "staying put NOT Croydon" names no council to lift."""
     if not is_bare_words(question_words_removed(question_marks_dropped(request.q))):
         return replace(request, councils_typed=())
-    words = request.q.replace("-", " ").split()
-    typed = [possessive_dropped(word.strip(EDGE_PUNCTUATION).lower()).replace("&", "and") for word in words]
-    text = f" {' '.join(typed)} "
-    found = []
-    for slug in sorted(councils, key=lambda slug: (-len(slug), slug)):
-        name = f" {slug.replace('-', ' ')} "
-        if slug != "unattributed" and name in text:
-            found.append(slug)
-            text = text.replace(name, " | ")
+    found, _ = council_names_in(request.q, councils)
     return replace(request, councils_typed=tuple(found))
+
+
+def council_names_in(text: str, councils: Iterable[str]) -> tuple[list[str], list[tuple[int, int]]]:
+    """Returns the councils whose place name the text types, longest name first, and where each name's words
+    stand in the text (character spans)."""
+    spans = [match.span() for match in re.finditer(r"[^\s-]+", text)]
+    typed = [possessive_dropped(text[a:b].strip(EDGE_PUNCTUATION).lower()).replace("&", "and") for a, b in spans]
+    found: list[str] = []
+    taken: list[tuple[int, int]] = []
+    for slug in sorted(councils, key=lambda slug: (-len(slug), slug)):
+        name = slug.split("-")
+        for first in range(len(typed) - len(name) + 1):
+            if slug != "unattributed" and typed[first : first + len(name)] == name:
+                found += [] if slug in found else [slug]
+                taken += spans[first : first + len(name)]
+                typed[first : first + len(name)] = ["|"] * len(name)
+    return found, taken
+
+
+def topic_words(request: SearchRequest) -> str:
+    """Returns the words a request is scored by: those typed less the councils' names it types, as those
+    councils' items are lifted instead ("Merton corporate parenting strategy" is scored as "corporate parenting
+    strategy", so Merton's paper that names Merton and nothing of the rest is not its best match). A query of
+    nothing but a council's name keeps it."""
+    if not request.councils_typed:
+        return request.q
+    _, taken = council_names_in(request.q, request.councils_typed)
+    text = request.q
+    for start, end in sorted(taken, reverse=True):
+        text = f"{text[:start]} {text[end:]}"
+    text = " ".join(re.sub(r"(?<![\w])-+|-+(?![\w])", " ", text).split())
+    return text if re.search(r"\w", text) else request.q
 
 
 def possessive_dropped(word: str) -> str:
@@ -290,7 +313,7 @@ def run_search(
     the facet counts come from the fold, the page from sorting only its candidates (ranking.fold_and_rank).
     """
     columns = index.columns
-    words = find_matches(index, request)
+    words = find_matches(index, replace(request, q=topic_words(request)))
     fused = add_meaning(words, request, columns, meaning)
     found = add_specific_matches(fused, words.plan, index)
     found.mask &= words.allowed

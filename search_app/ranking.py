@@ -42,10 +42,13 @@ PAIR_COMMON = 0.05
 CLOSE_BONUS = 0.1
 CLOSE_WINDOW = 25
 CLOSE_CANDIDATES = 100
-# A council's place name typed ("Barnsley corporate parenting"): its items matched gain COUNCIL_LIFT of the best
-# score, so one scoring at least half the best comes above every other council's item. Papers seldom name their own
-# council, so the words alone seldom find them.
+# A council's place name typed ("Barnsley corporate parenting"): the query is scored by its other words, and the
+# council's items matched gain COUNCIL_LIFT of the best score if they score COUNCIL_FULL of the best or more, less
+# in proportion below that (council_gains). Papers seldom name their own council, so the words alone seldom find
+# them; one matching the other words half as well as the best comes above every other council's item, and one that
+# barely matches them (the council's only paper, on something else) stays below the close matches from elsewhere.
 COUNCIL_LIFT = 0.5
+COUNCIL_FULL = 0.25
 UNDATED = np.iinfo(np.int64).max
 
 
@@ -160,6 +163,12 @@ def occurrences_in(found: np.ndarray, docnums: np.ndarray) -> np.ndarray:
 
 # rank_by_score, rank_by_date and fold_copies rank and fold every match: the plain statement of the rule that
 # fold_and_rank must give for a page (tests compare them); searches use fold_and_rank.
+def council_gains(scores: np.ndarray | float, best: float) -> np.ndarray | float:
+    """Returns what items of a council the query names gain: COUNCIL_LIFT of the best score, in proportion to
+    their own score below COUNCIL_FULL of the best."""
+    return np.minimum(scores * (COUNCIL_LIFT / COUNCIL_FULL), COUNCIL_LIFT * best)
+
+
 def rank_by_score(mask: np.ndarray, scores: np.ndarray, order: np.ndarray) -> np.ndarray:
     """Returns the matching docnums by score, highest first; ties by `order` (each item's stable place)."""
     docnums = np.flatnonzero(mask)

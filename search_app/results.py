@@ -40,7 +40,7 @@ class SearchRequest:
     """When the words typed find (almost) nothing and a corrected spelling finds more, show its results."""
     councils_typed: tuple[str, ...] = ()
     """Councils (slugs) whose place name `q` types, found by the service from the index's councils: their
-    items are lifted above close matches from elsewhere (ranking.COUNCIL_LIFT)."""
+    items are lifted by how well they match the other words (ranking.council_gains)."""
 
 
 @dataclass

@@ -88,7 +88,9 @@ class SearchIndex:
         return replace(results, meaning_status=self.meaning_status())
 
     def search_among(self, request: SearchRequest, item_ids: list[str]) -> SearchResults:
-        """Returns the results of a request among these items only (those still indexed), by their words."""
+        """Returns the results of a request among these items only (those still indexed), by their words and the
+        councils they name, as a search ranks them."""
+        request = councils_typed(request, self.display_names()["council"])
         index = self.terms()
         among = np.zeros(index.size, dtype=bool)
         for item_id in item_ids:

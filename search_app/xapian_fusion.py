@@ -46,9 +46,9 @@ from search_app.ranking import (
     CLOSE_BONUS,
     CLOSE_CANDIDATES,
     CLOSE_WINDOW,
-    COUNCIL_LIFT,
     PAIR_BONUS,
     PAIR_COMMON,
+    council_gains,
     inverse_frequency,
     pair_rarity,
 )
@@ -279,16 +279,16 @@ def rank_pool(
 
 
 def lift_councils(engine: XapianSearch, councils: Sequence[str], scores: dict[str, float]) -> None:
-    """Raises the scored items of the councils the query names by COUNCIL_LIFT of the best score, the last step
-    as in the Whoosh pipeline (pipeline.lift_councils); the shards say which they are, in one request. Items
-    past the pool keep the shards' order: the pool holds the council's POOL best word matches."""
+    """Raises the scored items of the councils the query names by ranking.council_gains, the last step as in the
+    Whoosh pipeline (pipeline.lift_councils); the shards say which they are, in one request. Items past the pool
+    keep the shards' order: the pool holds the council's POOL best word matches."""
     if not councils or not scores:
         return
     theirs = filtered(items_query(scores), {"council": councils})
     named = engine.search_query(theirs, limit=len(scores), fold=False, counts=False)
     best = max(scores.values())
     for item_id, _ in named.hits:
-        scores[item_id] += COUNCIL_LIFT * best
+        scores[item_id] += float(council_gains(scores[item_id], best))
 
 
 def close_gains(engine: XapianSearch, plan: QueryPlan, scores: Mapping[str, float]) -> dict[str, float]:

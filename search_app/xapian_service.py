@@ -50,7 +50,7 @@ from indexer.xapian_backend import (
     record_of,
 )
 from search_app.expansion import meaning_text
-from search_app.pipeline import councils_named, councils_typed, hit_of, missing_words, page_at
+from search_app.pipeline import councils_named, councils_typed, hit_of, missing_words, page_at, topic_words
 from search_app.postings import MAX_EXPANSIONS
 from search_app.query import Pattern, QueryPlan, glossary_phrases, plan_query
 from search_app.results import Comparison, CouncilRow, QueryError, SearchRequest, SearchResults
@@ -134,7 +134,7 @@ class XapianIndex:
     def respelt(self, request: SearchRequest) -> tuple[SearchResults, QueryPlan]:
         """Returns the results of a request, or of its corrected spelling where the words typed find almost
         nothing and it finds more, with the plan they are the results of."""
-        plan = plan_query(request.q, request.expand)
+        plan = plan_query(topic_words(request), request.expand)
         restrict = restriction(request)
         results = self.ranked(request, plan, restrict)
         speller = self.speller()
@@ -150,9 +150,9 @@ class XapianIndex:
         if suggestion is None:
             return results, plan
         if request.respell and not offered_only(request.q, suggestion):
-            corrected_plan = plan_query(suggestion, request.expand)
             # As on Whoosh: the councils the corrected words name are lifted.
             corrected = councils_typed(replace(request, q=suggestion), self.display_names()["council"])
+            corrected_plan = plan_query(topic_words(corrected), request.expand)
             rescued = self.ranked(corrected, corrected_plan, restrict)
             if rescues(typed, rescued.total):
                 shown = replace(request, councils_typed=corrected.councils_typed)
@@ -160,15 +160,16 @@ class XapianIndex:
         return replace(results, suggestion=suggestion), plan
 
     def search_among(self, request: SearchRequest, item_ids: list[str]) -> SearchResults:
-        """Returns the results of a request among these items only (an alert's new items), by their words."""
-        request = replace(request, semantic=False, respell=False)
+        """Returns the results of a request among these items only (an alert's new items), by their words and the
+        councils they name, as a search ranks them."""
+        request = councils_typed(replace(request, semantic=False, respell=False), self.display_names()["council"])
         wanted = items_query(item_ids)
         filters = restriction(request)
 
         def restrict(query: xapian.Query) -> xapian.Query:
             return xapian.Query(xapian.Query.OP_FILTER, filters(query), wanted)
 
-        plan = plan_query(request.q, request.expand)
+        plan = plan_query(topic_words(request), request.expand)
         return self.whole(lambda: self.ranked(request, plan, restrict, filtering=True))
 
     def speller(self) -> Speller | None:

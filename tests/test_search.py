@@ -11,7 +11,7 @@ import pytest
 
 from indexer.build import build_index
 from indexer.store import Vocabulary
-from search_app.pipeline import councils_typed
+from search_app.pipeline import councils_typed, topic_words
 from search_app.results import QueryError, SearchRequest
 from search_app.service import SearchIndex
 from search_app.snippets import window_weight, word_pattern
@@ -287,3 +287,28 @@ def test_the_councils_a_query_names_are_its_place_names_longest_first(typed: str
         "unattributed",
     ]
     assert councils_typed(SearchRequest(q=typed), councils).councils_typed == named
+
+
+@pytest.mark.parametrize(
+    ("typed", "named", "scored"),
+    [
+        ("Merton corporate parenting strategy", ("merton",), "corporate parenting strategy"),
+        ("Kent's care-experienced adults", ("kent",), "care-experienced adults"),
+        ("Stockton-on-Tees fostering", ("stockton-on-tees",), "fostering"),
+        ("staying put in North Lincolnshire?", ("north-lincolnshire",), "staying put in"),
+        ("Kent fostering, Kent adoption", ("kent",), "fostering, adoption"),
+        ("Croydon", ("croydon",), "Croydon"),
+        ("Croydon staying put", (), "Croydon staying put"),
+    ],
+)
+def test_a_query_naming_a_council_is_scored_by_its_other_words(typed: str, named: tuple[str, ...], scored: str) -> None:
+    """The council's items are lifted instead; a query of nothing but its name keeps it."""
+    assert topic_words(SearchRequest(q=typed, councils_typed=named)) == scored
+
+
+def test_an_alert_orders_its_new_items_as_a_search_does(index: SearchIndex) -> None:
+    """A councillor following "Croydon staying put" is sent Croydon's new paper on it first, as the search shows."""
+    ids = [hit.id for hit in index.search(SearchRequest(q="staying put", per_page=100)).hits]
+    among = index.search_among(SearchRequest(q="Croydon staying put", per_page=100), ids)
+    searched = index.search(SearchRequest(q="Croydon staying put", semantic=False)).hits
+    assert among.hits[0].id == searched[0].id and among.hits[0].council == "croydon" and ids[0] != among.hits[0].id
