@@ -69,7 +69,8 @@ JUDGED_SETS = (
     judged_set("heldout13", "thirteenth held-out set (issue 22)", BY_KIND),
     judged_set("heldout14", "fourteenth held-out set (issue 22)", BY_KIND),
     judged_set("heldout15", "fifteenth held-out set (issue 22)", BY_KIND),
-    judged_set("heldout16", "sixteenth held-out set (issue 22, the test set)", (*BY_KIND, COUNCIL_NAMED)),
+    judged_set("heldout16", "sixteenth held-out set (issue 22)", (*BY_KIND, COUNCIL_NAMED)),
+    judged_set("heldout17", "seventeenth held-out set (issue 22, the test set)", (*BY_KIND, COUNCIL_NAMED)),
 )
 METRICS = ("ndcg@10", "mrr", "p@1", "recall@20")
 # A ranked list of items, each as its item id followed by the ids of its copies in other papers.
