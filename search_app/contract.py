@@ -150,8 +150,9 @@ class SearchBody(BaseModel):
     councils_named: list[str] = Field(
         description="Councils (slugs) whose place name the query types, not already chosen in the council filter: "
         "their items may never name them, so the query is scored by its other words and their matches are raised "
-        "by their own score, up to half the best (one matching the other words half as well as the best comes "
-        "above every other council's item), and a client can offer the filter (council=<slug>)."
+        "by half the best score if they score a quarter of the best or more, in proportion below (one matching the "
+        "other words half as well as the best comes level with the best of any other council), and a client can "
+        "offer the filter (council=<slug>)."
     )
 
 

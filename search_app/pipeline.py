@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from indexer.analysis import stems_of
+from indexer.analysis import MIN_WORD, STOP_WORDS, WORDS, stems_of
 from indexer.items import PAGE_BREAK
 from indexer.records import read_item, read_other_source
 from search_app.evaluate import Matches, evaluate
@@ -22,6 +22,7 @@ from search_app.facets import ItemColumns, copies_of, count_facets, filter_mask
 from search_app.postings import TermIndex
 from search_app.query import (
     EDGE_PUNCTUATION,
+    QUESTION_WORDS,
     Phrase,
     QueryPlan,
     is_bare_words,
@@ -269,7 +270,14 @@ def topic_words(request: SearchRequest) -> str:
     for start, end in sorted(taken, reverse=True):
         text = f"{text[:start]} {text[end:]}"
     text = " ".join(re.sub(r"(?<![\w])-+|-+(?![\w])", " ", text).split())
-    return text if re.search(r"\w", text) else request.q
+    return text if content_words(text) else request.q
+
+
+def content_words(text: str) -> list[str]:
+    """Returns the words of a text that are scored: not stop words, question words or too short ("What about",
+    "in the" have none)."""
+    words = (word.lower() for word in WORDS.findall(text))
+    return [word for word in words if len(word) >= MIN_WORD and word not in STOP_WORDS and word not in QUESTION_WORDS]
 
 
 def possessive_dropped(word: str) -> str:

@@ -45,8 +45,8 @@ CLOSE_CANDIDATES = 100
 # A council's place name typed ("Barnsley corporate parenting"): the query is scored by its other words, and the
 # council's items matched gain COUNCIL_LIFT of the best score if they score COUNCIL_FULL of the best or more, less
 # in proportion below that (council_gains). Papers seldom name their own council, so the words alone seldom find
-# them; one matching the other words half as well as the best comes above every other council's item, and one that
-# barely matches them (the council's only paper, on something else) stays below the close matches from elsewhere.
+# them; one matching the other words half as well as the best comes level with the best of any other council, and
+# one that barely matches them (the council's only paper, on something else) stays below close matches elsewhere.
 COUNCIL_LIFT = 0.5
 COUNCIL_FULL = 0.25
 UNDATED = np.iinfo(np.int64).max

@@ -297,8 +297,11 @@ def test_the_councils_a_query_names_are_its_place_names_longest_first(typed: str
         ("Stockton-on-Tees fostering", ("stockton-on-tees",), "fostering"),
         ("staying put in North Lincolnshire?", ("north-lincolnshire",), "staying put in"),
         ("Kent fostering, Kent adoption", ("kent",), "fostering, adoption"),
+        ("care leavers Croydon housing", ("croydon",), "care leavers housing"),
+        # Nothing scored is left: the name is kept.
         ("Croydon", ("croydon",), "Croydon"),
-        ("Croydon staying put", (), "Croydon staying put"),
+        ("the Croydon", ("croydon",), "the Croydon"),
+        ("What about Croydon?", ("croydon",), "What about Croydon?"),
     ],
 )
 def test_a_query_naming_a_council_is_scored_by_its_other_words(typed: str, named: tuple[str, ...], scored: str) -> None:
