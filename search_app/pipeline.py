@@ -47,6 +47,10 @@ from search_app.semantic import DocVectors, fuse, top
 from search_app.snippets import STEM_CHARS, find_passage, make_snippet, query_words, word_pattern
 from search_app.spelling import Speller, offered_only, rescues, suggest
 
+# A council's one-word name held by this share of the other councils' items or more is an ordinary word
+# ("reading": typed in lower case, or first, it is read as the word, not as the council). In corpus/ no council's
+# name is held by more than 0.8 % of the other councils' items (Bradford's), and "read" by 3.3 % of all items.
+ORDINARY_NAME_SHARE = 0.02
 # What meaning-based matching needs: the item vectors by document number and the query encoder.
 MeaningSource = Callable[[], "tuple[DocVectors, Callable[[str], np.ndarray]] | None"] | None
 
@@ -230,20 +234,27 @@ def missing_words(plan: QueryPlan, holders: Callable[[list[str]], dict[str, int]
     return missing, any(covered(stem) for _, stems in typed for stem in stems)
 
 
-def councils_typed(request: SearchRequest, councils: Iterable[str]) -> SearchRequest:
+def councils_typed(
+    request: SearchRequest, councils: Iterable[str], ordinary: Callable[[str], bool] = lambda slug: False
+) -> SearchRequest:
     """Returns the request with the councils whose place name its words type ("Barnsley", "Neath Port Talbot":
     the words of the council's slug) in `councils_typed`, for the ranking to lift their items. The longest
     name is taken first: "North Lincolnshire" names North Lincolnshire, not Lincolnshire as well. Plain words
-    only: "staying put NOT Croydon" names no council to lift."""
+    only: "staying put NOT Croydon" names no council to lift. A name of one word that is an ordinary word
+    (`ordinary`: "Reading", "Bury") names the council only where typed with a capital after the first word:
+    "early help in Reading", not "early reading strategy" (council_names_in)."""
     if not is_bare_words(question_words_removed(question_marks_dropped(request.q))):
         return replace(request, councils_typed=())
-    found, _ = council_names_in(request.q, councils)
+    found, _ = council_names_in(request.q, councils, ordinary)
     return replace(request, councils_typed=tuple(found))
 
 
-def council_names_in(text: str, councils: Iterable[str]) -> tuple[list[str], list[tuple[int, int]]]:
+def council_names_in(
+    text: str, councils: Iterable[str], ordinary: Callable[[str], bool] = lambda slug: False
+) -> tuple[list[str], list[tuple[int, int]]]:
     """Returns the councils whose place name the text types, longest name first, and where each name's words
-    stand in the text (character spans)."""
+    stand in the text (character spans). A one-word name that `ordinary` says is an ordinary word counts only
+    where typed with a capital after the text's first word."""
     spans = [match.span() for match in re.finditer(r"[^\s-]+", text)]
     typed = [possessive_dropped(text[a:b].strip(EDGE_PUNCTUATION).lower()).replace("&", "and") for a, b in spans]
     found: list[str] = []
@@ -252,10 +263,24 @@ def council_names_in(text: str, councils: Iterable[str]) -> tuple[list[str], lis
         name = slug.split("-")
         for first in range(len(typed) - len(name) + 1):
             if slug != "unattributed" and typed[first : first + len(name)] == name:
+                capital = first > 0 and text[spans[first][0] : spans[first][1]].strip(EDGE_PUNCTUATION)[:1].isupper()
+                if len(name) == 1 and not capital and ordinary(slug):
+                    continue
                 found += [] if slug in found else [slug]
                 taken += spans[first : first + len(name)]
                 typed[first : first + len(name)] = ["|"] * len(name)
     return found, taken
+
+
+def share_elsewhere(index: TermIndex, slug: str) -> float:
+    """Returns the share of the other councils' live items that hold a council's one-word name (ORDINARY_NAME_SHARE
+    or more: an ordinary word, as "reading" or "bury" would be)."""
+    stems = stems_of(slug)
+    if not stems:
+        return 0.0
+    others = index.columns.live & ~index.columns.facets["council"].mask([slug])
+    holders = index.word_scores(stems[0]).docnums
+    return int(np.count_nonzero(others[holders])) / max(int(np.count_nonzero(others)), 1)
 
 
 def topic_words(request: SearchRequest) -> str:
@@ -350,7 +375,11 @@ def run_search(
     suggestion = suggest(index, request.q, speller(), known) if wanted and speller else None
     if suggestion and request.respell and not offered_only(request.q, suggestion):
         # The councils the corrected words name ("Croydn staying put" shown as "croydon staying put") are lifted.
-        corrected = councils_typed(replace(request, q=suggestion, respell=False), columns.facets["council"].values)
+        corrected = councils_typed(
+            replace(request, q=suggestion, respell=False),
+            columns.facets["council"].values,
+            lambda slug: share_elsewhere(index, slug) >= ORDINARY_NAME_SHARE,
+        )
         rescued = run_search(index, corrected, meaning=meaning)
         if rescues(typed_total, rescued.total):
             asked = replace(request, councils_typed=corrected.councils_typed)

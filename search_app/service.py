@@ -22,7 +22,15 @@ from indexer.store import Vocabulary, current_generation, open_index
 from indexer.vectors import ALIGN_PREFIX, VECTORS, ItemVectors
 from search_app.compare import run_comparison
 from search_app.facets import ItemColumns, copies_of, count_facets
-from search_app.pipeline import councils_named, councils_typed, passage_page, run_search, summed_word_scores
+from search_app.pipeline import (
+    ORDINARY_NAME_SHARE,
+    councils_named,
+    councils_typed,
+    passage_page,
+    run_search,
+    share_elsewhere,
+    summed_word_scores,
+)
 from search_app.postings import GenerationArrays, TermIndex
 from search_app.ranking import fold_and_rank
 from search_app.results import Comparison, SearchRequest, SearchResults
@@ -46,6 +54,7 @@ class SearchIndex:
         self._lock = threading.Lock()
         self._derived: tuple[Path | None, dict[str, Any]] | None = None
         self._meaning: tuple[tuple[Path | None, tuple[int, int] | None], HeldMeaning] | None = None
+        self._ordinary: dict[tuple[int, str], bool] = {}
 
     def reader(self) -> ItemReader:
         """Returns this thread's reader on the current generation, reopened when a build publishes."""
@@ -83,14 +92,14 @@ class SearchIndex:
 
     def search(self, request: SearchRequest) -> SearchResults:
         """Returns the results of a request, saying how far meaning-based matching has got."""
-        request = councils_typed(request, self.display_names()["council"])
+        request = councils_typed(request, self.display_names()["council"], self.ordinary_name)
         results = councils_named(run_search(self.terms(), request, self.speller, self.meaning))
         return replace(results, meaning_status=self.meaning_status())
 
     def search_among(self, request: SearchRequest, item_ids: list[str]) -> SearchResults:
         """Returns the results of a request among these items only (those still indexed), by their words and the
         councils they name, as a search ranks them."""
-        request = councils_typed(request, self.display_names()["council"])
+        request = councils_typed(request, self.display_names()["council"], self.ordinary_name)
         index = self.terms()
         among = np.zeros(index.size, dtype=bool)
         for item_id in item_ids:
@@ -98,6 +107,16 @@ class SearchIndex:
             if docnum is not None:
                 among[docnum] = True
         return run_search(index, replace(request, semantic=False, respell=False), among=among & index.columns.live)
+
+    def ordinary_name(self, slug: str) -> bool:
+        """Returns whether a council's one-word name is an ordinary word of the other councils' papers
+        (pipeline.ORDINARY_NAME_SHARE), worked out once per generation."""
+        index = self.terms()
+        key = (id(index.arrays), slug)
+        if key not in self._ordinary:
+            self._ordinary = {k: v for k, v in self._ordinary.items() if k[0] == key[0]}
+            self._ordinary[key] = share_elsewhere(index, slug) >= ORDINARY_NAME_SHARE
+        return self._ordinary[key]
 
     def held_meaning(self) -> HeldMeaning:
         """Returns the served vectors, read again when the meaning phase swaps in new ones (the same

@@ -37,6 +37,7 @@ from indexer.records import read_item, read_other_source
 from indexer.store import Vocabulary, current_generation
 from indexer.xapian_backend import (
     DECISIONS_TERM,
+    FILTER_PREFIXES,
     ID_PREFIX,
     Shard,
     ShardDown,
@@ -50,7 +51,15 @@ from indexer.xapian_backend import (
     record_of,
 )
 from search_app.expansion import meaning_text
-from search_app.pipeline import councils_named, councils_typed, hit_of, missing_words, page_at, topic_words
+from search_app.pipeline import (
+    ORDINARY_NAME_SHARE,
+    councils_named,
+    councils_typed,
+    hit_of,
+    missing_words,
+    page_at,
+    topic_words,
+)
 from search_app.postings import MAX_EXPANSIONS
 from search_app.query import Pattern, QueryPlan, glossary_phrases, plan_query
 from search_app.results import Comparison, CouncilRow, QueryError, SearchRequest, SearchResults
@@ -85,6 +94,7 @@ class XapianIndex:
         self._stats: tuple[float, dict[str, Any]] | None = None
         self._names: tuple[float, dict[str, dict[str, str]]] | None = None
         self._names_lock = threading.Lock()
+        self._ordinary: dict[tuple[int, str], bool] = {}
 
     def warm(self) -> None:
         """Connects to the shards and reads the display names, as each server worker does before it takes
@@ -105,7 +115,7 @@ class XapianIndex:
         shards' words, then (plain words by relevance) fused with meaning and the pair rule at the web
         server over the shards' best matches (search_app/xapian_fusion.py); with a spelling suggestion
         when the words typed find almost nothing, and the suggestion's results where they find more."""
-        request = councils_typed(request, self.display_names()["council"])
+        request = councils_typed(request, self.display_names()["council"], self.ordinary_name)
         return councils_named(self.whole(lambda: self.answer(request)))
 
     def whole(self, work: Callable[[], T]) -> T:
@@ -151,7 +161,9 @@ class XapianIndex:
             return results, plan
         if request.respell and not offered_only(request.q, suggestion):
             # As on Whoosh: the councils the corrected words name are lifted.
-            corrected = councils_typed(replace(request, q=suggestion), self.display_names()["council"])
+            corrected = councils_typed(
+                replace(request, q=suggestion), self.display_names()["council"], self.ordinary_name
+            )
             corrected_plan = plan_query(topic_words(corrected), request.expand)
             rescued = self.ranked(corrected, corrected_plan, restrict)
             if rescues(typed, rescued.total):
@@ -162,7 +174,9 @@ class XapianIndex:
     def search_among(self, request: SearchRequest, item_ids: list[str]) -> SearchResults:
         """Returns the results of a request among these items only (an alert's new items), by their words and the
         councils they name, as a search ranks them."""
-        request = councils_typed(replace(request, semantic=False, respell=False), self.display_names()["council"])
+        request = councils_typed(
+            replace(request, semantic=False, respell=False), self.display_names()["council"], self.ordinary_name
+        )
         wanted = items_query(item_ids)
         filters = restriction(request)
 
@@ -171,6 +185,24 @@ class XapianIndex:
 
         plan = plan_query(topic_words(request), request.expand)
         return self.whole(lambda: self.ranked(request, plan, restrict, filtering=True))
+
+    def ordinary_name(self, slug: str) -> bool:
+        """Returns whether a council's one-word name is an ordinary word of the other councils' papers
+        (pipeline.ORDINARY_NAME_SHARE, as on Whoosh), asked of the shards once per size of the index."""
+        size = self.engine.size()
+        key = (size, slug)
+        if key not in self._ordinary:
+            stems = stems_of(slug)
+            council = xapian.Query(FILTER_PREFIXES["council"] + slug)
+            theirs = self.engine.count(council, size)
+            held = (
+                self.engine.count(xapian.Query(xapian.Query.OP_AND_NOT, xapian.Query(stems[0]), council), size)
+                if stems
+                else 0
+            )
+            self._ordinary = {k: v for k, v in self._ordinary.items() if k[0] == size}
+            self._ordinary[key] = held / max(size - theirs, 1) >= ORDINARY_NAME_SHARE
+        return self._ordinary[key]
 
     def speller(self) -> Speller | None:
         """Returns the spelling suggester of the vocabulary the build counted (in --index), or None."""

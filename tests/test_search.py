@@ -11,7 +11,7 @@ import pytest
 
 from indexer.build import build_index
 from indexer.store import Vocabulary
-from search_app.pipeline import councils_typed, topic_words
+from search_app.pipeline import ORDINARY_NAME_SHARE, councils_typed, share_elsewhere, topic_words
 from search_app.results import QueryError, SearchRequest
 from search_app.service import SearchIndex
 from search_app.snippets import window_weight, word_pattern
@@ -287,6 +287,33 @@ def test_the_councils_a_query_names_are_its_place_names_longest_first(typed: str
         "unattributed",
     ]
     assert councils_typed(SearchRequest(q=typed), councils).councils_typed == named
+
+
+@pytest.mark.parametrize(
+    ("typed", "named"),
+    [
+        ("early reading strategy", ()),
+        ("Reading early help", ()),
+        ("reading", ()),
+        ("early help in Reading", ("reading",)),
+        ("Croydon's early reading", ("croydon",)),
+    ],
+)
+def test_a_council_whose_name_is_an_ordinary_word_is_named_only_with_a_capital(
+    typed: str, named: tuple[str, ...]
+) -> None:
+    """Reading Borough Council's name is a word its papers and everyone else's use: "early reading strategy" is
+    about reading, "early help in Reading" about Reading. A name that is no ordinary word is read as typed."""
+    request = councils_typed(SearchRequest(q=typed), ["reading", "croydon"], lambda slug: slug == "reading")
+    assert request.councils_typed == named
+
+
+def test_a_place_name_is_rare_in_other_councils_papers_and_an_ordinary_word_is_not(index: SearchIndex) -> None:
+    """What says a council's name is an ordinary word: the share of the other councils' items holding it."""
+    assert (
+        share_elsewhere(index.terms(), "croydon") < ORDINARY_NAME_SHARE <= share_elsewhere(index.terms(), "fostering")
+    )
+    assert not index.ordinary_name("croydon") and index.ordinary_name("fostering")
 
 
 @pytest.mark.parametrize(

@@ -366,6 +366,14 @@ def test_a_council_named_in_the_words_has_its_items_first_as_on_whoosh(
         assert client.get(f"/api/search?q={unnamed}").json["results"][0]["council"] != first
 
 
+def test_an_ordinary_word_as_a_council_name_is_told_as_on_whoosh(xapian_app: Flask, index_dir: Path) -> None:
+    from search_app.service import SearchIndex
+
+    ours, theirs = xapian_app.extensions["search_index"], SearchIndex(index_dir)
+    for slug, ordinary in (("croydon", False), ("kent", False), ("fostering", True)):
+        assert ours.ordinary_name(slug) == theirs.ordinary_name(slug) == ordinary
+
+
 def test_an_alert_searches_only_its_new_items_on_the_shards(xapian_app: Flask) -> None:
     from search_app.results import SearchRequest
 
