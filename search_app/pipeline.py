@@ -245,8 +245,8 @@ def councils_typed(
     "early help in Reading", not "early reading strategy" (council_names_in)."""
     if not is_bare_words(question_words_removed(question_marks_dropped(request.q))):
         return replace(request, councils_typed=())
-    found, _ = council_names_in(request.q, councils, ordinary)
-    return replace(request, councils_typed=tuple(found))
+    found, taken = council_names_in(request.q, councils, ordinary)
+    return replace(request, councils_typed=tuple(found), council_spans=tuple(taken))
 
 
 def council_names_in(
@@ -254,16 +254,19 @@ def council_names_in(
 ) -> tuple[list[str], list[tuple[int, int]]]:
     """Returns the councils whose place name the text types, longest name first, and where each name's words
     stand in the text (character spans). A one-word name that `ordinary` says is an ordinary word counts only
-    where typed with a capital after the text's first word."""
+    where typed with a capital after the text's first word, among words in lower case ("early help in Reading",
+    not "Early Reading Strategy" or "EARLY READING")."""
     spans = [match.span() for match in re.finditer(r"[^\s-]+", text)]
-    typed = [possessive_dropped(text[a:b].strip(EDGE_PUNCTUATION).lower()).replace("&", "and") for a, b in spans]
+    raw = [text[a:b].strip(EDGE_PUNCTUATION) for a, b in spans]
+    typed = [possessive_dropped(word.lower()).replace("&", "and") for word in raw]
+    lower_case = any(word[:1].islower() for word in content_words(text, keep_case=True))
     found: list[str] = []
     taken: list[tuple[int, int]] = []
     for slug in sorted(councils, key=lambda slug: (-len(slug), slug)):
         name = slug.split("-")
         for first in range(len(typed) - len(name) + 1):
             if slug != "unattributed" and typed[first : first + len(name)] == name:
-                capital = first > 0 and text[spans[first][0] : spans[first][1]].strip(EDGE_PUNCTUATION)[:1].isupper()
+                capital = first > 0 and lower_case and raw[first][:1].isupper() and not raw[first].isupper()
                 if len(name) == 1 and not capital and ordinary(slug):
                     continue
                 found += [] if slug in found else [slug]
@@ -290,7 +293,7 @@ def topic_words(request: SearchRequest) -> str:
     nothing but a council's name keeps it."""
     if not request.councils_typed:
         return request.q
-    _, taken = council_names_in(request.q, request.councils_typed)
+    taken = request.council_spans or council_names_in(request.q, request.councils_typed)[1]
     text = request.q
     for start, end in sorted(taken, reverse=True):
         text = f"{text[:start]} {text[end:]}"
@@ -298,11 +301,15 @@ def topic_words(request: SearchRequest) -> str:
     return text if content_words(text) else request.q
 
 
-def content_words(text: str) -> list[str]:
-    """Returns the words of a text that are scored: not stop words, question words or too short ("What about",
-    "in the" have none)."""
-    words = (word.lower() for word in WORDS.findall(text))
-    return [word for word in words if len(word) >= MIN_WORD and word not in STOP_WORDS and word not in QUESTION_WORDS]
+def content_words(text: str, keep_case: bool = False) -> list[str]:
+    """Returns the words of a text that are scored (in lower case, or as typed with keep_case): not stop words,
+    question words or too short ("What about", "in the" have none)."""
+    words = WORDS.findall(text)
+    return [
+        word if keep_case else word.lower()
+        for word in words
+        if len(word) >= MIN_WORD and word.lower() not in STOP_WORDS and word.lower() not in QUESTION_WORDS
+    ]
 
 
 def possessive_dropped(word: str) -> str:
@@ -338,6 +345,7 @@ def run_search(
     speller: Callable[[], Speller] | None = None,
     meaning: MeaningSource = None,
     among: np.ndarray | None = None,
+    ordinary: Callable[[str], bool] | None = None,
 ) -> SearchResults:
     """Returns a page of results with facet counts for a request, copies of one item folded into one;
     `among` (a mask by document number) keeps only those items, as an alert keeps the new ones.
@@ -378,7 +386,7 @@ def run_search(
         corrected = councils_typed(
             replace(request, q=suggestion, respell=False),
             columns.facets["council"].values,
-            lambda slug: share_elsewhere(index, slug) >= ORDINARY_NAME_SHARE,
+            ordinary or (lambda slug: share_elsewhere(index, slug) >= ORDINARY_NAME_SHARE),
         )
         rescued = run_search(index, corrected, meaning=meaning)
         if rescues(typed_total, rescued.total):

@@ -41,6 +41,8 @@ class SearchRequest:
     councils_typed: tuple[str, ...] = ()
     """Councils (slugs) whose place name `q` types, found by the service from the index's councils: their
     items are lifted by how well they match the other words (ranking.council_gains)."""
+    council_spans: tuple[tuple[int, int], ...] = ()
+    """Where in `q` (character spans) the words naming those councils stand: they are not scored as words."""
 
 
 @dataclass

@@ -54,7 +54,7 @@ class SearchIndex:
         self._lock = threading.Lock()
         self._derived: tuple[Path | None, dict[str, Any]] | None = None
         self._meaning: tuple[tuple[Path | None, tuple[int, int] | None], HeldMeaning] | None = None
-        self._ordinary: dict[tuple[int, str], bool] = {}
+        self._ordinary: dict[tuple[Path | None, str], bool] = {}
 
     def reader(self) -> ItemReader:
         """Returns this thread's reader on the current generation, reopened when a build publishes."""
@@ -93,7 +93,9 @@ class SearchIndex:
     def search(self, request: SearchRequest) -> SearchResults:
         """Returns the results of a request, saying how far meaning-based matching has got."""
         request = councils_typed(request, self.display_names()["council"], self.ordinary_name)
-        results = councils_named(run_search(self.terms(), request, self.speller, self.meaning))
+        results = councils_named(
+            run_search(self.terms(), request, self.speller, self.meaning, ordinary=self.ordinary_name)
+        )
         return replace(results, meaning_status=self.meaning_status())
 
     def search_among(self, request: SearchRequest, item_ids: list[str]) -> SearchResults:
@@ -112,11 +114,16 @@ class SearchIndex:
         """Returns whether a council's one-word name is an ordinary word of the other councils' papers
         (pipeline.ORDINARY_NAME_SHARE), worked out once per generation."""
         index = self.terms()
-        key = (id(index.arrays), slug)
-        if key not in self._ordinary:
-            self._ordinary = {k: v for k, v in self._ordinary.items() if k[0] == key[0]}
-            self._ordinary[key] = share_elsewhere(index, slug) >= ORDINARY_NAME_SHARE
-        return self._ordinary[key]
+        key = (self._local.state[0], slug)
+        with self._lock:
+            known = self._ordinary.get(key)
+        if known is None:
+            known = share_elsewhere(index, slug) >= ORDINARY_NAME_SHARE
+            with self._lock:
+                if any(generation != key[0] for generation, _ in self._ordinary):
+                    self._ordinary = {}
+                self._ordinary[key] = known
+        return known
 
     def held_meaning(self) -> HeldMeaning:
         """Returns the served vectors, read again when the meaning phase swaps in new ones (the same

@@ -94,7 +94,7 @@ class XapianIndex:
         self._stats: tuple[float, dict[str, Any]] | None = None
         self._names: tuple[float, dict[str, dict[str, str]]] | None = None
         self._names_lock = threading.Lock()
-        self._ordinary: dict[tuple[int, str], bool] = {}
+        self._ordinary: dict[str, tuple[float, bool]] = {}
 
     def warm(self) -> None:
         """Connects to the shards and reads the display names, as each server worker does before it takes
@@ -188,21 +188,21 @@ class XapianIndex:
 
     def ordinary_name(self, slug: str) -> bool:
         """Returns whether a council's one-word name is an ordinary word of the other councils' papers
-        (pipeline.ORDINARY_NAME_SHARE, as on Whoosh), asked of the shards once per size of the index."""
+        (pipeline.ORDINARY_NAME_SHARE, as on Whoosh), asked of the shards at most every NAMES_SECONDS."""
+        with self._names_lock:
+            held = self._ordinary.get(slug)
+        if held is not None and time.monotonic() - held[0] <= NAMES_SECONDS:
+            return held[1]
+        stems = stems_of(slug)
         size = self.engine.size()
-        key = (size, slug)
-        if key not in self._ordinary:
-            stems = stems_of(slug)
-            council = xapian.Query(FILTER_PREFIXES["council"] + slug)
-            theirs = self.engine.count(council, size)
-            held = (
-                self.engine.count(xapian.Query(xapian.Query.OP_AND_NOT, xapian.Query(stems[0]), council), size)
-                if stems
-                else 0
-            )
-            self._ordinary = {k: v for k, v in self._ordinary.items() if k[0] == size}
-            self._ordinary[key] = held / max(size - theirs, 1) >= ORDINARY_NAME_SHARE
-        return self._ordinary[key]
+        council = xapian.Query(FILTER_PREFIXES["council"] + slug)
+        theirs = self.engine.count(council, size)
+        elsewhere = xapian.Query(xapian.Query.OP_AND_NOT, xapian.Query(stems[0]), council) if stems else None
+        held_elsewhere = self.engine.count(elsewhere, size) if elsewhere is not None else 0
+        known = held_elsewhere / max(size - theirs, 1) >= ORDINARY_NAME_SHARE
+        with self._names_lock:
+            self._ordinary[slug] = (time.monotonic(), known)
+        return known
 
     def speller(self) -> Speller | None:
         """Returns the spelling suggester of the vocabulary the build counted (in --index), or None."""

@@ -297,6 +297,10 @@ def test_the_councils_a_query_names_are_its_place_names_longest_first(typed: str
         ("reading", ()),
         ("early help in Reading", ("reading",)),
         ("Croydon's early reading", ("croydon",)),
+        # Every word capitalised, or in capitals: the capital says nothing.
+        ("Early Reading Strategy", ()),
+        ("EARLY HELP IN READING", ()),
+        ("early help in READING", ()),
     ],
 )
 def test_a_council_whose_name_is_an_ordinary_word_is_named_only_with_a_capital(
@@ -306,6 +310,11 @@ def test_a_council_whose_name_is_an_ordinary_word_is_named_only_with_a_capital(
     about reading, "early help in Reading" about Reading. A name that is no ordinary word is read as typed."""
     request = councils_typed(SearchRequest(q=typed), ["reading", "croydon"], lambda slug: slug == "reading")
     assert request.councils_typed == named
+
+
+def test_an_ordinary_word_is_scored_where_it_does_not_name_the_council() -> None:
+    request = councils_typed(SearchRequest(q="early reading in Reading"), ["reading"], lambda slug: True)
+    assert request.councils_typed == ("reading",) and topic_words(request) == "early reading in"
 
 
 def test_a_place_name_is_rare_in_other_councils_papers_and_an_ordinary_word_is_not(index: SearchIndex) -> None:
