@@ -78,7 +78,7 @@ def find_matches(index: TermIndex, request: SearchRequest) -> WordMatches:
     BM25F's sum already ranks an item holding more of the words higher, rare words counting most; a strict
     tier of items holding every word, or Lucene's coordination factor, ranked worse on both judged sets.
     """
-    plan = plan_query(request.q, request.expand)
+    plan = request_plan(request)
     allowed = filter_mask(request, index.columns)
     if plan.plain:
         # The plan is an Or of the words: its scores and how many words each item holds, in one pass.
@@ -301,6 +301,12 @@ def topic_words(request: SearchRequest) -> str:
     return text if content_words(text) else request.q
 
 
+def request_plan(request: SearchRequest) -> QueryPlan:
+    """Returns the plan a request's words are scored by, on either backend: the words typed less the councils'
+    names it types (topic_words)."""
+    return plan_query(topic_words(request), request.expand)
+
+
 def content_words(text: str, keep_case: bool = False) -> list[str]:
     """Returns the words of a text that are scored (in lower case, or as typed with keep_case): not stop words,
     question words or too short ("What about", "in the" have none)."""
@@ -354,7 +360,7 @@ def run_search(
     the facet counts come from the fold, the page from sorting only its candidates (ranking.fold_and_rank).
     """
     columns = index.columns
-    words = find_matches(index, replace(request, q=topic_words(request)))
+    words = find_matches(index, request)
     fused = add_meaning(words, request, columns, meaning)
     found = add_specific_matches(fused, words.plan, index)
     found.mask &= words.allowed

@@ -92,7 +92,7 @@ class SearchIndex:
 
     def search(self, request: SearchRequest) -> SearchResults:
         """Returns the results of a request, saying how far meaning-based matching has got."""
-        request = councils_typed(request, self.display_names()["council"], self.ordinary_name)
+        request = self.with_councils(request)
         results = councils_named(
             run_search(self.terms(), request, self.speller, self.meaning, ordinary=self.ordinary_name)
         )
@@ -101,7 +101,7 @@ class SearchIndex:
     def search_among(self, request: SearchRequest, item_ids: list[str]) -> SearchResults:
         """Returns the results of a request among these items only (those still indexed), by their words and the
         councils they name, as a search ranks them."""
-        request = councils_typed(request, self.display_names()["council"], self.ordinary_name)
+        request = self.with_councils(request)
         index = self.terms()
         among = np.zeros(index.size, dtype=bool)
         for item_id in item_ids:
@@ -109,6 +109,10 @@ class SearchIndex:
             if docnum is not None:
                 among[docnum] = True
         return run_search(index, replace(request, semantic=False, respell=False), among=among & index.columns.live)
+
+    def with_councils(self, request: SearchRequest) -> SearchRequest:
+        """Returns the request with the councils its words name (pipeline.councils_typed)."""
+        return councils_typed(request, self.display_names()["council"], self.ordinary_name)
 
     def ordinary_name(self, slug: str) -> bool:
         """Returns whether a council's one-word name is an ordinary word of the other councils' papers

@@ -58,7 +58,7 @@ from search_app.pipeline import (
     hit_of,
     missing_words,
     page_at,
-    topic_words,
+    request_plan,
 )
 from search_app.postings import MAX_EXPANSIONS
 from search_app.query import Pattern, QueryPlan, glossary_phrases, plan_query
@@ -115,7 +115,7 @@ class XapianIndex:
         shards' words, then (plain words by relevance) fused with meaning and the pair rule at the web
         server over the shards' best matches (search_app/xapian_fusion.py); with a spelling suggestion
         when the words typed find almost nothing, and the suggestion's results where they find more."""
-        request = councils_typed(request, self.display_names()["council"], self.ordinary_name)
+        request = self.with_councils(request)
         return councils_named(self.whole(lambda: self.answer(request)))
 
     def whole(self, work: Callable[[], T]) -> T:
@@ -144,7 +144,7 @@ class XapianIndex:
     def respelt(self, request: SearchRequest) -> tuple[SearchResults, QueryPlan]:
         """Returns the results of a request, or of its corrected spelling where the words typed find almost
         nothing and it finds more, with the plan they are the results of."""
-        plan = plan_query(topic_words(request), request.expand)
+        plan = request_plan(request)
         restrict = restriction(request)
         results = self.ranked(request, plan, restrict)
         speller = self.speller()
@@ -161,10 +161,8 @@ class XapianIndex:
             return results, plan
         if request.respell and not offered_only(request.q, suggestion):
             # As on Whoosh: the councils the corrected words name are lifted.
-            corrected = councils_typed(
-                replace(request, q=suggestion), self.display_names()["council"], self.ordinary_name
-            )
-            corrected_plan = plan_query(topic_words(corrected), request.expand)
+            corrected = self.with_councils(replace(request, q=suggestion))
+            corrected_plan = request_plan(corrected)
             rescued = self.ranked(corrected, corrected_plan, restrict)
             if rescues(typed, rescued.total):
                 shown = replace(request, councils_typed=corrected.councils_typed)
@@ -174,17 +172,19 @@ class XapianIndex:
     def search_among(self, request: SearchRequest, item_ids: list[str]) -> SearchResults:
         """Returns the results of a request among these items only (an alert's new items), by their words and the
         councils they name, as a search ranks them."""
-        request = councils_typed(
-            replace(request, semantic=False, respell=False), self.display_names()["council"], self.ordinary_name
-        )
+        request = self.with_councils(replace(request, semantic=False, respell=False))
         wanted = items_query(item_ids)
         filters = restriction(request)
 
         def restrict(query: xapian.Query) -> xapian.Query:
             return xapian.Query(xapian.Query.OP_FILTER, filters(query), wanted)
 
-        plan = plan_query(topic_words(request), request.expand)
+        plan = request_plan(request)
         return self.whole(lambda: self.ranked(request, plan, restrict, filtering=True))
+
+    def with_councils(self, request: SearchRequest) -> SearchRequest:
+        """Returns the request with the councils its words name (pipeline.councils_typed)."""
+        return councils_typed(request, self.display_names()["council"], self.ordinary_name)
 
     def ordinary_name(self, slug: str) -> bool:
         """Returns whether a council's one-word name is an ordinary word of the other councils' papers
@@ -194,12 +194,13 @@ class XapianIndex:
         if held is not None and time.monotonic() - held[0] <= NAMES_SECONDS:
             return held[1]
         stems = stems_of(slug)
-        size = self.engine.size()
-        council = xapian.Query(FILTER_PREFIXES["council"] + slug)
-        theirs = self.engine.count(council, size)
-        elsewhere = xapian.Query(xapian.Query.OP_AND_NOT, xapian.Query(stems[0]), council) if stems else None
-        held_elsewhere = self.engine.count(elsewhere, size) if elsewhere is not None else 0
-        known = held_elsewhere / max(size - theirs, 1) >= ORDINARY_NAME_SHARE
+        known = False
+        if stems:
+            size = self.engine.size()
+            council = xapian.Query(FILTER_PREFIXES["council"] + slug)
+            others = size - self.engine.count(council, size)
+            elsewhere = self.engine.count(xapian.Query(xapian.Query.OP_AND_NOT, xapian.Query(stems[0]), council), size)
+            known = elsewhere / max(others, 1) >= ORDINARY_NAME_SHARE
         with self._names_lock:
             self._ordinary[slug] = (time.monotonic(), known)
         return known
