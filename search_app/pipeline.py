@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from indexer.analysis import MIN_WORD, STOP_WORDS, WORDS, stems_of
+from indexer.analysis import WORDS, stems_of
 from indexer.items import PAGE_BREAK
 from indexer.records import read_item, read_other_source
 from search_app.evaluate import Matches, evaluate
@@ -22,13 +22,13 @@ from search_app.facets import ItemColumns, copies_of, count_facets, filter_mask
 from search_app.postings import TermIndex
 from search_app.query import (
     EDGE_PUNCTUATION,
-    QUESTION_WORDS,
     Phrase,
     QueryPlan,
     is_bare_words,
     plan_query,
     question_marks_dropped,
     question_words_removed,
+    scored_word,
 )
 from search_app.ranking import (
     CLOSE_BONUS,
@@ -275,6 +275,11 @@ def council_names_in(
     return found, taken
 
 
+def name_is_ordinary(index: TermIndex, slug: str) -> bool:
+    """Returns whether a council's one-word name is an ordinary word of the other councils' papers."""
+    return share_elsewhere(index, slug) >= ORDINARY_NAME_SHARE
+
+
 def share_elsewhere(index: TermIndex, slug: str) -> float:
     """Returns the share of the other councils' live items that hold a council's one-word name (ORDINARY_NAME_SHARE
     or more: an ordinary word, as "reading" or "bury" would be)."""
@@ -310,12 +315,7 @@ def request_plan(request: SearchRequest) -> QueryPlan:
 def content_words(text: str, keep_case: bool = False) -> list[str]:
     """Returns the words of a text that are scored (in lower case, or as typed with keep_case): not stop words,
     question words or too short ("What about", "in the" have none)."""
-    words = WORDS.findall(text)
-    return [
-        word if keep_case else word.lower()
-        for word in words
-        if len(word) >= MIN_WORD and word.lower() not in STOP_WORDS and word.lower() not in QUESTION_WORDS
-    ]
+    return [word if keep_case else word.lower() for word in WORDS.findall(text) if scored_word(word.lower())]
 
 
 def possessive_dropped(word: str) -> str:
@@ -392,7 +392,7 @@ def run_search(
         corrected = councils_typed(
             replace(request, q=suggestion, respell=False),
             columns.facets["council"].values,
-            ordinary or (lambda slug: share_elsewhere(index, slug) >= ORDINARY_NAME_SHARE),
+            ordinary or (lambda slug: name_is_ordinary(index, slug)),
         )
         rescued = run_search(index, corrected, meaning=meaning)
         if rescues(typed_total, rescued.total):

@@ -222,14 +222,17 @@ def glossary_variants(plan: QueryPlan) -> list[Variant]:
     return variants
 
 
+def scored_word(word: str) -> bool:
+    """Returns whether a word (in lower case) is one a query is scored by: not a stop word, a question word or
+    too short."""
+    return len(word) >= MIN_WORD and word not in STOP_WORDS and word not in QUESTION_WORDS
+
+
 def typed_pairs(typed: str) -> tuple[tuple[str, str], ...]:
     """Returns the pairs of stems that stand side by side as typed: "Ofsted focused visit" gives (ofst, focus)
     and (focus, visit); "awards for children" gives none, as a dropped word between two words does not make
     them a name."""
-    kept = [
-        None if len(word) < MIN_WORD or word in STOP_WORDS or word in QUESTION_WORDS else stem(word)
-        for word in (raw.lower() for raw in WORDS.findall(typed))
-    ]
+    kept = [stem(word) if scored_word(word) else None for word in (raw.lower() for raw in WORDS.findall(typed))]
     return tuple(dict.fromkeys((a, b) for a, b in zip(kept, kept[1:], strict=False) if a and b and a != b))
 
 

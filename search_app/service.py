@@ -23,12 +23,11 @@ from indexer.vectors import ALIGN_PREFIX, VECTORS, ItemVectors
 from search_app.compare import run_comparison
 from search_app.facets import ItemColumns, copies_of, count_facets
 from search_app.pipeline import (
-    ORDINARY_NAME_SHARE,
     councils_named,
     councils_typed,
+    name_is_ordinary,
     passage_page,
     run_search,
-    share_elsewhere,
     summed_word_scores,
 )
 from search_app.postings import GenerationArrays, TermIndex
@@ -122,7 +121,7 @@ class SearchIndex:
         with self._lock:
             known = self._ordinary.get(key)
         if known is None:
-            known = share_elsewhere(index, slug) >= ORDINARY_NAME_SHARE
+            known = name_is_ordinary(index, slug)
             with self._lock:
                 if any(generation != key[0] for generation, _ in self._ordinary):
                     self._ordinary = {}
