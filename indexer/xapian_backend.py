@@ -35,6 +35,7 @@ import xapian
 
 from indexer.analysis import analysed_words, stems_of
 from indexer.schema import SEARCH_FIELDS
+from indexer.topics import load_glossary
 
 # BM25F as the Whoosh pipeline scores it (search_app/ranking.py: k1 1.2, b 0.75 within each field). Xapian
 # has no BM25F, and on remote shards ranking must be its own; so each word's within-document frequency is
@@ -57,8 +58,14 @@ ID_PREFIX, PAPER_PREFIX, COPY_PREFIX, DECISIONS_TERM = "Q", "XP", "XK", "XHD"
 # Each pair of words side by side in a field is also a boolean term (PAIR_PREFIX, the two stems, a space
 # between), so a two-word phrase is found without reading positions (search_app/xapian_engine.phrase_query):
 # at 1M items most of a query's cost on the shards was the positions its phrases read. Every document
-# written so carries PAIRS_TERM; phrases use the pairs only when every document on the shards does.
-PAIR_PREFIX, PAIRS_TERM = "XW", "XFpairs"
+# written so carries TERMS_MARK; phrases use the pairs only when every document on the shards does.
+PAIR_PREFIX = "XW"
+# Each glossary phrase of three or more words is also a boolean term (PHRASE_PREFIX and its stems) on the
+# documents holding it side by side in one field, so a glossary variant (an acronym typed, searched as its
+# long form too) is found without reading positions: at 1M items, reading them made searches that bring
+# such a variant two to four times slower than others ("UASC" 152 ms against 65 without its variants;
+# docs/performance.md). The phrases are the glossary's, so its digest is part of the format.
+PHRASE_PREFIX = "XG"
 # Each shard records the papers it holds as metadata "paper:<doc_id>" -> the paper's hash, written in the
 # same commit as the paper's items, so a sync that is killed knows exactly what landed.
 PAPER_KEY = "paper:"
@@ -84,7 +91,56 @@ COUNCIL_DAY_SLOT = 17
 # 3: BM25F pseudo-frequencies (in thousandths: in tenths, any mention in a body of 7,000 words or more
 # weighed the same), the council-and-day slot. 4: document numbers hashed from the item ids (DOCID_SPACE).
 # 5: the terms of word pairs side by side (PAIR_PREFIX). 6: length normalisation capped (FIELD_LENGTH_CAP).
-DOCUMENT_FORMAT = "6"
+# 7: the terms of the glossary's phrases (PHRASE_PREFIX), for the glossary whose digest follows.
+
+
+@functools.lru_cache(maxsize=1)
+def glossary_phrases() -> dict[str, tuple[tuple[str, ...], ...]]:
+    """Returns the glossary's phrases of three or more words, as the stems a quoted phrase gives (a glossary
+    variant is searched as one), by their first stem: the phrases whose documents carry a phrase term. A
+    phrase that repeats a stem is left to positions, as is one too long for a term."""
+    phrases: set[tuple[str, ...]] = set()
+    for entry in load_glossary():
+        for form in entry:
+            stems = tuple(stems_of(form.replace(",", "").replace('"', "")))
+            if len(stems) >= 3 and len(set(stems)) == len(stems) and len(phrase_term(stems).encode()) <= MAX_TERM_BYTES:
+                phrases.add(stems)
+    starts: dict[str, list[tuple[str, ...]]] = defaultdict(list)
+    for phrase in sorted(phrases):
+        starts[phrase[0]].append(phrase)
+    return {first: tuple(held) for first, held in starts.items()}
+
+
+def phrase_term(stems: Sequence[str]) -> str:
+    """Returns the boolean term of a glossary phrase's stems side by side."""
+    return PHRASE_PREFIX + " ".join(stems)
+
+
+def is_glossary_phrase(stems: Sequence[str]) -> bool:
+    """Returns whether documents carry a phrase term for these stems (glossary_phrases)."""
+    return tuple(stems) in glossary_phrases().get(stems[0] if stems else "", ())
+
+
+def phrases_held(posted: Mapping[int, str]) -> set[tuple[str, ...]]:
+    """Returns the glossary phrases whose stems stand at consecutive positions among one field's words
+    (position to stem): exactly the documents a phrase query with no slop matches."""
+    starts = glossary_phrases()
+    held = set()
+    for position, stem in posted.items():
+        for phrase in starts.get(stem, ()):
+            if all(posted.get(position + k) == word for k, word in enumerate(phrase[1:], 1)):
+                held.add(phrase)
+    return held
+
+
+GLOSSARY_DIGEST = hashlib.sha1(
+    "\n".join(" ".join(p) for held in sorted(glossary_phrases().values()) for p in held).encode()
+).hexdigest()[:8]
+DOCUMENT_FORMAT = f"7:{GLOSSARY_DIGEST}"
+# Every document written in this format carries TERMS_MARK: phrases are found by the pairs' and the glossary
+# phrases' terms only when every document on the shards does (XapianSearch.pairs_indexed), never part-way
+# through a sync from another format or glossary.
+TERMS_MARK = f"XFterms:{DOCUMENT_FORMAT}"
 # A thread's connection to the shards is kept this long, then opened afresh, and brought up to the shards'
 # latest revision at most every REOPEN_SECONDS (a search makes several requests).
 KEEP_OPEN_SECONDS = 60.0
@@ -140,9 +196,11 @@ def item_document(fields: Mapping[str, Any]) -> xapian.Document:
         average = AVERAGE_LENGTHS[name]
         norm = (1 - FIELD_B) + FIELD_B * min(len(words), FIELD_LENGTH_CAP * average) / average
         before: tuple[int, str] | None = None
+        posted: dict[int, str] = {}
         for position, stem in words:
             if len(stem.encode()) > MAX_TERM_BYTES - len(prefix):
                 continue  # a run of letters or underscores longer than any word: "______" fill-in lines
+            posted[position] = stem
             document.add_posting(stem, position, 0)
             document.add_posting(prefix + stem, position, 0)
             pseudo[stem] += SEARCH_FIELDS[name] / norm
@@ -151,8 +209,10 @@ def item_document(fields: Mapping[str, Any]) -> xapian.Document:
                 if pair is not None:
                     document.add_boolean_term(pair)
             before = (position, stem)
+        for phrase in phrases_held(posted):
+            document.add_boolean_term(phrase_term(phrase))
         start = position + FIELD_GAP
-    document.add_boolean_term(PAIRS_TERM)
+    document.add_boolean_term(TERMS_MARK)
     for stem, frequency in pseudo.items():
         document.add_term(stem, max(1, round(WDF_SCALE * frequency)))
     document.add_boolean_term(ID_PREFIX + fields["id"])
@@ -615,14 +675,15 @@ class XapianSearch:
         return self.retried(counted)
 
     def pairs_indexed(self) -> bool:
-        """Returns whether every document on the shards holds its word pairs' terms (format 5), so phrases
-        may be found by them: not while a sync is still rewriting documents of an older format. Asked of
-        the shards at most every KEEP_OPEN_SECONDS."""
+        """Returns whether every document on the shards holds its word pairs' and the glossary phrases' terms
+        (TERMS_MARK: this format, this glossary), so phrases may be found by them: not while a sync is still
+        rewriting documents of an older format or glossary. Asked of the shards at most every
+        KEEP_OPEN_SECONDS."""
         now = time.monotonic()
         with self._pairs_lock:
             if self._pairs is not None and now - self._pairs[0] < KEEP_OPEN_SECONDS:
                 return self._pairs[1]
-        held = self.retried(lambda database: database.get_termfreq(PAIRS_TERM) >= database.get_doccount())
+        held = self.retried(lambda database: database.get_termfreq(TERMS_MARK) >= database.get_doccount())
         with self._pairs_lock:
             self._pairs = (now, held)
         return held

@@ -8,7 +8,8 @@ How each part of a plan maps (search_app/query.py):
 - a facet value (council:kent): its boolean term, weightless, as the Whoosh pipeline scores filters;
 - a phrase: OP_PHRASE over positions (fields are FIELD_GAP apart, so no phrase spans two), the words in
   order within (words - 1) x slop + 1 positions (a bound on the whole span, where Whoosh bounds each gap);
-  words side by side by their pairs' terms where every document holds them (format 5);
+  words side by side by their pairs' terms where every document holds them (format 5), and a glossary
+  phrase of three or more words by its own term (format 7);
 - a trailing wildcard (foster*): OP_WILDCARD over the stems, as one synonym;
 - a range: a value range on the field's slot, dates as YYYYMMDD;
 - AND / OR / NOT: OP_AND / OP_OR / OP_AND_NOT; a boost scales the part's weight;
@@ -28,7 +29,15 @@ from datetime import date
 import xapian
 
 from indexer.schema import FIELD_KINDS
-from indexer.xapian_backend import FIELD_GAP, FIELD_PREFIXES, FILTER_PREFIXES, SLOTS, pair_term
+from indexer.xapian_backend import (
+    FIELD_GAP,
+    FIELD_PREFIXES,
+    FILTER_PREFIXES,
+    SLOTS,
+    is_glossary_phrase,
+    pair_term,
+    phrase_term,
+)
 from search_app.evaluate import day_of
 from search_app.query import And, Every, Node, Not, Pattern, Phrase, QueryPlan, Range, Term, Variant
 from search_app.ranking import PHRASE_BONUS
@@ -44,7 +53,8 @@ def xapian_plan(plan: QueryPlan, expand: Expand | None = None, pairs: bool = Fal
     """Returns the Xapian query a plan runs, scored as the Whoosh pipeline scores it (search_app/pipeline.py):
     its tree, PHRASE_BONUS more where the words typed stand together, and each glossary variant's items
     at the better of the two scores (OP_MAX). `expand` gives the stems a fuzzy word stands for; `pairs`
-    says every document holds its word pairs' terms (XapianSearch.pairs_indexed), which phrases then use."""
+    says every document holds its word pairs' and the glossary phrases' terms (XapianSearch.pairs_indexed),
+    which phrases then use."""
     query = node_query(plan.root, expand, pairs)
     if len(plan.words) > 1:
         # The phrase's weight is its words' weights, so adding PHRASE_BONUS of it raises the item by that
@@ -112,7 +122,8 @@ def term_query(node: Term) -> xapian.Query:
 
 def phrase_query(node: Phrase, pairs: bool = False) -> xapian.Query:
     """Returns the words in order, each within `slop` positions of the one before, in one field. With
-    `pairs` (every document holds its word pairs' terms), words side by side are found by those terms."""
+    `pairs` (every document holds its word pairs' and the glossary phrases' terms), words side by side are
+    found by those terms."""
     # Xapian bounds the words' whole span, not each gap as the Whoosh pipeline does: "p q r"~2 also
     # matches with gaps of 1 and 3. The span stays inside one field.
     window = min((len(node.words) - 1) * node.slop + 1, FIELD_GAP - 1)
@@ -125,9 +136,13 @@ def phrase_query(node: Phrase, pairs: bool = False) -> xapian.Query:
         # 14 without its phrase bonus, on four shards). Two words side by side are exactly the items holding
         # their pair's term, weighted as the phrase is (its words' weights); for more, the pairs' terms
         # narrow the items whose positions are read to those holding every pair.
+        # A glossary phrase (an acronym's long form, format 7) is exactly the items holding its own term.
+        weights = xapian.Query(xapian.Query.OP_AND, list(node.words))
+        if is_glossary_phrase(node.words):
+            return xapian.Query(xapian.Query.OP_FILTER, weights, xapian.Query(phrase_term(node.words)))
         held = xapian.Query(xapian.Query.OP_AND, [xapian.Query(term) for term in terms])
         if len(node.words) == 2:
-            return xapian.Query(xapian.Query.OP_FILTER, xapian.Query(xapian.Query.OP_AND, list(node.words)), held)
+            return xapian.Query(xapian.Query.OP_FILTER, weights, held)
         return xapian.Query(xapian.Query.OP_FILTER, phrase, held)
     if node.field not in FIELD_PREFIXES:
         raise QueryError(f"{node.field}: phrases are searched in text fields only")

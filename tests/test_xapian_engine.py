@@ -15,10 +15,10 @@ xapian = pytest.importorskip("xapian")
 from indexer.store import open_index  # noqa: E402
 from indexer.xapian_backend import Shard, XapianSearch, XapianWriter, filtered, mark_canonical  # noqa: E402
 from search_app.evaluate import evaluate  # noqa: E402
-from search_app.query import plan_query  # noqa: E402
+from search_app.query import Phrase, plan_query  # noqa: E402
 from search_app.results import QueryError, SearchRequest  # noqa: E402
 from search_app.service import SearchIndex  # noqa: E402
-from search_app.xapian_engine import xapian_plan  # noqa: E402
+from search_app.xapian_engine import phrase_query, xapian_plan  # noqa: E402
 
 QUERIES = [
     "staying put",
@@ -139,6 +139,40 @@ def test_phrases_found_by_word_pairs_rank_exactly_as_phrases_found_by_positions(
     assert with_phrases >= 50, "too few queries had a phrase for the pairs to stand in for"
 
 
+def test_every_glossary_phrase_finds_by_its_term_exactly_the_items_positions_find(xapian_db: XapianSearch) -> None:
+    # Format 7 writes a term for each glossary phrase of three or more words an item holds side by side, so
+    # an acronym's long form is found without reading positions: on the real papers, the same items, with
+    # the same weights, as the phrase found by positions.
+    from indexer.xapian_backend import glossary_phrases
+
+    phrases = [phrase for held in glossary_phrases().values() for phrase in held]
+    found = 0
+    for stems in phrases:
+        by_positions = xapian_db.search_query(phrase_query(Phrase(stems), pairs=False), limit=600)
+        by_term = xapian_db.search_query(phrase_query(Phrase(stems), pairs=True), limit=600)
+        assert "XG" in str(phrase_query(Phrase(stems), pairs=True)), stems
+        assert by_term.hits == by_positions.hits, stems
+        found += bool(by_term.hits)
+    assert len(phrases) >= 100
+    assert found >= 30, "too few glossary phrases are held by the corpus for the test to say anything"
+
+
+def test_a_glossary_phrase_term_needs_the_words_side_by_side_in_one_field() -> None:
+    from indexer.xapian_backend import item_document
+
+    def phrase_terms(**fields: str) -> list[str]:
+        document = item_document({"id": "a1", "doc_id": "p1", "dup_key": "k1", **fields})
+        return [t.term.decode() for t in document.termlist() if t.term.startswith(b"XG")]
+
+    together = "Support for unaccompanied asylum-seeking children this year."
+    assert phrase_terms(body=together) == ["XGunaccompani asylum seek children"]
+    # A stop word between two of them is not kept, as a quoted phrase does not keep it.
+    assert phrase_terms(body="the local authority's designated officer") == ["XGlocal author designat offic"]
+    assert phrase_terms(body="Unaccompanied children seeking asylum") == []
+    # The end of the title and the start of the body are not side by side.
+    assert phrase_terms(item_title="Unaccompanied asylum", body="seeking children") == []
+
+
 def test_a_long_body_is_normalised_no_further_than_the_cap() -> None:
     # The shards rank by pseudo-frequencies written at index time: one mention in a body of 6, 12, 13 and 24
     # times the average length weighs 1 / (0.25 + 0.75 x min(length, 12 x average) / average), in thousandths,
@@ -161,14 +195,14 @@ def test_a_long_body_is_normalised_no_further_than_the_cap() -> None:
 def test_a_document_written_without_word_pairs_keeps_phrases_on_positions(tmp_path: Path) -> None:
     # A shard part-way through a sync from format 4 holds documents without pair terms: phrases must still
     # find them, so the pairs are used only once every document carries them.
-    from indexer.xapian_backend import PAIR_PREFIX, PAIRS_TERM, item_document
+    from indexer.xapian_backend import PAIR_PREFIX, TERMS_MARK, item_document
 
     writer = XapianWriter(tmp_path / "db")
     record = {"id": "a1", "doc_id": "p1", "dup_key": "k1", "title": "Staying Put policy", "body": "care leavers"}
     writer.add_record({**record, "id": "new", "dup_key": "k2", "body": "leavers in care"})
     old = item_document(record)
     for term in [t.term.decode() for t in old.termlist()]:
-        if term.startswith(PAIR_PREFIX) or term == PAIRS_TERM:
+        if term.startswith(PAIR_PREFIX) or term == TERMS_MARK:
             old.remove_term(term)
     writer.database.replace_document(7, old)
     writer.commit()
