@@ -17,6 +17,7 @@ Why these choices (the issue's notes on Xapian, all checked here):
 
 from __future__ import annotations
 
+import enum
 import functools
 import hashlib
 import json
@@ -58,13 +59,13 @@ ID_PREFIX, PAPER_PREFIX, COPY_PREFIX, DECISIONS_TERM = "Q", "XP", "XK", "XHD"
 # Each pair of words side by side in a field is also a boolean term (PAIR_PREFIX, the two stems, a space
 # between), so a two-word phrase is found without reading positions (search_app/xapian_engine.phrase_query):
 # at 1M items most of a query's cost on the shards was the positions its phrases read. Every document
-# written so carries TERMS_MARK; phrases use the pairs only when every document on the shards does.
+# written so carries a mark (PAIRS_MARKS); phrases use the pairs only when every document on the shards does.
 PAIR_PREFIX = "XW"
 # Each glossary phrase of three or more words is also a boolean term (PHRASE_PREFIX and its stems) on the
 # documents holding it side by side in one field, so a glossary variant (an acronym typed, searched as its
 # long form too) is found without reading positions: at 1M items, reading them made searches that bring
 # such a variant two to four times slower than others ("UASC" 152 ms against 65 without its variants;
-# docs/performance.md). The phrases are the glossary's, so its digest is part of the format.
+# docs/design.md). The phrases are the glossary's, so its digest is part of the format.
 PHRASE_PREFIX = "XG"
 # Each shard records the papers it holds as metadata "paper:<doc_id>" -> the paper's hash, written in the
 # same commit as the paper's items, so a sync that is killed knows exactly what landed.
@@ -95,7 +96,7 @@ COUNCIL_DAY_SLOT = 17
 
 
 @functools.lru_cache(maxsize=1)
-def glossary_phrases() -> dict[str, tuple[tuple[str, ...], ...]]:
+def indexed_phrases() -> dict[str, tuple[tuple[str, ...], ...]]:
     """Returns the glossary's phrases of three or more words, as the stems a quoted phrase gives (a glossary
     variant is searched as one), by their first stem: the phrases whose documents carry a phrase term. A
     phrase that repeats a stem is left to positions, as is one too long for a term."""
@@ -118,13 +119,13 @@ def phrase_term(stems: Sequence[str]) -> str:
 
 def is_glossary_phrase(stems: Sequence[str]) -> bool:
     """Returns whether documents carry a phrase term for these stems (glossary_phrases)."""
-    return tuple(stems) in glossary_phrases().get(stems[0] if stems else "", ())
+    return tuple(stems) in indexed_phrases().get(stems[0] if stems else "", ())
 
 
 def phrases_held(posted: Mapping[int, str]) -> set[tuple[str, ...]]:
     """Returns the glossary phrases whose stems stand at consecutive positions among one field's words
     (position to stem): exactly the documents a phrase query with no slop matches."""
-    starts = glossary_phrases()
+    starts = indexed_phrases()
     held = set()
     for position, stem in posted.items():
         for phrase in starts.get(stem, ()):
@@ -134,13 +135,38 @@ def phrases_held(posted: Mapping[int, str]) -> set[tuple[str, ...]]:
 
 
 GLOSSARY_DIGEST = hashlib.sha1(
-    "\n".join(" ".join(p) for held in sorted(glossary_phrases().values()) for p in held).encode()
+    "\n".join(" ".join(p) for held in sorted(indexed_phrases().values()) for p in held).encode()
 ).hexdigest()[:8]
 DOCUMENT_FORMAT = f"7:{GLOSSARY_DIGEST}"
-# Every document written in this format carries TERMS_MARK: phrases are found by the pairs' and the glossary
-# phrases' terms only when every document on the shards does (XapianSearch.pairs_indexed), never part-way
-# through a sync from another format or glossary.
-TERMS_MARK = f"XFterms:{DOCUMENT_FORMAT}"
+# Every document carries one mark of the format it was written in: TERMS_MARK now, "XFpairs" in formats 5
+# and 6. Phrases are found by pairs' terms when every document carries a mark of format 5 on, and by the
+# glossary phrases' terms when every one carries this format's (this glossary's): never part-way through a
+# sync from an older format or another glossary, when they are found by positions (XapianSearch.held).
+TERMS_PREFIX = "XFterms:"
+TERMS_MARK = TERMS_PREFIX + DOCUMENT_FORMAT
+PAIRS_MARKS = ("XFpairs", TERMS_PREFIX)
+
+
+class Held(enum.IntFlag):
+    """The terms every document on the shards carries, which phrases may then be found by."""
+
+    POSITIONS = 0
+    """None: phrases read positions."""
+    PAIRS = 1
+    """Each pair of words side by side (format 5 on)."""
+    GLOSSARY = 2
+    """Each of this glossary's phrases of three or more words (format 7 on, written with this glossary)."""
+    ALL = 3
+
+
+def terms_held(database: xapian.Database) -> Held:
+    """Returns which terms every document of a database (or shards combined) carries, by their marks."""
+    documents = database.get_doccount()
+    marked = database.get_termfreq(PAIRS_MARKS[0]) + sum(t.termfreq for t in database.allterms(PAIRS_MARKS[1]))
+    held = Held.PAIRS if marked >= documents else Held.POSITIONS
+    return held | Held.GLOSSARY if database.get_termfreq(TERMS_MARK) >= documents else held
+
+
 # A thread's connection to the shards is kept this long, then opened afresh, and brought up to the shards'
 # latest revision at most every REOPEN_SECONDS (a search makes several requests).
 KEEP_OPEN_SECONDS = 60.0
@@ -547,8 +573,8 @@ class XapianSearch:
     def __init__(self, shards: Sequence[Shard]) -> None:
         self.shards = list(shards)
         self._local = threading.local()
-        self._pairs: tuple[float, bool] | None = None
-        self._pairs_lock = threading.Lock()
+        self._held: tuple[float, Held] | None = None
+        self._lock = threading.Lock()
         self._counting: ThreadPoolExecutor | None = None
 
     def connected(self) -> xapian.Database:
@@ -674,18 +700,17 @@ class XapianSearch:
 
         return self.retried(counted)
 
-    def pairs_indexed(self) -> bool:
-        """Returns whether every document on the shards holds its word pairs' and the glossary phrases' terms
-        (TERMS_MARK: this format, this glossary), so phrases may be found by them: not while a sync is still
-        rewriting documents of an older format or glossary. Asked of the shards at most every
-        KEEP_OPEN_SECONDS."""
+    def held(self) -> Held:
+        """Returns which terms every document on the shards carries (terms_held), so phrases may be found by
+        them: not while a sync is still rewriting documents of an older format or glossary. Asked of the
+        shards at most every KEEP_OPEN_SECONDS."""
         now = time.monotonic()
-        with self._pairs_lock:
-            if self._pairs is not None and now - self._pairs[0] < KEEP_OPEN_SECONDS:
-                return self._pairs[1]
-        held = self.retried(lambda database: database.get_termfreq(TERMS_MARK) >= database.get_doccount())
-        with self._pairs_lock:
-            self._pairs = (now, held)
+        with self._lock:
+            if self._held is not None and now - self._held[0] < KEEP_OPEN_SECONDS:
+                return self._held[1]
+        held = self.retried(terms_held)
+        with self._lock:
+            self._held = (now, held)
         return held
 
     def size(self) -> int:
@@ -751,7 +776,7 @@ class XapianSearch:
         thread, at once, while the caller asks for the page (asked one after another, the four shards'
         counts were most of a search's time at 1M items; docs/performance.md)."""
         if self._counting is None:
-            with self._pairs_lock:
+            with self._lock:
                 if self._counting is None:
                     self._counting = ThreadPoolExecutor(COUNTING_THREADS, thread_name_prefix="xapian-count")
         pool = self._counting

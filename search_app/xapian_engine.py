@@ -34,6 +34,7 @@ from indexer.xapian_backend import (
     FIELD_PREFIXES,
     FILTER_PREFIXES,
     SLOTS,
+    Held,
     is_glossary_phrase,
     pair_term,
     phrase_term,
@@ -49,59 +50,58 @@ Expand = Callable[[Pattern], list[str]]
 FACET_PREFIXES = {("topics" if facet == "topic" else facet): prefix for facet, prefix in FILTER_PREFIXES.items()}
 
 
-def xapian_plan(plan: QueryPlan, expand: Expand | None = None, pairs: bool = False) -> xapian.Query:
+def xapian_plan(plan: QueryPlan, expand: Expand | None = None, held: Held = Held.POSITIONS) -> xapian.Query:
     """Returns the Xapian query a plan runs, scored as the Whoosh pipeline scores it (search_app/pipeline.py):
     its tree, PHRASE_BONUS more where the words typed stand together, and each glossary variant's items
-    at the better of the two scores (OP_MAX). `expand` gives the stems a fuzzy word stands for; `pairs`
-    says every document holds its word pairs' and the glossary phrases' terms (XapianSearch.pairs_indexed),
-    which phrases then use."""
-    query = node_query(plan.root, expand, pairs)
+    at the better of the two scores (OP_MAX). `expand` gives the stems a fuzzy word stands for; `held`
+    says which terms every document holds (XapianSearch.held), which phrases then use."""
+    query = node_query(plan.root, expand, held)
     if len(plan.words) > 1:
         # The phrase's weight is its words' weights, so adding PHRASE_BONUS of it raises the item by that
         # share of what those words scored; AND_MAYBE adds it without matching anything more.
-        together = scaled(phrase_query(Phrase(plan.words), pairs), PHRASE_BONUS)
+        together = scaled(phrase_query(Phrase(plan.words), held), PHRASE_BONUS)
         query = xapian.Query(xapian.Query.OP_AND_MAYBE, query, together)
     if not plan.variants:
         return query
-    variants = [variant_query(variant, expand, pairs) for variant in plan.variants]
+    variants = [variant_query(variant, expand, held) for variant in plan.variants]
     return xapian.Query(xapian.Query.OP_MAX, [query, *variants])
 
 
-def variant_query(variant: Variant, expand: Expand | None = None, pairs: bool = False) -> xapian.Query:
+def variant_query(variant: Variant, expand: Expand | None = None, held: Held = Held.POSITIONS) -> xapian.Query:
     """Returns the items a glossary variant matches, scored by the other words typed and the equivalent's
     words at the variant's weight."""
     scoring = [xapian.Query(word) for word in variant.other_words]
     if variant.equivalent_words:
         equivalent = xapian.Query(xapian.Query.OP_OR, list(variant.equivalent_words))
         scoring.append(scaled(equivalent, variant.weight))
-    matched = node_query(variant.root, expand, pairs)
+    matched = node_query(variant.root, expand, held)
     return xapian.Query(xapian.Query.OP_FILTER, xapian.Query(xapian.Query.OP_OR, scoring), matched)
 
 
-def node_query(node: Node, expand: Expand | None = None, pairs: bool = False) -> xapian.Query:
+def node_query(node: Node, expand: Expand | None = None, held: Held = Held.POSITIONS) -> xapian.Query:
     """Returns one node of a plan's tree as a Xapian query."""
     if isinstance(node, Term):
         return scaled(term_query(node), node.boost)
     if isinstance(node, Phrase):
-        return scaled(phrase_query(node, pairs), node.boost)
+        return scaled(phrase_query(node, held), node.boost)
     if isinstance(node, Pattern):
         return scaled(pattern_query(node, expand), node.boost)
     if isinstance(node, Range):
         return range_query(node)
     if isinstance(node, Not):
-        return xapian.Query(xapian.Query.OP_AND_NOT, xapian.Query.MatchAll, node_query(node.part, expand, pairs))
+        return xapian.Query(xapian.Query.OP_AND_NOT, xapian.Query.MatchAll, node_query(node.part, expand, held))
     if isinstance(node, Every):
         return xapian.Query.MatchAll
     if isinstance(node, And):
-        return scaled(and_query(node, expand, pairs), node.boost)
-    parts = [node_query(part, expand, pairs) for part in node.parts]
+        return scaled(and_query(node, expand, held), node.boost)
+    parts = [node_query(part, expand, held) for part in node.parts]
     return scaled(xapian.Query(xapian.Query.OP_OR, parts), node.boost)
 
 
-def and_query(node: And, expand: Expand | None = None, pairs: bool = False) -> xapian.Query:
+def and_query(node: And, expand: Expand | None = None, held: Held = Held.POSITIONS) -> xapian.Query:
     """Returns the parts that must match ANDed, less those under NOT (weightless, as in the pipeline)."""
-    wanted = [node_query(part, expand, pairs) for part in node.parts if not isinstance(part, Not)]
-    unwanted = [node_query(part.part, expand, pairs) for part in node.parts if isinstance(part, Not)]
+    wanted = [node_query(part, expand, held) for part in node.parts if not isinstance(part, Not)]
+    unwanted = [node_query(part.part, expand, held) for part in node.parts if isinstance(part, Not)]
     query = xapian.Query(xapian.Query.OP_AND, wanted) if wanted else xapian.Query.MatchAll
     if unwanted:
         query = xapian.Query(xapian.Query.OP_AND_NOT, query, xapian.Query(xapian.Query.OP_OR, unwanted))
@@ -120,30 +120,30 @@ def term_query(node: Term) -> xapian.Query:
     raise QueryError(f"{node.field}: cannot be searched by value on the Xapian backend")
 
 
-def phrase_query(node: Phrase, pairs: bool = False) -> xapian.Query:
-    """Returns the words in order, each within `slop` positions of the one before, in one field. With
-    `pairs` (every document holds its word pairs' and the glossary phrases' terms), words side by side are
-    found by those terms."""
+def phrase_query(node: Phrase, held: Held = Held.POSITIONS) -> xapian.Query:
+    """Returns the words in order, each within `slop` positions of the one before, in one field. Words side by
+    side are found by the terms every document holds (`held`): a glossary phrase by its own, others by their
+    pairs'."""
     # Xapian bounds the words' whole span, not each gap as the Whoosh pipeline does: "p q r"~2 also
     # matches with gaps of 1 and 3. The span stays inside one field.
     window = min((len(node.words) - 1) * node.slop + 1, FIELD_GAP - 1)
     if node.field is None:
         phrase = xapian.Query(xapian.Query.OP_PHRASE, list(node.words), window)
+        weights = xapian.Query(xapian.Query.OP_AND, list(node.words))
+        if held & Held.GLOSSARY and node.slop == 1 and is_glossary_phrase(node.words):
+            # A glossary phrase (an acronym's long form, format 7) is exactly the items holding its term.
+            return xapian.Query(xapian.Query.OP_FILTER, weights, xapian.Query(phrase_term(node.words)))
         terms = [pair_term(a, b) for a, b in itertools.pairwise(node.words)]
-        if not pairs or node.slop != 1 or not terms or None in terms:
+        if not held & Held.PAIRS or node.slop != 1 or not terms or None in terms:
             return phrase
         # Reading positions is most of a phrase's cost at 1M items (a two-word query's page 29 ms against
         # 14 without its phrase bonus, on four shards). Two words side by side are exactly the items holding
         # their pair's term, weighted as the phrase is (its words' weights); for more, the pairs' terms
         # narrow the items whose positions are read to those holding every pair.
-        # A glossary phrase (an acronym's long form, format 7) is exactly the items holding its own term.
-        weights = xapian.Query(xapian.Query.OP_AND, list(node.words))
-        if is_glossary_phrase(node.words):
-            return xapian.Query(xapian.Query.OP_FILTER, weights, xapian.Query(phrase_term(node.words)))
-        held = xapian.Query(xapian.Query.OP_AND, [xapian.Query(term) for term in terms])
+        pairs = xapian.Query(xapian.Query.OP_AND, [xapian.Query(term) for term in terms])
         if len(node.words) == 2:
-            return xapian.Query(xapian.Query.OP_FILTER, weights, held)
-        return xapian.Query(xapian.Query.OP_FILTER, phrase, held)
+            return xapian.Query(xapian.Query.OP_FILTER, weights, pairs)
+        return xapian.Query(xapian.Query.OP_FILTER, phrase, pairs)
     if node.field not in FIELD_PREFIXES:
         raise QueryError(f"{node.field}: phrases are searched in text fields only")
     prefixed = [FIELD_PREFIXES[node.field] + word for word in node.words]

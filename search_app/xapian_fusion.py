@@ -211,7 +211,7 @@ class PairRarity:
                 return self._kept[key]
         # Counting stops past PAIR_COMMON of the items: a pair held that widely gains nothing anyway.
         enough = int(PAIR_COMMON * size) + 1
-        holders = self.engine.count(phrase_query(Phrase(pair), self.engine.pairs_indexed()), enough)
+        holders = self.engine.count(phrase_query(Phrase(pair), self.engine.held()), enough)
         rarity = pair_rarity(holders, size)
         with self._lock:
             if len(self._kept) >= PAIRS_KEPT:
@@ -254,7 +254,7 @@ def rank_pool(
         if gain <= 0:
             continue
         # The holders the request's filters allow: those are the ones that can be shown.
-        holding = xapian.Query(xapian.Query.OP_FILTER, words, phrase_query(Phrase(pair), engine.pairs_indexed()))
+        holding = xapian.Query(xapian.Query.OP_FILTER, words, phrase_query(Phrase(pair), engine.held()))
         holders = engine.search_query(restrict(holding) if restrict else holding, limit=POOL, counts=False)
         pool.add(holders)
         for item_id, _ in holders.hits:

@@ -39,6 +39,7 @@ from indexer.xapian_backend import (
     DECISIONS_TERM,
     FILTER_PREFIXES,
     ID_PREFIX,
+    Held,
     Shard,
     ShardDown,
     T,
@@ -151,7 +152,7 @@ class XapianIndex:
         if speller is None or not request.q.strip():
             return results, plan
         # As on Whoosh: judged by the items holding every word typed, or a glossary equivalent.
-        every = every_word(plan, self.fuzzy_stems, self.engine.pairs_indexed())
+        every = every_word(plan, self.fuzzy_stems, self.engine.held())
         typed = self.engine.count(restrict(every), RESPELL_BELOW)
         if typed >= RESPELL_BELOW:
             return results, plan
@@ -252,7 +253,7 @@ class XapianIndex:
         """Returns a page of results ranked as `search` says, the request's filters applied by `restrict`."""
         if filtering is None:
             filtering = bool(request.filters or request.date_from or request.date_to or request.decisions_only)
-        words = xapian_plan(plan, self.fuzzy_stems, self.engine.pairs_indexed())
+        words = xapian_plan(plan, self.fuzzy_stems, self.engine.held())
         query = restrict(words)
         start = (request.page - 1) * request.per_page
         relevance = request.sort == "relevance"
@@ -516,7 +517,7 @@ class XapianIndex:
     def comparison(self, request: SearchRequest) -> Comparison:
         """Returns what compare returns, in one attempt."""
         plan = plan_query(request.q, request.expand)
-        query = restriction(request)(every_word(plan, self.fuzzy_stems, self.engine.pairs_indexed(), terms=True))
+        query = restriction(request)(every_word(plan, self.fuzzy_stems, self.engine.held(), terms=True))
         by_council: dict[str, dict[str, int]] = {}
         for joined, count in self.engine.council_days(query).items():
             council, day = joined.split("\t")
@@ -559,15 +560,15 @@ def restriction(request: SearchRequest) -> Callable[[xapian.Query], xapian.Query
     return restrict
 
 
-def every_word(plan: QueryPlan, expand: Expand, pairs: bool = False, terms: bool = False) -> xapian.Query:
+def every_word(plan: QueryPlan, expand: Expand, held: Held = Held.POSITIONS, terms: bool = False) -> xapian.Query:
     """Returns the items a count for spelling counts: holding every word typed or a glossary equivalent of
     the query (plain words), else those the query matches. With `terms`, as the council comparison counts
     (compare.compared): each glossary term typed as a phrase."""
     if not plan.plain or not plan.words:
-        return xapian_plan(plan, expand, pairs)
-    phrases = [phrase_query(phrase, pairs) for phrase in glossary_phrases(plan)] if terms else []
+        return xapian_plan(plan, expand, held)
+    phrases = [phrase_query(phrase, held) for phrase in glossary_phrases(plan)] if terms else []
     together = xapian.Query(xapian.Query.OP_AND, [*(xapian.Query(w) for w in dict.fromkeys(plan.words)), *phrases])
-    variants = [node_query(variant.root, expand, pairs) for variant in plan.variants]
+    variants = [node_query(variant.root, expand, held) for variant in plan.variants]
     return xapian.Query(xapian.Query.OP_OR, [together, *variants])
 
 
