@@ -63,9 +63,9 @@ ID_PREFIX, PAPER_PREFIX, COPY_PREFIX, DECISIONS_TERM = "Q", "XP", "XK", "XHD"
 PAIR_PREFIX = "XW"
 # Each glossary phrase of three or more words is also a boolean term (PHRASE_PREFIX and its stems) on the
 # documents holding it side by side in one field, so a glossary variant (an acronym typed, searched as its
-# long form too) is found without reading positions: at 1M items, reading them made searches that bring
-# such a variant two to four times slower than others ("UASC" 152 ms against 65 without its variants;
-# docs/design.md). The phrases are the glossary's, so its digest is part of the format.
+# long form too) is found without reading positions: at 1M items, interleaved, acronym searches 13 to 14 %
+# faster at the median, "UASC" 101 ms against 158 (docs/performance.md, 2026-12-08). The phrases are the
+# glossary's, so its digest is part of the format.
 PHRASE_PREFIX = "XG"
 # Each shard records the papers it holds as metadata "paper:<doc_id>" -> the paper's hash, written in the
 # same commit as the paper's items, so a sync that is killed knows exactly what landed.
