@@ -59,7 +59,8 @@ ID_PREFIX, PAPER_PREFIX, COPY_PREFIX, DECISIONS_TERM = "Q", "XP", "XK", "XHD"
 # Each pair of words side by side in a field is also a boolean term (PAIR_PREFIX, the two stems, a space
 # between), so a two-word phrase is found without reading positions (search_app/xapian_engine.phrase_query):
 # at 1M items most of a query's cost on the shards was the positions its phrases read. Every document
-# written so carries a mark (PAIRS_MARKS); phrases use the pairs only when every document on the shards does.
+# written so carries a mark (FORMAT_6_MARK, TERMS_PREFIX); phrases use the pairs only when every document on
+# the shards does.
 PAIR_PREFIX = "XW"
 # Each glossary phrase of three or more words is also a boolean term (PHRASE_PREFIX and its stems) on the
 # documents holding it side by side in one field, so a glossary variant (an acronym typed, searched as its
@@ -103,7 +104,7 @@ def indexed_phrases() -> dict[str, tuple[tuple[str, ...], ...]]:
     phrases: set[tuple[str, ...]] = set()
     for entry in load_glossary():
         for form in entry:
-            stems = tuple(stems_of(form.replace(",", "").replace('"', "")))
+            stems = tuple(stems_of(form))
             if len(stems) >= 3 and len(set(stems)) == len(stems) and len(phrase_term(stems).encode()) <= MAX_TERM_BYTES:
                 phrases.add(stems)
     starts: dict[str, list[tuple[str, ...]]] = defaultdict(list)
@@ -118,7 +119,7 @@ def phrase_term(stems: Sequence[str]) -> str:
 
 
 def is_glossary_phrase(stems: Sequence[str]) -> bool:
-    """Returns whether documents carry a phrase term for these stems (glossary_phrases)."""
+    """Returns whether documents carry a phrase term for these stems (indexed_phrases)."""
     return tuple(stems) in indexed_phrases().get(stems[0] if stems else "", ())
 
 
@@ -142,9 +143,8 @@ DOCUMENT_FORMAT = f"7:{GLOSSARY_DIGEST}"
 # and 6. Phrases are found by pairs' terms when every document carries a mark of format 5 on, and by the
 # glossary phrases' terms when every one carries this format's (this glossary's): never part-way through a
 # sync from an older format or another glossary, when they are found by positions (XapianSearch.held).
-TERMS_PREFIX = "XFterms:"
+FORMAT_6_MARK, TERMS_PREFIX = "XFpairs", "XFterms:"
 TERMS_MARK = TERMS_PREFIX + DOCUMENT_FORMAT
-PAIRS_MARKS = ("XFpairs", TERMS_PREFIX)
 
 
 class Held(enum.IntFlag):
@@ -162,7 +162,7 @@ class Held(enum.IntFlag):
 def terms_held(database: xapian.Database) -> Held:
     """Returns which terms every document of a database (or shards combined) carries, by their marks."""
     documents = database.get_doccount()
-    marked = database.get_termfreq(PAIRS_MARKS[0]) + sum(t.termfreq for t in database.allterms(PAIRS_MARKS[1]))
+    marked = database.get_termfreq(FORMAT_6_MARK) + sum(t.termfreq for t in database.allterms(TERMS_PREFIX))
     held = Held.PAIRS if marked >= documents else Held.POSITIONS
     return held | Held.GLOSSARY if database.get_termfreq(TERMS_MARK) >= documents else held
 

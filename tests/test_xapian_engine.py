@@ -192,22 +192,35 @@ def test_a_long_body_is_normalised_no_further_than_the_cap() -> None:
     assert weight_of_one_mention(6) == round(WDF_SCALE / (0.25 + 0.75 * round(6 * average) / average)) > at_cap
 
 
-def test_a_document_written_without_word_pairs_keeps_phrases_on_positions(tmp_path: Path) -> None:
-    # A shard part-way through a sync from format 4 holds documents without pair terms: phrases must still
-    # find them, so the pairs are used only once every document carries them.
-    from indexer.xapian_backend import PAIR_PREFIX, TERMS_MARK, item_document
+def with_an_older_document(
+    tmp_path: Path, record: dict[str, Any], newer: dict[str, Any], dropped: str, mark: str | None = None
+) -> XapianSearch:
+    """Returns a database holding a copy of the record (id "new", changed by `newer`) as this format writes it,
+    and the record itself as an older format or glossary did: without the terms starting `dropped` and with
+    `mark` (none, for a format before pairs) in place of this format's."""
+    from indexer.xapian_backend import TERMS_MARK, item_document
 
     writer = XapianWriter(tmp_path / "db")
-    record = {"id": "a1", "doc_id": "p1", "dup_key": "k1", "title": "Staying Put policy", "body": "care leavers"}
-    writer.add_record({**record, "id": "new", "dup_key": "k2", "body": "leavers in care"})
+    writer.add_record({**record, "id": "new", "dup_key": "k2", **newer})
     old = item_document(record)
     for term in [t.term.decode() for t in old.termlist()]:
-        if term.startswith(PAIR_PREFIX) or term == TERMS_MARK:
+        if term.startswith(dropped) or term == TERMS_MARK:
             old.remove_term(term)
+    if mark is not None:
+        old.add_boolean_term(mark)
     writer.database.replace_document(7, old)
     writer.commit()
     writer.close()
-    engine = XapianSearch([Shard("local", path=tmp_path / "db")])
+    return XapianSearch([Shard("local", path=tmp_path / "db")])
+
+
+def test_a_document_written_without_word_pairs_keeps_phrases_on_positions(tmp_path: Path) -> None:
+    # A shard part-way through a sync from format 4 holds documents without pair terms: phrases must still
+    # find them, so the pairs are used only once every document carries them.
+    from indexer.xapian_backend import PAIR_PREFIX
+
+    record = {"id": "a1", "doc_id": "p1", "dup_key": "k1", "title": "Staying Put policy", "body": "care leavers"}
+    engine = with_an_older_document(tmp_path, record, {"body": "leavers in care"}, PAIR_PREFIX)
     assert engine.held() == Held.POSITIONS
     found = engine.search_query(xapian_plan(plan_query('"care leavers"'), held=engine.held()), limit=10)
     assert [item_id for item_id, _ in found.hits] == ["a1"]
@@ -222,20 +235,10 @@ def test_a_document_written_without_word_pairs_keeps_phrases_on_positions(tmp_pa
 def test_a_document_written_without_this_glossarys_phrases_keeps_them_on_positions(tmp_path: Path, mark: str) -> None:
     # A shard part-way through a sync from format 6 ("XFpairs"), or after the glossary changed, holds documents
     # without this glossary's phrase terms: their pairs still serve, and glossary phrases are found by positions.
-    from indexer.xapian_backend import PHRASE_PREFIX, TERMS_MARK, item_document
+    from indexer.xapian_backend import PHRASE_PREFIX
 
-    writer = XapianWriter(tmp_path / "db")
     record = {"id": "a1", "doc_id": "p1", "dup_key": "k1", "body": "support for unaccompanied asylum seeking children"}
-    writer.add_record({**record, "id": "new", "dup_key": "k2"})
-    old = item_document(record)
-    for term in [t.term.decode() for t in old.termlist()]:
-        if term.startswith(PHRASE_PREFIX) or term == TERMS_MARK:
-            old.remove_term(term)
-    old.add_boolean_term(mark)
-    writer.database.replace_document(7, old)
-    writer.commit()
-    writer.close()
-    engine = XapianSearch([Shard("local", path=tmp_path / "db")])
+    engine = with_an_older_document(tmp_path, record, {}, PHRASE_PREFIX, mark)
     assert engine.held() == Held.PAIRS
     found = engine.search_query(xapian_plan(plan_query("UASC"), held=engine.held()), limit=10)
     assert sorted(item_id for item_id, _ in found.hits) == ["a1", "new"]
